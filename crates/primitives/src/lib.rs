@@ -1,0 +1,24 @@
+//! ferry's core types, shared by every other crate and free of I/O.
+//!
+//! - [`Position`]: a place in the L1 log stream, `(block, logIndex)`; the source checkpoint
+//!   is a `Position` (see [`Checkpoint`]).
+//! - [`Seq`]: the sink sequence number a message gets when it is stored.
+//! - [`Message`], [`Origin`], [`L1Message`], [`StoredMessage`]: an L1→L2 message, where it
+//!   was logged, and what the store keeps of it.
+//! - [`Message::hash`]: Starknet's L1→L2 message hash, the deduplication key.
+//!
+//! On the wire (JSON-RPC), integers are accepted as JSON numbers or `0x` hex strings and
+//! written as JSON numbers; hashes, addresses and felts are `0x` hex, see [`quantity`].
+
+mod message;
+mod position;
+pub mod quantity;
+mod seq;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
+
+pub use message::{L1Message, Message, Origin, StoredMessage};
+pub use position::{Checkpoint, Position};
+pub use seq::Seq;
+
+pub use alloy_primitives::{Address, B256, U256};

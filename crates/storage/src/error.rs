@@ -1,0 +1,126 @@
+use ferry_primitives::{Address, Position};
+use signet_libmdbx::{MdbxError, ReadError};
+use std::path::PathBuf;
+
+/// Result of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in the store, with the values involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An MDBX call failed.
+    #[error("mdbx failed to {operation}: {source}")]
+    Mdbx {
+        /// What the store was doing.
+        operation: &'static str,
+        /// MDBX's error.
+        source: MdbxError,
+    },
+    /// Reading a value failed in MDBX.
+    #[error("mdbx failed to read {table}: {source}")]
+    Read {
+        /// The table being read.
+        table: &'static str,
+        /// The read error.
+        source: ReadError,
+    },
+    /// A value does not have the layout its table promises.
+    #[error("corrupt value in table {table} under key {key}: {reason}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The key, as hex.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database was written by a ferry with another schema.
+    #[error(
+        "database at {path} has schema version {found}, this ferry reads version {expected}; \
+         use a fresh --datadir or the ferry release that wrote it"
+    )]
+    SchemaVersion {
+        /// The data directory.
+        path: PathBuf,
+        /// The version stored in the database.
+        found: u32,
+        /// The version this build reads and writes.
+        expected: u32,
+    },
+    /// The database belongs to another chain (invariant 8).
+    #[error(
+        "database at {path} was created for chain id {stored}, not chain id {configured}; \
+         use the datadir of chain {configured} or a fresh one"
+    )]
+    ChainIdMismatch {
+        /// The data directory.
+        path: PathBuf,
+        /// The chain id the database was created for.
+        stored: u64,
+        /// The chain id this node is configured for.
+        configured: u64,
+    },
+    /// The database belongs to another messaging contract (invariant 8).
+    #[error(
+        "database at {path} was created for contract {stored}, not contract {configured}; \
+         use the datadir of contract {configured} or a fresh one"
+    )]
+    ContractMismatch {
+        /// The data directory.
+        path: PathBuf,
+        /// The contract the database was created for.
+        stored: Address,
+        /// The contract this node is configured for.
+        configured: Address,
+    },
+    /// A batch whose messages or next checkpoint lie outside the range it was gathered from.
+    #[error(
+        "batch gathered from {from} up to {next} is out of order: message at {position} {reason}"
+    )]
+    BatchOutOfRange {
+        /// Where the batch was gathered from.
+        from: Position,
+        /// The checkpoint it would set.
+        next: Position,
+        /// The offending position (`next` itself when `next` is before `from`).
+        position: Position,
+        /// Why it is out of range.
+        reason: &'static str,
+    },
+    /// A fault injected by a test (feature `test-utils`).
+    #[cfg(any(test, feature = "test-utils"))]
+    #[error("injected fault after writing {written} messages of the batch")]
+    InjectedFault {
+        /// How many messages the transaction had written when it failed.
+        written: usize,
+    },
+}
+
+impl Error {
+    pub(crate) fn mdbx(operation: &'static str) -> impl FnOnce(MdbxError) -> Self {
+        move |source| Self::Mdbx { operation, source }
+    }
+
+    pub(crate) fn read(table: crate::Table) -> impl FnOnce(ReadError) -> Self {
+        move |source| Self::Read { table: table.name(), source }
+    }
+
+    pub(crate) fn corrupt(
+        table: crate::Table,
+        key: &[u8],
+    ) -> impl FnOnce(crate::codec::LengthMismatch) -> Self + '_ {
+        move |reason| Self::Corrupt {
+            table: table.name(),
+            key: key.iter().map(|byte| format!("{byte:02x}")).collect(),
+            reason: reason.to_string(),
+        }
+    }
+}
