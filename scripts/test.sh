@@ -20,6 +20,11 @@ for component in rustfmt clippy; do
   fi
 done
 
+echo "==> tools"
+ANVIL_PATH=$(scripts/install-tools.sh) || fail "could not install anvil (scripts/install-tools.sh)"
+export ANVIL_PATH
+echo "anvil: $ANVIL_PATH ($("$ANVIL_PATH" --version | head -n 1))"
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

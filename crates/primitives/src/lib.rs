@@ -18,7 +18,7 @@ mod seq;
 pub mod test_utils;
 
 pub use message::{L1Message, Message, Origin, StoredMessage};
-pub use position::{Checkpoint, Position};
+pub use position::{BlockRef, Checkpoint, Position};
 pub use seq::Seq;
 
 pub use alloy_primitives::{Address, B256, U256};

@@ -41,6 +41,16 @@ impl fmt::Display for Position {
     }
 }
 
+/// A block by number and hash: which fork a scanned block was on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// Block number.
+    #[serde(deserialize_with = "crate::quantity::deserialize")]
+    pub number: u64,
+    /// Block hash.
+    pub hash: alloy_primitives::B256,
+}
+
 /// The source checkpoint: the next L1 log position the node will read.
 ///
 /// `None` means "no checkpoint stored": the node starts at its configured start block.

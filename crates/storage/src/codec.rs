@@ -44,6 +44,10 @@ pub(crate) fn decode_u32(bytes: &[u8]) -> DecodeResult<u32> {
     fixed(bytes).map(u32::from_be_bytes)
 }
 
+pub(crate) fn decode_b256(bytes: &[u8]) -> DecodeResult<B256> {
+    fixed::<32>(bytes).map(B256::from)
+}
+
 pub(crate) fn decode_address(bytes: &[u8]) -> DecodeResult<Address> {
     fixed::<20>(bytes).map(Address::from)
 }

@@ -15,8 +15,8 @@
 //! # fn main() -> Result<(), ferry_storage::Error> {
 //! let config = StoreConfig { chain_id: 1, contract: Address::ZERO, from_block: 0 };
 //! let store = Store::open("./datadir".as_ref(), config)?;
-//! let expected = store.checkpoint()?;
-//! match store.commit_batch(expected, &[], Position::block_start(1000))? {
+//! let from = store.resume_position(store.checkpoint()?);
+//! match store.commit_batch(from, &[], Position::block_start(1000), &[])? {
 //!     CommitOutcome::Committed(summary) => println!("stored {}", summary.stored),
 //!     CommitOutcome::CheckpointMoved { found, .. } => println!("rewound to {found:?}"),
 //! }
@@ -30,5 +30,7 @@ mod store;
 mod tables;
 
 pub use error::{Error, Result};
-pub use store::{CommitOutcome, CommitSummary, SCHEMA_VERSION, Store, StoreConfig, StoreOptions};
+pub use store::{
+    CommitOutcome, CommitSummary, RETAINED_BLOCKS, SCHEMA_VERSION, Store, StoreConfig, StoreOptions,
+};
 pub use tables::Table;

@@ -3,7 +3,9 @@ use crate::{
     codec::{self, CHECKPOINT_KEY, meta},
     tables::Tables,
 };
-use ferry_primitives::{Address, B256, Checkpoint, L1Message, Position, Seq, StoredMessage};
+use ferry_primitives::{
+    Address, B256, BlockRef, Checkpoint, L1Message, Position, Seq, StoredMessage, U256,
+};
 use signet_libmdbx::{
     Environment, Geometry, Mode, SyncMode, WriteFlags,
     tx::{
@@ -22,6 +24,10 @@ const LOG_TARGET: &str = "ferry::storage";
 
 /// The version of the table layout and value encodings this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How many recently scanned block hashes are kept for reorg detection: deeper reorgs than
+/// this re-scan from the oldest kept block.
+pub const RETAINED_BLOCKS: u64 = 256;
 
 /// What a database is for; stored in Meta when it is created and checked on every open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +86,8 @@ pub enum CommitOutcome {
     /// The stored checkpoint was no longer the one the batch was gathered from (an operator
     /// moved it, or another writer did); nothing was written.
     CheckpointMoved {
-        /// The checkpoint the batch was gathered from.
-        expected: Checkpoint,
+        /// The position the batch was gathered from.
+        expected: Position,
         /// The checkpoint the store holds.
         found: Checkpoint,
     },
@@ -172,26 +178,32 @@ impl Store {
         self.read_checkpoint(&txn)
     }
 
-    /// Stores `messages` gathered from the checkpoint `expected` up to (not including) `next`,
-    /// and moves the checkpoint to `next`, in one write transaction: all of it or none of it.
+    /// Stores `messages` gathered from position `from` up to (not including) `next`, and moves
+    /// the checkpoint to `next`, in one write transaction: all of it or none of it.
     ///
-    /// If the stored checkpoint is no longer `expected`, nothing is written and
-    /// [`CommitOutcome::CheckpointMoved`] says where it is. Messages whose hash is already
-    /// stored are skipped and take no seq. Messages must lie in `[expected, next)` in
-    /// ascending position order, or the batch is refused with [`Error::BatchOutOfRange`].
+    /// The batch commits only if reading would still start at `from` (the stored checkpoint,
+    /// or the start block's first log when none is stored); otherwise nothing is written and
+    /// [`CommitOutcome::CheckpointMoved`] says what is stored. Messages whose hash is already
+    /// stored are skipped and take no seq. Messages must lie in `[from, next)` in ascending
+    /// position order, or the batch is refused with [`Error::BatchOutOfRange`].
+    ///
+    /// `scanned` are blocks the batch read, with their hashes, ascending (the blocks holding
+    /// messages and the last block of the range): they are kept, for the most recent
+    /// [`RETAINED_BLOCKS`] blocks, so that a reorg below the checkpoint can be detected; kept
+    /// hashes from `from.block` up are from before a rewind and are replaced.
     pub fn commit_batch(
         &self,
-        expected: Checkpoint,
+        from: Position,
         messages: &[L1Message],
         next: Position,
+        scanned: &[BlockRef],
     ) -> Result<CommitOutcome> {
-        let from = self.resume_position(expected);
         check_batch_range(from, messages, next)?;
 
         let txn = self.write_txn()?;
         let found = self.read_checkpoint(&txn)?;
-        if found != expected {
-            return Ok(CommitOutcome::CheckpointMoved { expected, found });
+        if self.resume_position(found) != from {
+            return Ok(CommitOutcome::CheckpointMoved { expected: from, found });
         }
 
         let tables = &self.inner.tables;
@@ -218,8 +230,16 @@ impl Store {
                 .map_err(Error::mdbx("append a message"))?;
             txn.put(tables.get(Table::MessageHashes), hash, key, WriteFlags::NO_OVERWRITE)
                 .map_err(Error::mdbx("index a message hash"))?;
+            txn.put(
+                tables.get(Table::Nonces),
+                l1.message.nonce.to_be_bytes::<32>(),
+                key,
+                WriteFlags::empty(),
+            )
+            .map_err(Error::mdbx("index a message nonce"))?;
             summary.stored += 1;
         }
+        self.record_scanned_blocks(&txn, from.block, scanned)?;
         txn.put(
             tables.get(Table::Checkpoint),
             CHECKPOINT_KEY,
@@ -229,6 +249,42 @@ impl Store {
         .map_err(Error::mdbx("write the checkpoint"))?;
         txn.commit().map_err(Error::mdbx("commit a batch"))?;
         Ok(CommitOutcome::Committed(summary))
+    }
+
+    /// Replaces the kept hashes from block `from` up with `scanned`, and prunes those more
+    /// than [`RETAINED_BLOCKS`] below the newest.
+    fn record_scanned_blocks(
+        &self,
+        txn: &RwTxUnsync,
+        from: u64,
+        scanned: &[BlockRef],
+    ) -> Result<()> {
+        let db = self.inner.tables.get(Table::Blocks);
+        let mut cursor = txn.cursor(db).map_err(Error::mdbx("open a cursor on Blocks"))?;
+        while cursor
+            .set_range::<(), ()>(&codec::u64_key(from))
+            .map_err(Error::read(Table::Blocks))?
+            .is_some()
+        {
+            cursor.del().map_err(Error::mdbx("drop a stale block hash"))?;
+        }
+        let newest = scanned.last().map(|block| block.number);
+        let keep_from = newest.map_or(0, |newest| newest.saturating_sub(RETAINED_BLOCKS));
+        while let Some((key, ())) =
+            cursor.first::<Cow<'_, [u8]>, ()>().map_err(Error::read(Table::Blocks))?
+        {
+            let number = codec::decode_u64(&key).map_err(Error::corrupt(Table::Blocks, &key))?;
+            if number >= keep_from {
+                break;
+            }
+            cursor.del().map_err(Error::mdbx("prune an old block hash"))?;
+        }
+        drop(cursor);
+        for block in scanned.iter().filter(|block| block.number >= keep_from) {
+            txn.put(db, codec::u64_key(block.number), block.hash, WriteFlags::empty())
+                .map_err(Error::mdbx("record a scanned block"))?;
+        }
+        Ok(())
     }
 
     /// Sets the checkpoint to `position` and returns the one it replaced.
@@ -244,6 +300,30 @@ impl Store {
         .map_err(Error::mdbx("write the checkpoint"))?;
         txn.commit().map_err(Error::mdbx("commit a checkpoint change"))?;
         Ok(previous)
+    }
+
+    /// Moves the checkpoint from `expected` to `new` if reading still starts at `expected`
+    /// (compare-and-set, as [`Store::commit_batch`] does). `Ok(Err(found))` means it had moved
+    /// and nothing was written.
+    pub fn replace_checkpoint(
+        &self,
+        expected: Position,
+        new: Position,
+    ) -> Result<Result<Checkpoint, Checkpoint>> {
+        let txn = self.write_txn()?;
+        let found = self.read_checkpoint(&txn)?;
+        if self.resume_position(found) != expected {
+            return Ok(Err(found));
+        }
+        txn.put(
+            self.inner.tables.get(Table::Checkpoint),
+            CHECKPOINT_KEY,
+            codec::encode_position(new),
+            WriteFlags::empty(),
+        )
+        .map_err(Error::mdbx("write the checkpoint"))?;
+        txn.commit().map_err(Error::mdbx("commit a checkpoint change"))?;
+        Ok(Ok(found))
     }
 
     /// Deletes the checkpoint, so reading restarts at the configured start block, and returns
@@ -301,6 +381,77 @@ impl Store {
         decode_stored(&seq, &value).map(Some)
     }
 
+    /// The hash recorded for block `number` when it was last scanned, if it is among the
+    /// [`RETAINED_BLOCKS`] most recent.
+    pub fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        let txn = self.read_txn()?;
+        let key = codec::u64_key(number);
+        let value: Option<Cow<'_, [u8]>> = txn
+            .get(self.inner.tables.get(Table::Blocks).dbi(), &key)
+            .map_err(Error::read(Table::Blocks))?;
+        value
+            .map(|bytes| codec::decode_b256(&bytes).map_err(Error::corrupt(Table::Blocks, &key)))
+            .transpose()
+    }
+
+    /// The recorded scanned blocks at or below `number`, newest first, at most `limit`.
+    pub fn scanned_blocks_down_from(&self, number: u64, limit: usize) -> Result<Vec<BlockRef>> {
+        let txn = self.read_txn()?;
+        let db = self.inner.tables.get(Table::Blocks);
+        let mut cursor = txn.cursor(db).map_err(Error::mdbx("open a cursor on Blocks"))?;
+        // The table holds at most RETAINED_BLOCKS + 1 rows: reading it whole is cheap.
+        let mut iter = cursor
+            .iter_start::<Cow<'_, [u8]>, Cow<'_, [u8]>>()
+            .map_err(Error::read(Table::Blocks))?;
+        let mut blocks = Vec::new();
+        while let Some((key, value)) = iter.borrow_next().map_err(Error::read(Table::Blocks))? {
+            let block = decode_block(&key, &value)?;
+            if block.number > number {
+                break;
+            }
+            blocks.push(block);
+        }
+        blocks.reverse();
+        blocks.truncate(limit);
+        Ok(blocks)
+    }
+
+    /// Every stored message nonce, ascending.
+    pub fn stored_nonces(&self) -> Result<Vec<U256>> {
+        let txn = self.read_txn()?;
+        let db = self.inner.tables.get(Table::Nonces);
+        let mut cursor = txn.cursor(db).map_err(Error::mdbx("open a cursor on Nonces"))?;
+        let mut iter =
+            cursor.iter_start::<Cow<'_, [u8]>, ()>().map_err(Error::read(Table::Nonces))?;
+        let mut nonces = Vec::new();
+        while let Some((key, ())) = iter.borrow_next().map_err(Error::read(Table::Nonces))? {
+            nonces.push(
+                codec::decode_b256(&key).map_err(Error::corrupt(Table::Nonces, &key))?.into(),
+            );
+        }
+        Ok(nonces)
+    }
+
+    /// The newest stored messages (looking at no more than `max_scan` of them, newest first)
+    /// that were logged in a block above `block`; their seqs, ascending.
+    pub fn recent_seqs_above_block(&self, block: u64, max_scan: usize) -> Result<Vec<Seq>> {
+        let txn = self.read_txn()?;
+        let db = self.inner.tables.get(Table::Messages);
+        let mut cursor = txn.cursor(db).map_err(Error::mdbx("open a cursor on Messages"))?;
+        let mut seqs = Vec::new();
+        let mut entry = cursor.last::<Cow<'_, [u8]>, Cow<'_, [u8]>>();
+        for _ in 0..max_scan {
+            let Some((key, value)) = entry.map_err(Error::read(Table::Messages))? else { break };
+            let stored = decode_stored(&key, &value)?;
+            if stored.l1.origin.block_number > block {
+                seqs.push(stored.seq);
+            }
+            entry = cursor.prev();
+        }
+        seqs.reverse();
+        Ok(seqs)
+    }
+
     /// Makes the next commit fail after it has written `messages` messages, before it
     /// commits, as a disk or MDBX error would.
     #[cfg(any(test, feature = "test-utils"))]
@@ -346,6 +497,12 @@ impl Store {
         last.map(|(key, ())| codec::decode_seq(&key).map_err(Error::corrupt(Table::Messages, &key)))
             .transpose()
     }
+}
+
+fn decode_block(key: &[u8], value: &[u8]) -> Result<BlockRef> {
+    let number = codec::decode_u64(key).map_err(Error::corrupt(Table::Blocks, key))?;
+    let hash = codec::decode_b256(value).map_err(Error::corrupt(Table::Blocks, key))?;
+    Ok(BlockRef { number, hash })
 }
 
 fn decode_stored(key: &[u8], value: &[u8]) -> Result<StoredMessage> {

@@ -14,11 +14,24 @@ pub enum Table {
     Messages,
     /// message hash → seq (u64, big-endian).
     MessageHashes,
+    /// message nonce (U256, big-endian) → seq; tells which nonces are stored and which are
+    /// missing.
+    Nonces,
+    /// block number (u64, big-endian) → block hash, for the most recently scanned blocks; tells
+    /// whether what was scanned is still canonical.
+    Blocks,
 }
 
 impl Table {
     /// All tables, in the order their handles are kept.
-    pub const ALL: [Self; 4] = [Self::Meta, Self::Checkpoint, Self::Messages, Self::MessageHashes];
+    pub const ALL: [Self; 6] = [
+        Self::Meta,
+        Self::Checkpoint,
+        Self::Messages,
+        Self::MessageHashes,
+        Self::Nonces,
+        Self::Blocks,
+    ];
 
     /// The MDBX name of the table.
     pub const fn name(self) -> &'static str {
@@ -27,6 +40,8 @@ impl Table {
             Self::Checkpoint => "Checkpoint",
             Self::Messages => "Messages",
             Self::MessageHashes => "MessageHashes",
+            Self::Nonces => "Nonces",
+            Self::Blocks => "Blocks",
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use ferry_primitives::L1Message;
 use ferry_primitives::{U256, test_utils::l1_message};
 use std::{
     collections::HashMap,
@@ -27,6 +28,16 @@ fn committed(outcome: CommitOutcome) -> CommitSummary {
     }
 }
 
+/// Commits a batch gathered from wherever `seen` says reading starts.
+fn commit_from(
+    store: &Store,
+    seen: Checkpoint,
+    batch: &[L1Message],
+    next: Position,
+) -> Result<CommitOutcome> {
+    store.commit_batch(store.resume_position(seen), batch, next, &[])
+}
+
 fn all_messages(store: &Store) -> Vec<StoredMessage> {
     store.messages_from(Seq::ZERO, usize::MAX).unwrap()
 }
@@ -39,7 +50,7 @@ fn seqs(store: &Store) -> Vec<u64> {
 fn every_table_round_trips() {
     let (dir, store) = temp_store();
     let batch = [l1_message(0, 10, 0), l1_message(1, 10, 3), l1_message(2, 12, 0)];
-    let summary = committed(store.commit_batch(None, &batch, Position::block_start(13)).unwrap());
+    let summary = committed(commit_from(&store, None, &batch, Position::block_start(13)).unwrap());
     assert_eq!(summary, CommitSummary { first_seq: Seq(0), stored: 3, skipped: 0 });
 
     // Messages: what was committed is what is read, in seq order, with hash and origin.
@@ -116,17 +127,17 @@ fn a_database_refuses_another_chain_or_contract_naming_both() {
 #[test]
 fn a_batch_gathered_before_a_set_or_delete_is_refused_and_writes_nothing() {
     let (_dir, store) = temp_store();
-    committed(store.commit_batch(None, &[l1_message(0, 1, 0)], Position::block_start(2)).unwrap());
+    committed(commit_from(&store, None, &[l1_message(0, 1, 0)], Position::block_start(2)).unwrap());
     let gathered_from = store.checkpoint().unwrap();
     let batch = [l1_message(1, 2, 0), l1_message(2, 3, 1)];
 
     // The operator moves the checkpoint while the batch is in flight.
     store.set_checkpoint(Position::block_start(50)).unwrap();
-    let outcome = store.commit_batch(gathered_from, &batch, Position::block_start(4)).unwrap();
+    let outcome = commit_from(&store, gathered_from, &batch, Position::block_start(4)).unwrap();
     assert_eq!(
         outcome,
         CommitOutcome::CheckpointMoved {
-            expected: gathered_from,
+            expected: Position::block_start(2),
             found: Some(Position::block_start(50))
         }
     );
@@ -137,16 +148,19 @@ fn a_batch_gathered_before_a_set_or_delete_is_refused_and_writes_nothing() {
     // The same after a reset (checkpoint deleted).
     store.set_checkpoint(Position::block_start(2)).unwrap();
     store.delete_checkpoint().unwrap();
-    let outcome = store.commit_batch(gathered_from, &batch, Position::block_start(4)).unwrap();
-    assert_eq!(outcome, CommitOutcome::CheckpointMoved { expected: gathered_from, found: None });
+    let outcome = commit_from(&store, gathered_from, &batch, Position::block_start(4)).unwrap();
+    assert_eq!(
+        outcome,
+        CommitOutcome::CheckpointMoved { expected: Position::block_start(2), found: None }
+    );
     assert_eq!(store.checkpoint().unwrap(), None);
     assert_eq!(seqs(&store), [0]);
     assert_eq!(store.message_by_hash(batch[1].hash()).unwrap(), None);
 
     // And a batch gathered from "no checkpoint" is refused once one is set.
     store.set_checkpoint(Position::block_start(9)).unwrap();
-    let outcome = store.commit_batch(None, &batch, Position::block_start(4)).unwrap();
-    assert!(matches!(outcome, CommitOutcome::CheckpointMoved { expected: None, .. }));
+    let outcome = commit_from(&store, None, &batch, Position::block_start(4)).unwrap();
+    assert!(matches!(outcome, CommitOutcome::CheckpointMoved { found: Some(_), .. }));
     assert_eq!(seqs(&store), [0]);
 }
 
@@ -154,14 +168,13 @@ fn a_batch_gathered_before_a_set_or_delete_is_refused_and_writes_nothing() {
 fn a_stored_hash_is_skipped_and_takes_no_seq() {
     let (_dir, store) = temp_store();
     let first = [l1_message(0, 1, 0), l1_message(1, 1, 1)];
-    committed(store.commit_batch(None, &first, Position::block_start(2)).unwrap());
+    committed(commit_from(&store, None, &first, Position::block_start(2)).unwrap());
 
     // A re-scan of block 1 after a rewind finds the same two messages and a new one.
     store.set_checkpoint(Position::block_start(1)).unwrap();
     let rescan = [l1_message(0, 1, 0), l1_message(1, 1, 1), l1_message(2, 1, 2)];
     let summary = committed(
-        store
-            .commit_batch(Some(Position::block_start(1)), &rescan, Position::block_start(2))
+        commit_from(&store, Some(Position::block_start(1)), &rescan, Position::block_start(2))
             .unwrap(),
     );
     assert_eq!(summary, CommitSummary { first_seq: Seq(2), stored: 1, skipped: 2 });
@@ -172,15 +185,14 @@ fn a_stored_hash_is_skipped_and_takes_no_seq() {
     // A batch of nothing but duplicates stores nothing and the next new message gets seq 3.
     store.set_checkpoint(Position::block_start(1)).unwrap();
     let summary = committed(
-        store
-            .commit_batch(Some(Position::block_start(1)), &rescan, Position::block_start(2))
+        commit_from(&store, Some(Position::block_start(1)), &rescan, Position::block_start(2))
             .unwrap(),
     );
     assert_eq!(summary, CommitSummary { first_seq: Seq(3), stored: 0, skipped: 3 });
     assert_eq!(summary.last_seq(), None);
     let next = store.checkpoint().unwrap();
     let summary = committed(
-        store.commit_batch(next, &[l1_message(3, 5, 0)], Position::block_start(6)).unwrap(),
+        commit_from(&store, next, &[l1_message(3, 5, 0)], Position::block_start(6)).unwrap(),
     );
     assert_eq!(summary.first_seq, Seq(3));
 
@@ -190,7 +202,7 @@ fn a_stored_hash_is_skipped_and_takes_no_seq() {
     twin.origin.log_index = 1;
     let next = store.checkpoint().unwrap();
     let summary =
-        committed(store.commit_batch(next, &[repeated, twin], Position::block_start(8)).unwrap());
+        committed(commit_from(&store, next, &[repeated, twin], Position::block_start(8)).unwrap());
     assert_eq!((summary.stored, summary.skipped), (1, 1));
     assert_eq!(seqs(&store), [0, 1, 2, 3, 4]);
 }
@@ -198,12 +210,12 @@ fn a_stored_hash_is_skipped_and_takes_no_seq() {
 #[test]
 fn a_failure_in_the_middle_of_a_batch_leaves_nothing_behind() {
     let (_dir, store) = temp_store();
-    committed(store.commit_batch(None, &[l1_message(0, 1, 0)], Position::block_start(2)).unwrap());
+    committed(commit_from(&store, None, &[l1_message(0, 1, 0)], Position::block_start(2)).unwrap());
     let before = store.checkpoint().unwrap();
     let batch: Vec<_> = (1..5).map(|nonce| l1_message(nonce, 2 + nonce, 0)).collect();
 
     store.fail_next_commit_after(2);
-    let error = store.commit_batch(before, &batch, Position::block_start(10)).unwrap_err();
+    let error = commit_from(&store, before, &batch, Position::block_start(10)).unwrap_err();
     assert!(matches!(error, Error::InjectedFault { written: 2 }), "{error}");
 
     // No message, no hash row, no checkpoint change.
@@ -215,7 +227,8 @@ fn a_failure_in_the_middle_of_a_batch_leaves_nothing_behind() {
     assert_eq!(store.checkpoint().unwrap(), before);
 
     // The same batch, gathered again, commits whole with the seqs it would have had.
-    let summary = committed(store.commit_batch(before, &batch, Position::block_start(10)).unwrap());
+    let summary =
+        committed(commit_from(&store, before, &batch, Position::block_start(10)).unwrap());
     assert_eq!(summary, CommitSummary { first_seq: Seq(1), stored: 4, skipped: 0 });
     assert_eq!(seqs(&store), [0, 1, 2, 3, 4]);
 }
@@ -232,7 +245,7 @@ fn a_batch_outside_its_range_is_refused_and_writes_nothing() {
         (vec![], Position::new(10, 1)),                          // next before from
     ];
     for (batch, next) in cases {
-        let error = store.commit_batch(from, &batch, next).unwrap_err();
+        let error = commit_from(&store, from, &batch, next).unwrap_err();
         assert!(matches!(error, Error::BatchOutOfRange { .. }), "{error}");
     }
     assert_eq!(store.checkpoint().unwrap(), from);
@@ -257,8 +270,7 @@ fn seqs_are_contiguous_from_zero_across_reopen_and_checkpoint_changes() {
             let batch = [l1_message(nonce, from.block, 0), l1_message(nonce + 1, from.block, 1)];
             nonce += 2;
             committed(
-                store
-                    .commit_batch(expected, &batch, Position::block_start(from.block + 1))
+                commit_from(&store, expected, &batch, Position::block_start(from.block + 1))
                     .unwrap(),
             );
         }
@@ -298,7 +310,7 @@ fn a_set_racing_thousands_of_commits_is_never_overwritten() {
     // The first commit, from "no checkpoint", before the operator starts.
     let mut first = l1_message(u64::MAX, 0, 0);
     first.message.payload = seen_payload(None);
-    committed(store.commit_batch(None, &[first], Position::block_start(1)).unwrap());
+    committed(commit_from(&store, None, &[first], Position::block_start(1)).unwrap());
 
     let (commits, deletes) = std::thread::scope(|scope| {
         let committer = scope.spawn(|| {
@@ -314,7 +326,7 @@ fn a_set_racing_thousands_of_commits_is_never_overwritten() {
                     std::thread::yield_now();
                 }
                 let next = Position::block_start(from.block + 1);
-                if let CommitOutcome::Committed(_) = store.commit_batch(seen, &[l1], next).unwrap()
+                if let CommitOutcome::Committed(_) = commit_from(&store, seen, &[l1], next).unwrap()
                 {
                     commits += 1;
                 }
@@ -378,4 +390,85 @@ fn a_set_racing_thousands_of_commits_is_never_overwritten() {
         store.checkpoint().unwrap(),
         Some(Position::block_start(last.l1.origin.block_number + 1))
     );
+}
+
+#[test]
+fn a_reset_to_where_the_batch_started_does_not_refuse_it() {
+    // "No checkpoint" reads from the start block's first log: a batch gathered from there is
+    // the batch a reset asks for, so it commits.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), config(5)).unwrap();
+    store.set_checkpoint(Position::block_start(5)).unwrap();
+    store.delete_checkpoint().unwrap();
+    let batch = [l1_message(0, 5, 0)];
+    let summary = committed(
+        store
+            .commit_batch(Position::block_start(5), &batch, Position::block_start(6), &[])
+            .unwrap(),
+    );
+    assert_eq!(summary.stored, 1);
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(6)));
+}
+
+#[test]
+fn scanned_block_hashes_are_kept_pruned_and_dropped_above_a_rewind() {
+    let (_dir, store) = temp_store();
+    let block =
+        |number: u64| BlockRef { number, hash: B256::left_padding_from(&number.to_be_bytes()) };
+    let mut from = Position::block_start(0);
+    for number in 0..300 {
+        let next = Position::block_start(number + 1);
+        committed(store.commit_batch(from, &[], next, &[block(number)]).unwrap());
+        from = next;
+    }
+    assert_eq!(store.block_hash(299).unwrap(), Some(block(299).hash));
+    assert_eq!(
+        store.block_hash(299 - RETAINED_BLOCKS).unwrap(),
+        Some(block(299 - RETAINED_BLOCKS).hash)
+    );
+    assert_eq!(store.block_hash(299 - RETAINED_BLOCKS - 1).unwrap(), None, "pruned");
+    assert_eq!(store.scanned_blocks_down_from(100, 3).unwrap(), [block(100), block(99), block(98)]);
+    assert_eq!(store.scanned_blocks_down_from(u64::MAX, 1).unwrap(), [block(299)]);
+
+    // After a rewind to block 200, the re-scan of blocks 200 and 201 (on another fork)
+    // replaces the hashes of blocks 200..299, which were scanned before the rewind.
+    store.set_checkpoint(Position::block_start(200)).unwrap();
+    let fork = BlockRef { number: 200, hash: B256::repeat_byte(0xf0) };
+    let fork_end = BlockRef { number: 201, hash: B256::repeat_byte(0xf1) };
+    committed(
+        store
+            .commit_batch(
+                Position::block_start(200),
+                &[],
+                Position::block_start(202),
+                &[fork, fork_end],
+            )
+            .unwrap(),
+    );
+    assert_eq!(store.block_hash(200).unwrap(), Some(fork.hash));
+    assert_eq!(store.block_hash(201).unwrap(), Some(fork_end.hash));
+    assert_eq!(store.block_hash(202).unwrap(), None);
+    assert_eq!(store.block_hash(199).unwrap(), Some(block(199).hash));
+}
+
+#[test]
+fn stored_nonces_and_recent_seqs_are_read_back() {
+    let (_dir, store) = temp_store();
+    let batch = [l1_message(4, 1, 0), l1_message(1, 2, 0), l1_message(9, 3, 0)];
+    committed(commit_from(&store, None, &batch, Position::block_start(4)).unwrap());
+    assert_eq!(store.stored_nonces().unwrap(), [U256::from(1), U256::from(4), U256::from(9)]);
+    assert_eq!(store.recent_seqs_above_block(1, 10).unwrap(), [Seq(1), Seq(2)]);
+    assert_eq!(store.recent_seqs_above_block(1, 1).unwrap(), [Seq(2)], "scan is bounded");
+    assert_eq!(store.recent_seqs_above_block(3, 10).unwrap(), []);
+}
+
+#[test]
+fn replace_checkpoint_only_moves_it_from_the_expected_position() {
+    let (_dir, store) = temp_store();
+    store.set_checkpoint(Position::block_start(10)).unwrap();
+    let moved = store.replace_checkpoint(Position::block_start(10), Position::block_start(4));
+    assert_eq!(moved.unwrap(), Ok(Some(Position::block_start(10))));
+    let refused = store.replace_checkpoint(Position::block_start(10), Position::block_start(2));
+    assert_eq!(refused.unwrap(), Err(Some(Position::block_start(4))));
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(4)));
 }

@@ -1,0 +1,178 @@
+use crate::{Collector, ControllerError, DrainHandle, DrainTask, MessageStream, Status};
+use ferry_primitives::{Checkpoint, Position};
+use ferry_storage::Store;
+use serde::Serialize;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+const LOG_TARGET: &str = "ferry::messaging::controller";
+
+/// How long a set or reset waits for the drain task to apply the rewind.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tells the drain task to move its cursor to `to`; it answers on `ack` once it has.
+#[derive(Debug)]
+pub struct RewindSignal {
+    /// The new cursor.
+    pub to: Position,
+    /// Answered once the cursor is at `to`.
+    pub ack: oneshot::Sender<()>,
+}
+
+/// What a set or reset changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CheckpointChange {
+    /// The checkpoint before.
+    pub previous: Checkpoint,
+    /// The checkpoint now stored (`None` after a reset: reading starts at the start block).
+    pub current: Checkpoint,
+    /// Whether the running drain task has moved its cursor; `false` when it is not running,
+    /// in which case the next start reads the stored value.
+    #[serde(skip)]
+    pub rewind_applied: bool,
+}
+
+/// Reads, sets and resets the source checkpoint, and starts the drain task.
+///
+/// A set or reset writes the store first, then signals the drain task and waits (bounded)
+/// for it to apply the rewind (invariant 4). Changes are serialised, so the last one wins in
+/// the store and in the cursor. Cheap to clone; every clone drives the same task.
+#[derive(Debug, Clone)]
+pub struct MessagingController {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    status: Arc<Status>,
+    rewinds: mpsc::Sender<RewindSignal>,
+    /// The receiving end, until the drain task is started with it.
+    pending_rewinds: Mutex<Option<mpsc::Receiver<RewindSignal>>>,
+    /// Serialises sets and resets: store write and signal happen in the same order.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl MessagingController {
+    /// A controller over `store`; `status` is shared with the drain task it starts.
+    pub fn new(store: Store, status: Arc<Status>) -> Self {
+        let (rewinds, pending) = mpsc::channel(16);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                status,
+                rewinds,
+                pending_rewinds: Mutex::new(Some(pending)),
+                changes: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The store this controller writes.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The status shared with the drain task.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.inner.status
+    }
+
+    /// The stored checkpoint.
+    pub fn get_checkpoint(&self) -> Result<Checkpoint, ControllerError> {
+        Ok(self.inner.store.checkpoint()?)
+    }
+
+    /// Sets the checkpoint to `position`: the node reads from there next, re-scanning or
+    /// skipping. Refused, with nothing written, when the block is beyond the newest L1 head
+    /// the node knows.
+    pub async fn set_checkpoint(
+        &self,
+        position: Position,
+    ) -> Result<CheckpointChange, ControllerError> {
+        if let Some(head) = self.inner.status.heads().map(|heads| heads.latest)
+            && position.block > head
+        {
+            return Err(ControllerError::BeyondHead { requested: position, head });
+        }
+        let _serial = self.inner.changes.lock().await;
+        let store = self.inner.store.clone();
+        let previous = blocking(move || store.set_checkpoint(position)).await?;
+        warn!(target: LOG_TARGET, previous = ?previous, current = %position, "Checkpoint set");
+        let rewind_applied = self.signal(position).await;
+        Ok(CheckpointChange { previous, current: Some(position), rewind_applied })
+    }
+
+    /// Deletes the checkpoint: the node reads from its configured start block next.
+    pub async fn reset_checkpoint(&self) -> Result<CheckpointChange, ControllerError> {
+        let _serial = self.inner.changes.lock().await;
+        let store = self.inner.store.clone();
+        let previous = blocking(move || store.delete_checkpoint()).await?;
+        let start = self.inner.store.resume_position(None);
+        warn!(target: LOG_TARGET, previous = ?previous, start = %start, "Checkpoint reset");
+        let rewind_applied = self.signal(start).await;
+        Ok(CheckpointChange { previous, current: None, rewind_applied })
+    }
+
+    /// Starts the drain task reading through `collector`, from the stored checkpoint. Only
+    /// once per controller: a second call is [`ControllerError::AlreadyStarted`].
+    pub fn start<C: Collector>(&self, collector: Arc<C>) -> Result<DrainHandle, ControllerError> {
+        let rewinds = self
+            .inner
+            .pending_rewinds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .ok_or(ControllerError::AlreadyStarted)?;
+        // A set racing this start may land after the read below without being signalled;
+        // the task's first commit then finds the checkpoint moved and rewinds to it
+        // (invariant 3), so the set still wins.
+        let store = &self.inner.store;
+        let cursor = store.resume_position(store.checkpoint()?);
+        let status = Arc::clone(&self.inner.status);
+        let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor);
+        Ok(DrainTask::new(stream, store.clone(), status, rewinds).spawn())
+    }
+
+    /// Sends the rewind and waits for the acknowledgement; `false` if the task is not running
+    /// or did not answer in time (the store holds the new value either way, and a batch
+    /// gathered before it can no longer commit).
+    async fn signal(&self, to: Position) -> bool {
+        let not_started = self
+            .inner
+            .pending_rewinds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some();
+        if not_started {
+            return false;
+        }
+        let (ack, acked) = oneshot::channel();
+        if self.inner.rewinds.send(RewindSignal { to, ack }).await.is_err() {
+            return false;
+        }
+        match tokio::time::timeout(ACK_TIMEOUT, acked).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                warn!(target: LOG_TARGET, %to, timeout = ?ACK_TIMEOUT,
+                    "The drain task did not acknowledge the rewind in time");
+                false
+            }
+        }
+    }
+}
+
+/// Runs a store write off the async runtime: MDBX commits wait for the disk.
+async fn blocking<T: Send + 'static>(
+    write: impl FnOnce() -> ferry_storage::Result<T> + Send + 'static,
+) -> Result<T, ControllerError> {
+    match tokio::task::spawn_blocking(write).await {
+        Ok(result) => Ok(result?),
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+    }
+}

@@ -1,0 +1,45 @@
+use ferry_primitives::Position;
+
+/// Why the L1 collector could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CollectorError {
+    /// The provider failed, and retrying did not help or the error is not one to retry.
+    #[error("L1 request {request} failed: {reason}")]
+    Upstream {
+        /// The request, e.g. `eth_getLogs 100..=199`.
+        request: String,
+        /// The provider's error.
+        reason: String,
+    },
+    /// The provider refuses even a one-block `eth_getLogs` range as too large.
+    #[error("L1 provider refuses eth_getLogs for the single block {block}: {reason}")]
+    RangeTooLarge {
+        /// The block.
+        block: u64,
+        /// The provider's error.
+        reason: String,
+    },
+    /// The provider's answers contradict each other (a block it called safe does not exist).
+    #[error("L1 provider answered inconsistently: {0}")]
+    Inconsistent(String),
+}
+
+/// Why a checkpoint operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The requested block is beyond the newest L1 block the node knows: probably a typo, and
+    /// accepting it would silently skip every message up to it.
+    #[error("block {requested} is beyond the L1 head {head}; nothing was changed")]
+    BeyondHead {
+        /// The requested position.
+        requested: Position,
+        /// The newest L1 block the node knows.
+        head: u64,
+    },
+    /// The store failed; nothing was changed.
+    #[error("storage failed: {0}")]
+    Storage(#[from] ferry_storage::Error),
+    /// [`MessagingController::start`](crate::MessagingController::start) was called twice.
+    #[error("the messaging service was already started")]
+    AlreadyStarted,
+}

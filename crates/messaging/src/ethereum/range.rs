@@ -1,0 +1,78 @@
+/// The `eth_getLogs` block range: starts at the configured maximum, halves when the provider
+/// says a range or its result is too large, and doubles back after a run of successes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AdaptiveRange {
+    max: u64,
+    current: u64,
+    successes: u32,
+}
+
+/// Successes in a row after which the range doubles again.
+const GROW_AFTER: u32 = 4;
+
+impl AdaptiveRange {
+    pub(crate) fn new(max: u64) -> Self {
+        let max = max.max(1);
+        Self { max, current: max, successes: 0 }
+    }
+
+    /// How many blocks to ask for next.
+    pub(crate) const fn blocks(&self) -> u64 {
+        self.current
+    }
+
+    /// The provider refused `blocks()` blocks; `false` when it was already one block.
+    pub(crate) fn shrink(&mut self) -> bool {
+        self.successes = 0;
+        if self.current == 1 {
+            return false;
+        }
+        self.current = (self.current / 2).max(1);
+        true
+    }
+
+    /// A request of `blocks` blocks succeeded.
+    pub(crate) fn succeeded(&mut self, blocks: u64) {
+        // A short range at the chain head says nothing about the provider's limit.
+        if blocks < self.current {
+            return;
+        }
+        self.successes += 1;
+        if self.successes >= GROW_AFTER && self.current < self.max {
+            self.current = (self.current * 2).min(self.max);
+            self.successes = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_down_to_one_block_and_grows_back_to_the_maximum() {
+        let mut range = AdaptiveRange::new(1_000);
+        assert_eq!(range.blocks(), 1_000);
+        let mut sizes = vec![];
+        while range.shrink() {
+            sizes.push(range.blocks());
+        }
+        assert_eq!(sizes, [500, 250, 125, 62, 31, 15, 7, 3, 1]);
+        assert!(!range.shrink(), "one block cannot shrink");
+        for _ in 0..200 {
+            let blocks = range.blocks();
+            range.succeeded(blocks);
+        }
+        assert_eq!(range.blocks(), 1_000);
+    }
+
+    #[test]
+    fn short_ranges_at_the_head_do_not_grow_it() {
+        let mut range = AdaptiveRange::new(8);
+        range.shrink();
+        for _ in 0..100 {
+            range.succeeded(1);
+        }
+        assert_eq!(range.blocks(), 4);
+    }
+}

@@ -1,0 +1,118 @@
+use alloy::primitives::U256;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A run of nonces that should be stored but is not: `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NonceGap {
+    /// The first missing nonce.
+    pub first: U256,
+    /// The last missing nonce.
+    pub last: U256,
+}
+
+/// Which message nonces are stored, as disjoint ranges, and which are missing between them.
+///
+/// The messaging contract numbers its messages with a counter, so a nonce missing between two
+/// stored ones is a message the node did not see: a provider dropped a log, or the start block
+/// was wrong. Rewinding over the range stores it and closes the gap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NonceTracker {
+    /// first → last of each stored run, disjoint and not adjacent.
+    runs: BTreeMap<U256, U256>,
+}
+
+impl NonceTracker {
+    /// A tracker holding `nonces`.
+    pub fn from_nonces(nonces: impl IntoIterator<Item = U256>) -> Self {
+        let mut tracker = Self::default();
+        for nonce in nonces {
+            tracker.insert(nonce);
+        }
+        tracker
+    }
+
+    /// Records `nonce` as stored.
+    pub fn insert(&mut self, nonce: U256) {
+        let below = self.runs.range(..=nonce).next_back().map(|(first, last)| (*first, *last));
+        if let Some((_, last)) = below
+            && last >= nonce
+        {
+            return;
+        }
+        let joins_below = below.filter(|(_, last)| *last + U256::from(1) == nonce);
+        let above = nonce.checked_add(U256::from(1)).and_then(|next| self.runs.remove_entry(&next));
+        let first = joins_below.map_or(nonce, |(first, _)| first);
+        let last = above.map_or(nonce, |(_, last)| last);
+        self.runs.insert(first, last);
+    }
+
+    /// The lowest and highest stored nonce.
+    pub fn range(&self) -> Option<(U256, U256)> {
+        let first = self.runs.first_key_value()?.0;
+        let last = self.runs.last_key_value()?.1;
+        Some((*first, *last))
+    }
+
+    /// The missing runs between stored nonces, lowest first.
+    pub fn gaps(&self) -> Vec<NonceGap> {
+        self.runs
+            .iter()
+            .zip(self.runs.iter().skip(1))
+            .map(|((_, last), (next_first, _))| NonceGap {
+                first: *last + U256::from(1),
+                last: *next_first - U256::from(1),
+            })
+            .collect()
+    }
+
+    /// How many nonces are missing between the lowest and highest stored one.
+    pub fn missing(&self) -> U256 {
+        self.gaps().iter().map(|gap| gap.last - gap.first + U256::from(1)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker(nonces: &[u64]) -> NonceTracker {
+        NonceTracker::from_nonces(nonces.iter().copied().map(U256::from))
+    }
+
+    fn gap(first: u64, last: u64) -> NonceGap {
+        NonceGap { first: U256::from(first), last: U256::from(last) }
+    }
+
+    #[test]
+    fn contiguous_nonces_have_no_gap_in_any_insertion_order() {
+        assert_eq!(tracker(&[0, 1, 2, 3]).gaps(), []);
+        assert_eq!(tracker(&[3, 1, 0, 2]).gaps(), []);
+        assert_eq!(tracker(&[3, 1, 0, 2, 2, 1]).range(), Some((U256::ZERO, U256::from(3))));
+        assert_eq!(tracker(&[]).range(), None);
+    }
+
+    #[test]
+    fn missing_nonces_are_reported_as_ranges_and_closed_when_filled() {
+        let mut nonces = tracker(&[0, 1, 5, 6, 9]);
+        assert_eq!(nonces.gaps(), [gap(2, 4), gap(7, 8)]);
+        assert_eq!(nonces.missing(), U256::from(5));
+        for filled in [3, 2, 4, 8] {
+            nonces.insert(U256::from(filled));
+        }
+        assert_eq!(nonces.gaps(), [gap(7, 7)]);
+        nonces.insert(U256::from(7));
+        assert_eq!(nonces.gaps(), []);
+        assert_eq!(nonces.range(), Some((U256::ZERO, U256::from(9))));
+    }
+
+    #[test]
+    fn the_largest_nonce_does_not_overflow() {
+        let mut nonces = tracker(&[1]);
+        nonces.insert(U256::MAX);
+        assert_eq!(
+            nonces.gaps(),
+            [NonceGap { first: U256::from(2), last: U256::MAX - U256::from(1) }]
+        );
+    }
+}

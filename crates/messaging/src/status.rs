@@ -1,0 +1,320 @@
+use crate::{Heads, MalformedLog, NonceGap, NonceTracker};
+use alloy::primitives::U256;
+use ferry_primitives::{Position, Seq};
+use ferry_storage::{CommitSummary, Store};
+use serde::Serialize;
+use std::{
+    collections::VecDeque,
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+const LOG_TARGET: &str = "ferry::messaging::status";
+
+/// How many orphaned seqs (messages stored from blocks a reorg removed) status keeps.
+const ORPHANED_SEQS_KEPT: usize = 1_000;
+/// How many nonce gaps a snapshot lists (the count of missing nonces covers all of them).
+const NONCE_GAPS_LISTED: usize = 100;
+
+/// What the message stream is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// The drain task is not running.
+    #[default]
+    Stopped,
+    /// Caught up: waiting for a new L1 head.
+    Idle,
+    /// Asking the provider for its heads.
+    CheckingHead,
+    /// Fetching logs and committing them.
+    Gathering,
+}
+
+/// The pipeline's live state and counters, shared by the stream, the drain task, the collector
+/// and the controller, and read by the status RPC. Every counter here is also a metric.
+#[derive(Debug)]
+pub struct Status {
+    phase: Mutex<Phase>,
+    heads: Mutex<Option<Heads>>,
+    cursor: Mutex<Option<Position>>,
+    last_seq: watch::Sender<Option<Seq>>,
+    nonces: Mutex<NonceTracker>,
+    orphaned_seqs: Mutex<VecDeque<Seq>>,
+    upstream: Mutex<Upstream>,
+    messages_stored: AtomicU64,
+    duplicates_skipped: AtomicU64,
+    malformed_logs: AtomicU64,
+    reorgs_detected: AtomicU64,
+    rewinds: AtomicU64,
+    storage_errors: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Upstream {
+    failing: bool,
+    backing_off_until: Option<SystemTime>,
+    last_error: Option<(String, SystemTime)>,
+    errors: u64,
+}
+
+/// The upstream (L1 provider) as status reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamSnapshot {
+    /// `false` while the last request failed (and is being retried).
+    pub healthy: bool,
+    /// When the retry in progress will be sent, in Unix milliseconds.
+    pub backing_off_until: Option<u64>,
+    /// The last error the provider gave.
+    pub last_error: Option<String>,
+    /// When it gave it, in Unix milliseconds.
+    pub last_error_at: Option<u64>,
+    /// Failed requests since the node started.
+    pub errors: u64,
+}
+
+/// A consistent-enough copy of [`Status`] for reporting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusSnapshot {
+    /// What the stream is doing.
+    pub phase: Phase,
+    /// The newest L1 block seen.
+    pub l1_head: Option<u64>,
+    /// The newest L1 block the node may read.
+    pub safe_head: Option<u64>,
+    /// The in-memory cursor: the next position the stream reads.
+    pub cursor: Option<Position>,
+    /// The seq of the newest stored message.
+    pub last_seq: Option<Seq>,
+    /// Messages stored since the node started.
+    pub messages_stored: u64,
+    /// Messages found again (after a rewind or reorg) and skipped, since the node started.
+    pub duplicates_skipped: u64,
+    /// Undecodable message logs skipped since the node started.
+    pub malformed_logs: u64,
+    /// Reorgs detected below the checkpoint since the node started.
+    pub reorgs_detected: u64,
+    /// Seqs of stored messages whose blocks a reorg removed (the newest ones).
+    pub orphaned_seqs: Vec<Seq>,
+    /// Rewinds applied (operator sets and resets, reorg recoveries) since the node started.
+    pub rewinds: u64,
+    /// Failed commits since the node started (each one retried).
+    pub storage_errors: u64,
+    /// The lowest stored nonce.
+    pub lowest_nonce: Option<U256>,
+    /// The highest stored nonce.
+    pub highest_nonce: Option<U256>,
+    /// Runs of nonces missing between the lowest and highest (the first ones).
+    pub nonce_gaps: Vec<NonceGap>,
+    /// How many nonces are missing in all.
+    pub missing_nonces: U256,
+    /// The L1 provider.
+    pub upstream: UpstreamSnapshot,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind, still usable.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
+}
+
+impl Status {
+    /// Status for a store: the last seq and the stored nonces are read from it.
+    pub fn load(store: &Store) -> ferry_storage::Result<Self> {
+        let last_seq = store.last_seq()?;
+        let nonces = NonceTracker::from_nonces(store.stored_nonces()?);
+        Ok(Self {
+            phase: Mutex::default(),
+            heads: Mutex::default(),
+            cursor: Mutex::default(),
+            last_seq: watch::Sender::new(last_seq),
+            nonces: Mutex::new(nonces),
+            orphaned_seqs: Mutex::default(),
+            upstream: Mutex::default(),
+            messages_stored: AtomicU64::default(),
+            duplicates_skipped: AtomicU64::default(),
+            malformed_logs: AtomicU64::default(),
+            reorgs_detected: AtomicU64::default(),
+            rewinds: AtomicU64::default(),
+            storage_errors: AtomicU64::default(),
+        })
+    }
+
+    /// The newest stored seq, updated after every commit: consumers wait on it.
+    pub fn subscribe_last_seq(&self) -> watch::Receiver<Option<Seq>> {
+        self.last_seq.subscribe()
+    }
+
+    /// The heads last seen.
+    pub fn heads(&self) -> Option<Heads> {
+        *lock(&self.heads)
+    }
+
+    /// A copy for reporting.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let heads = self.heads();
+        let nonces = lock(&self.nonces);
+        let range = nonces.range();
+        let mut gaps = nonces.gaps();
+        let missing_nonces = nonces.missing();
+        drop(nonces);
+        gaps.truncate(NONCE_GAPS_LISTED);
+        let upstream = lock(&self.upstream);
+        let upstream_snapshot = UpstreamSnapshot {
+            healthy: !upstream.failing,
+            backing_off_until: upstream.backing_off_until.map(unix_millis),
+            last_error: upstream.last_error.as_ref().map(|(error, _)| error.clone()),
+            last_error_at: upstream.last_error.as_ref().map(|(_, at)| unix_millis(*at)),
+            errors: upstream.errors,
+        };
+        drop(upstream);
+        StatusSnapshot {
+            phase: *lock(&self.phase),
+            l1_head: heads.map(|heads| heads.latest),
+            safe_head: heads.and_then(|heads| heads.safe),
+            cursor: *lock(&self.cursor),
+            last_seq: *self.last_seq.borrow(),
+            messages_stored: self.messages_stored.load(Ordering::Relaxed),
+            duplicates_skipped: self.duplicates_skipped.load(Ordering::Relaxed),
+            malformed_logs: self.malformed_logs.load(Ordering::Relaxed),
+            reorgs_detected: self.reorgs_detected.load(Ordering::Relaxed),
+            orphaned_seqs: lock(&self.orphaned_seqs).iter().copied().collect(),
+            rewinds: self.rewinds.load(Ordering::Relaxed),
+            storage_errors: self.storage_errors.load(Ordering::Relaxed),
+            lowest_nonce: range.map(|(lowest, _)| lowest),
+            highest_nonce: range.map(|(_, highest)| highest),
+            nonce_gaps: gaps,
+            missing_nonces,
+            upstream: upstream_snapshot,
+        }
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        *lock(&self.phase) = phase;
+    }
+
+    pub(crate) fn set_heads(&self, heads: Heads) {
+        *lock(&self.heads) = Some(heads);
+        metrics::gauge!("ferry_l1_head").set(heads.latest as f64);
+        if let Some(safe) = heads.safe {
+            metrics::gauge!("ferry_l1_safe_head").set(safe as f64);
+        }
+        self.update_lag();
+    }
+
+    pub(crate) fn set_cursor(&self, cursor: Option<Position>) {
+        *lock(&self.cursor) = cursor;
+        if let Some(cursor) = cursor {
+            metrics::gauge!("ferry_checkpoint_block").set(cursor.block as f64);
+        }
+        self.update_lag();
+    }
+
+    fn update_lag(&self) {
+        let cursor = *lock(&self.cursor);
+        let safe = self.heads().and_then(|heads| heads.safe);
+        if let (Some(cursor), Some(safe)) = (cursor, safe) {
+            let lag = (safe + 1).saturating_sub(cursor.block);
+            metrics::gauge!("ferry_lag_blocks").set(lag as f64);
+        }
+    }
+
+    /// Records a committed batch: counters, the last seq for consumers, nonces, and the
+    /// malformed logs it moved past (invariant 7: logged, counted, never silent).
+    pub(crate) fn record_commit(
+        &self,
+        summary: &CommitSummary,
+        nonces: impl IntoIterator<Item = U256>,
+        malformed: &[MalformedLog],
+    ) {
+        self.messages_stored.fetch_add(summary.stored, Ordering::Relaxed);
+        self.duplicates_skipped.fetch_add(summary.skipped, Ordering::Relaxed);
+        metrics::counter!("ferry_messages_stored_total").increment(summary.stored);
+        metrics::counter!("ferry_duplicates_skipped_total").increment(summary.skipped);
+        for log in malformed {
+            error!(target: LOG_TARGET, position = %log.position,
+                transaction = ?log.transaction_hash, reason = %log.reason,
+                "Skipped a LogMessageToL2 log that cannot be decoded");
+        }
+        self.malformed_logs.fetch_add(malformed.len() as u64, Ordering::Relaxed);
+        metrics::counter!("ferry_malformed_logs_total").increment(malformed.len() as u64);
+
+        if summary.stored > 0 {
+            let mut tracker = lock(&self.nonces);
+            let before = tracker.gaps();
+            for nonce in nonces {
+                tracker.insert(nonce);
+            }
+            let after = tracker.gaps();
+            metrics::gauge!("ferry_missing_nonces").set(f64::from(tracker.missing()));
+            drop(tracker);
+            for gap in after.iter().filter(|gap| !before.contains(gap)) {
+                warn!(target: LOG_TARGET, first = %gap.first, last = %gap.last,
+                    "Nonces missing between stored messages: messages were missed upstream");
+            }
+            self.last_seq.send_replace(summary.last_seq());
+        }
+    }
+
+    pub(crate) fn record_rewind(&self) {
+        self.rewinds.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ferry_rewinds_total").increment(1);
+    }
+
+    pub(crate) fn record_reorg(&self, orphaned: &[Seq]) {
+        self.reorgs_detected.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ferry_reorgs_total").increment(1);
+        let mut kept = lock(&self.orphaned_seqs);
+        for seq in orphaned {
+            if !kept.contains(seq) {
+                kept.push_back(*seq);
+            }
+        }
+        while kept.len() > ORPHANED_SEQS_KEPT {
+            kept.pop_front();
+        }
+    }
+
+    pub(crate) fn record_storage_error(&self) {
+        self.storage_errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ferry_storage_errors_total").increment(1);
+    }
+
+    /// Records a failed L1 request that will be retried after `delay`.
+    pub(crate) fn record_upstream_backoff(&self, error: String, delay: Duration) {
+        let now = SystemTime::now();
+        let mut upstream = lock(&self.upstream);
+        upstream.failing = true;
+        upstream.backing_off_until = Some(now + delay);
+        upstream.last_error = Some((error, now));
+        upstream.errors += 1;
+        metrics::counter!("ferry_upstream_errors_total").increment(1);
+    }
+
+    /// Records a failed L1 request that will not be retried.
+    pub(crate) fn record_upstream_failure(&self, error: String) {
+        let mut upstream = lock(&self.upstream);
+        upstream.failing = true;
+        upstream.backing_off_until = None;
+        upstream.last_error = Some((error, SystemTime::now()));
+        upstream.errors += 1;
+        metrics::counter!("ferry_upstream_errors_total").increment(1);
+    }
+
+    /// Records a successful L1 request.
+    pub(crate) fn record_upstream_success(&self) {
+        let mut upstream = lock(&self.upstream);
+        upstream.failing = false;
+        upstream.backing_off_until = None;
+    }
+}

@@ -1,0 +1,355 @@
+//! A scripted [`Collector`] over an in-memory chain, for tests of the pipeline and of the
+//! crates above it; and where to find the `anvil` binary for tests on a real chain.
+
+use crate::{Collector, CollectorError, Gathered, Heads, MalformedLog};
+use alloy::primitives::{Address, B256, U256, keccak256};
+use ferry_primitives::{BlockRef, L1Message, Message, Origin, Position};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard},
+};
+use tokio::sync::{Notify, watch};
+
+/// A collector request, to pause or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// [`Collector::heads`].
+    Heads,
+    /// [`Collector::gather`].
+    Gather,
+    /// [`Collector::block_hash`].
+    BlockHash,
+}
+
+/// A log in a scripted block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptedLog {
+    /// A message.
+    Message(Message),
+    /// A log with the message topic that does not decode.
+    Malformed,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    hash: B256,
+    logs: Vec<(ScriptedLog, B256)>,
+}
+
+/// A gate paused calls wait at, until it is released.
+#[derive(Debug)]
+pub struct Gate {
+    entered: Notify,
+    released: watch::Sender<bool>,
+}
+
+impl Gate {
+    /// Waits until a paused call has started.
+    pub async fn entered(&self) {
+        self.entered.notified().await;
+    }
+
+    /// Lets every paused call, and every later one, go on.
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        self.entered.notify_one();
+        let _ = self.released.subscribe().wait_for(|released| *released).await;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Script {
+    blocks: Vec<Block>,
+    next_nonce: u64,
+    fork: u64,
+    gates: HashMap<Call, Arc<Gate>>,
+    failures: HashMap<Call, usize>,
+    hidden: HashSet<Position>,
+    gathers: Vec<(Position, u64)>,
+}
+
+/// An in-memory L1 chain behind the [`Collector`] trait, that tests extend, reorg, pause and
+/// break at will.
+#[derive(Debug)]
+pub struct ScriptedCollector {
+    script: Mutex<Script>,
+    confirmations: u64,
+    max_range: u64,
+    head: watch::Sender<u64>,
+}
+
+/// The sender every scripted message comes from.
+pub const SENDER: Address = Address::repeat_byte(0x5e);
+
+impl ScriptedCollector {
+    /// A chain holding only an empty genesis block; `gather` returns at most `max_range`
+    /// blocks, and the safe head is `confirmations` behind the latest.
+    pub fn new(confirmations: u64, max_range: u64) -> Arc<Self> {
+        let collector = Self {
+            script: Mutex::default(),
+            confirmations,
+            max_range: max_range.max(1),
+            head: watch::Sender::new(0),
+        };
+        collector.lock().blocks.push(Block { hash: block_hash(0, 0), logs: Vec::new() });
+        Arc::new(collector)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Script> {
+        self.script.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Mines a block with `messages` new messages, all from one transaction; returns its number.
+    pub fn mine(&self, messages: usize) -> u64 {
+        let logs = {
+            let mut script = self.lock();
+            (0..messages)
+                .map(|_| {
+                    let nonce = script.next_nonce;
+                    script.next_nonce += 1;
+                    ScriptedLog::Message(message(nonce))
+                })
+                .collect()
+        };
+        self.mine_logs(logs)
+    }
+
+    /// Mines `count` empty blocks; returns the last one's number.
+    pub fn mine_empty(&self, count: u64) -> u64 {
+        let mut last = self.latest();
+        for _ in 0..count {
+            last = self.mine_logs(Vec::new());
+        }
+        last
+    }
+
+    /// Mines a block with these logs, all from one transaction.
+    pub fn mine_logs(&self, logs: Vec<ScriptedLog>) -> u64 {
+        let number = {
+            let mut script = self.lock();
+            let number = script.blocks.len() as u64;
+            let fork = script.fork;
+            let transaction = keccak256([number.to_be_bytes(), fork.to_be_bytes()].concat());
+            let logs = logs.into_iter().map(|log| (log, transaction)).collect();
+            script.blocks.push(Block { hash: block_hash(number, fork), logs });
+            number
+        };
+        self.head.send_replace(number);
+        number
+    }
+
+    /// Replaces the newest `depth` blocks with blocks of other hashes holding the same logs
+    /// (the transactions were re-included), as `anvil_reorg` does.
+    pub fn reorg(&self, depth: u64) {
+        self.reorg_with(depth, true);
+    }
+
+    /// Replaces the newest `depth` blocks with empty ones: their messages are gone from L1.
+    pub fn reorg_dropping_messages(&self, depth: u64) {
+        self.reorg_with(depth, false);
+    }
+
+    fn reorg_with(&self, depth: u64, keep_logs: bool) {
+        let mut script = self.lock();
+        script.fork += 1;
+        let fork = script.fork;
+        let len = script.blocks.len() as u64;
+        for number in len.saturating_sub(depth).max(1)..len {
+            let block = &mut script.blocks[number as usize];
+            block.hash = block_hash(number, fork);
+            if !keep_logs {
+                block.logs.clear();
+            }
+        }
+    }
+
+    /// The newest block.
+    pub fn latest(&self) -> u64 {
+        self.lock().blocks.len() as u64 - 1
+    }
+
+    /// The hash of block `number` now.
+    pub fn hash_of(&self, number: u64) -> B256 {
+        self.lock().blocks[number as usize].hash
+    }
+
+    /// Calls of `call` wait at the returned gate until it is released.
+    pub fn pause(&self, call: Call) -> Arc<Gate> {
+        let gate = Arc::new(Gate { entered: Notify::new(), released: watch::Sender::new(false) });
+        self.lock().gates.insert(call, Arc::clone(&gate));
+        gate
+    }
+
+    /// The next `times` calls of `call` fail as a provider error would.
+    pub fn fail_next(&self, call: Call, times: usize) {
+        self.lock().failures.insert(call, times);
+    }
+
+    /// `gather` leaves out the log at `position`, as a provider that drops logs would.
+    pub fn hide_log(&self, position: Position) {
+        self.lock().hidden.insert(position);
+    }
+
+    /// `gather` returns every log again.
+    pub fn unhide_logs(&self) {
+        self.lock().hidden.clear();
+    }
+
+    /// Every `gather` call so far: `(from, to_block)`.
+    pub fn gathers(&self) -> Vec<(Position, u64)> {
+        self.lock().gathers.clone()
+    }
+
+    /// Every message on the chain now, in L1 order, with its origin.
+    pub fn chain_messages(&self) -> Vec<L1Message> {
+        let script = self.lock();
+        let mut messages = Vec::new();
+        for (number, block) in script.blocks.iter().enumerate() {
+            for (index, (log, transaction)) in block.logs.iter().enumerate() {
+                if let ScriptedLog::Message(message) = log {
+                    messages.push(l1_message(
+                        message,
+                        number as u64,
+                        block.hash,
+                        *transaction,
+                        index,
+                    ));
+                }
+            }
+        }
+        messages
+    }
+
+    /// Waits at a gate and fails if asked to.
+    async fn enter(&self, call: Call) -> Result<(), CollectorError> {
+        let gate = self.lock().gates.get(&call).cloned();
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
+        let mut script = self.lock();
+        match script.failures.get_mut(&call) {
+            Some(times) if *times > 0 => {
+                *times -= 1;
+                Err(CollectorError::Upstream {
+                    request: format!("{call:?}"),
+                    reason: "scripted failure".to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn block_hash(number: u64, fork: u64) -> B256 {
+    keccak256([b"block".as_slice(), &number.to_be_bytes(), &fork.to_be_bytes()].concat())
+}
+
+fn message(nonce: u64) -> Message {
+    Message {
+        from: SENDER,
+        to: U256::from(0x70),
+        selector: U256::from(0x5e1),
+        payload: vec![U256::from(nonce), U256::from(7)],
+        nonce: U256::from(nonce),
+        fee: U256::from(nonce * 10),
+    }
+}
+
+fn l1_message(
+    message: &Message,
+    block: u64,
+    hash: B256,
+    transaction: B256,
+    index: usize,
+) -> L1Message {
+    L1Message {
+        message: message.clone(),
+        origin: Origin {
+            block_number: block,
+            block_hash: hash,
+            transaction_hash: transaction,
+            log_index: index as u64,
+        },
+    }
+}
+
+impl Collector for ScriptedCollector {
+    async fn heads(&self) -> Result<Heads, CollectorError> {
+        self.enter(Call::Heads).await?;
+        let latest = self.latest();
+        Ok(Heads { latest, safe: latest.checked_sub(self.confirmations) })
+    }
+
+    async fn wait_for_head(&self, known_latest: u64) {
+        let mut head = self.head.subscribe();
+        let _ = head.wait_for(|head| *head > known_latest).await;
+    }
+
+    async fn gather(&self, from: Position, to_block: u64) -> Result<Gathered, CollectorError> {
+        self.lock().gathers.push((from, to_block));
+        self.enter(Call::Gather).await?;
+        let script = self.lock();
+        let latest = script.blocks.len() as u64 - 1;
+        if to_block > latest {
+            return Err(CollectorError::Inconsistent(format!(
+                "block {to_block} was reported safe but the chain ends at {latest}"
+            )));
+        }
+        let last = to_block.min(from.block + self.max_range - 1);
+        let mut messages = Vec::new();
+        let mut malformed = Vec::new();
+        for number in from.block..=last {
+            let block = &script.blocks[number as usize];
+            for (index, (log, transaction)) in block.logs.iter().enumerate() {
+                let position = Position::new(number, index as u64);
+                if position < from || script.hidden.contains(&position) {
+                    continue;
+                }
+                match log {
+                    ScriptedLog::Message(message) => {
+                        messages.push(l1_message(message, number, block.hash, *transaction, index));
+                    }
+                    ScriptedLog::Malformed => malformed.push(MalformedLog {
+                        position,
+                        transaction_hash: Some(*transaction),
+                        reason: "scripted malformed log".to_owned(),
+                    }),
+                }
+            }
+        }
+        let last_block = BlockRef { number: last, hash: script.blocks[last as usize].hash };
+        Ok(Gathered { messages, malformed, last_block })
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, CollectorError> {
+        self.enter(Call::BlockHash).await?;
+        Ok(self.lock().blocks.get(number as usize).map(|block| block.hash))
+    }
+}
+
+/// The `anvil` binary for tests: `$ANVIL_PATH`, or the one `scripts/install-tools.sh`
+/// installs under `.tools/`. Panics, naming the fix, when there is none: tests never skip.
+pub fn anvil_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("ANVIL_PATH") {
+        return PathBuf::from(path);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let packages = root.join(".tools/foundry/node_modules/@foundry-rs");
+    let found = std::fs::read_dir(&packages).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path().join("bin/anvil"))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "anvil not found: set ANVIL_PATH or run scripts/install-tools.sh \
+             (scripts/test.sh runs it); looked in {}",
+            packages.display()
+        )
+    })
+}

@@ -1,0 +1,447 @@
+use super::harness::Harness;
+use crate::{
+    ControllerError, MessagingController, Phase, Status,
+    test_utils::{Call, ScriptedLog},
+};
+use alloy::primitives::U256;
+use ferry_primitives::{Position, Seq};
+use std::{sync::Arc, time::Duration};
+
+fn seqs(seqs: &[u64]) -> Vec<Seq> {
+    seqs.iter().copied().map(Seq).collect()
+}
+
+#[tokio::test]
+async fn messages_flow_in_order_and_empty_ranges_advance_the_checkpoint() {
+    let mut h = Harness::new(0, 7, 0);
+    for _ in 0..10 {
+        h.chain.mine(3);
+    }
+    h.chain.mine_empty(50);
+    h.start();
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    assert_eq!(h.checkpoint(), Some(Position::block_start(61)));
+    // L1 order: positions ascend with seqs.
+    let positions: Vec<_> = h.stored().iter().map(|m| m.l1.origin.position()).collect();
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
+    assert_eq!(*h.status.subscribe_last_seq().borrow(), Some(Seq(29)));
+
+    // New blocks are picked up as they come.
+    h.chain.mine(2);
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    let status = h.snapshot();
+    assert_eq!(status.messages_stored, 32);
+    assert_eq!(status.phase, Phase::Idle);
+    assert_eq!(
+        (status.lowest_nonce, status.highest_nonce),
+        (Some(U256::ZERO), Some(U256::from(31)))
+    );
+    assert_eq!(status.nonce_gaps, []);
+}
+
+#[tokio::test]
+async fn confirmations_are_respected() {
+    let mut h = Harness::new(3, 100, 0);
+    for _ in 0..10 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.wait_for_checkpoint(7).await;
+    h.assert_exactly_once(|block| block <= 7);
+    // Nothing more until three more blocks make block 10 safe.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.checkpoint(), Some(Position::block_start(8)));
+    h.chain.mine_empty(3);
+    h.wait_for_checkpoint(10).await;
+    h.assert_exactly_once(|block| block <= 10);
+    assert_eq!(h.snapshot().safe_head, Some(10));
+}
+
+#[tokio::test]
+async fn set_and_reset_apply_to_the_running_task_before_they_return() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..5 {
+        h.chain.mine(2);
+    }
+    h.start();
+    h.caught_up().await;
+
+    // Hold the next gather so the cursor stays where the rewind put it.
+    let gate = h.chain.pause(Call::Gather);
+    let change = h.controller.set_checkpoint(Position::block_start(2)).await.unwrap();
+    assert_eq!(change.previous, Some(Position::block_start(6)));
+    assert_eq!(change.current, Some(Position::block_start(2)));
+    assert!(change.rewind_applied);
+    assert_eq!(h.checkpoint(), Some(Position::block_start(2)), "store holds the new value");
+    assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)), "the task applied it");
+
+    let change = h.controller.reset_checkpoint().await.unwrap();
+    assert_eq!((change.previous, change.current), (Some(Position::block_start(2)), None));
+    assert!(change.rewind_applied);
+    assert_eq!(h.checkpoint(), None);
+    assert_eq!(h.snapshot().cursor, Some(Position::block_start(0)));
+    gate.release();
+
+    // The re-scan finds only messages already stored.
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    let status = h.snapshot();
+    assert_eq!(status.duplicates_skipped, 10);
+    assert_eq!(status.rewinds, 2);
+}
+
+#[tokio::test]
+async fn rewind_while_idle_rescans_at_once() {
+    let mut h = Harness::new(0, 2, 0);
+    for _ in 0..6 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.wait_until("the stream is idle", |h| h.snapshot().phase == Phase::Idle).await;
+    let gathers_before = h.chain.gathers().len();
+
+    h.controller.set_checkpoint(Position::block_start(1)).await.unwrap();
+    // No new head is mined: the re-scan must not wait for one.
+    h.caught_up().await;
+    assert!(h.chain.gathers()[gathers_before..].iter().any(|(from, _)| from.block == 1));
+    h.assert_exactly_once(|_| true);
+    assert_eq!(h.snapshot().duplicates_skipped, 6);
+}
+
+#[tokio::test]
+async fn rewind_while_checking_the_head_drops_that_check() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..4 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    let gate = h.chain.pause(Call::Heads);
+    h.chain.mine(1);
+    gate.entered().await;
+    assert_eq!(h.snapshot().phase, Phase::CheckingHead);
+
+    let change = h.controller.set_checkpoint(Position::block_start(2)).await.unwrap();
+    assert!(change.rewind_applied);
+    assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)));
+    gate.release();
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+}
+
+#[tokio::test]
+async fn rewind_while_gathering_never_commits_the_abandoned_range() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..5 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+
+    // A gather of blocks 6..=8 is in flight when the operator skips to block 8.
+    let gate = h.chain.pause(Call::Gather);
+    h.chain.mine(2);
+    h.chain.mine(2);
+    h.chain.mine(1);
+    gate.entered().await;
+    assert_eq!(h.snapshot().phase, Phase::Gathering);
+    assert_eq!(h.chain.gathers().last(), Some(&(Position::block_start(6), 8)));
+    let change = h.controller.set_checkpoint(Position::block_start(8)).await.unwrap();
+    assert!(change.rewind_applied);
+    gate.release();
+    h.wait_for_checkpoint(8).await;
+
+    // Blocks 6 and 7 were skipped: the abandoned gather's messages are not in the store.
+    h.assert_exactly_once(|block| block != 6 && block != 7);
+    assert_eq!(h.stored().len(), 6);
+    // Their nonces (5..=8) show up as a gap.
+    let status = h.snapshot();
+    assert_eq!(status.missing_nonces, U256::from(4));
+}
+
+#[tokio::test]
+async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_the_last_one_says()
+{
+    let mut h = Harness::new(0, 3, 0);
+    for _ in 0..20 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+
+    // Twice to the same position: the second changes nothing.
+    let gate = h.chain.pause(Call::Gather);
+    h.controller.set_checkpoint(Position::block_start(20)).await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(20)).await.unwrap();
+    assert_eq!(change.previous, change.current);
+    gate.release();
+    h.caught_up().await;
+    assert_eq!(h.stored().len(), 20);
+
+    // Many rapid sets, sequential and concurrent, with the stream held in a gather: the
+    // last one wins in the store and in the cursor.
+    let gate = h.chain.pause(Call::Gather);
+    for block in (1..=20).rev() {
+        h.controller.set_checkpoint(Position::new(block, 0)).await.unwrap();
+    }
+    assert_eq!(h.snapshot().cursor, Some(Position::block_start(1)));
+    let sets = (1..=20).map(|block| {
+        let controller = h.controller.clone();
+        tokio::spawn(async move { controller.set_checkpoint(Position::block_start(block)).await })
+    });
+    for set in sets.collect::<Vec<_>>() {
+        assert!(set.await.unwrap().unwrap().rewind_applied);
+    }
+    assert_eq!(h.snapshot().cursor, h.checkpoint(), "store and cursor agree");
+    gate.release();
+
+    // Forward past everything stored, then new messages.
+    h.controller.set_checkpoint(Position::block_start(20)).await.unwrap();
+    h.chain.mine(1);
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+}
+
+#[tokio::test]
+async fn a_set_beyond_the_head_is_refused_and_changes_nothing() {
+    let mut h = Harness::new(0, 100, 0);
+    h.chain.mine(1);
+    h.start();
+    h.caught_up().await;
+    let error = h.controller.set_checkpoint(Position::block_start(1_000)).await.unwrap_err();
+    match error {
+        ControllerError::BeyondHead { requested, head } => {
+            assert_eq!((requested, head), (Position::block_start(1_000), 1));
+        }
+        other => panic!("expected BeyondHead, got {other}"),
+    }
+    assert_eq!(h.checkpoint(), Some(Position::block_start(2)));
+    assert_eq!(h.snapshot().rewinds, 0);
+}
+
+#[tokio::test]
+async fn without_a_running_task_set_writes_the_store_and_the_next_start_reads_it() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..4 {
+        h.chain.mine(1);
+    }
+    let change = h.controller.set_checkpoint(Position::block_start(3)).await.unwrap();
+    assert!(!change.rewind_applied);
+    assert_eq!(h.checkpoint(), Some(Position::block_start(3)));
+
+    h.start();
+    h.caught_up().await;
+    h.assert_exactly_once(|block| block >= 3);
+    assert!(matches!(
+        h.controller.start(Arc::clone(&h.chain)),
+        Err(ControllerError::AlreadyStarted)
+    ));
+
+    // Once the task is gone, set still writes the store and says it was not applied.
+    h.stop().await;
+    let change = h.controller.set_checkpoint(Position::block_start(1)).await.unwrap();
+    assert!(!change.rewind_applied);
+    assert_eq!(h.checkpoint(), Some(Position::block_start(1)));
+    assert_eq!(h.snapshot().phase, Phase::Stopped);
+}
+
+#[tokio::test]
+async fn a_set_racing_thousands_of_commits_is_never_overwritten() {
+    // One block per batch and one message per block: a commit per block.
+    let mut h = Harness::new(0, 1, 0);
+    h.start();
+    let chain = Arc::clone(&h.chain);
+    let miner = tokio::spawn(async move {
+        for _ in 0..2_000 {
+            chain.mine(1);
+            tokio::task::yield_now().await;
+        }
+    });
+
+    // The operator keeps skipping forward to the head the node knows. A batch gathered before
+    // a skip that still committed would store messages from the skipped blocks.
+    let mut skipped = Vec::new();
+    while !miner.is_finished() {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let Some(head) = h.snapshot().l1_head else { continue };
+        let change = h.controller.set_checkpoint(Position::block_start(head)).await.unwrap();
+        assert!(change.rewind_applied);
+        let from = change.previous.map_or(0, |previous| previous.block);
+        skipped.push(from..head);
+    }
+    miner.await.unwrap();
+    h.caught_up().await;
+    assert!(skipped.len() >= 20, "only {} sets raced the commits", skipped.len());
+    h.assert_exactly_once(|block| !skipped.iter().any(|range| range.contains(&block)));
+    assert!(h.stored().len() >= 100, "too few commits raced the sets: {}", h.stored().len());
+}
+
+#[tokio::test]
+async fn a_transaction_with_several_messages_survives_a_restart_between_them() {
+    let h = Harness::new(0, 100, 0);
+    h.chain.mine(1);
+    let block = h.chain.mine(4);
+    h.chain.mine(1);
+
+    // A previous run stored the transaction's first two messages and checkpointed the log
+    // index after them.
+    let chain_messages = h.chain.chain_messages();
+    let in_block: Vec<_> =
+        chain_messages.iter().filter(|m| m.origin.block_number <= block).cloned().collect();
+    let first_two = &in_block[..3];
+    let outcome = h
+        .store
+        .commit_batch(Position::block_start(0), first_two, Position::new(block, 2), &[])
+        .unwrap();
+    assert!(matches!(outcome, ferry_storage::CommitOutcome::Committed(_)));
+
+    let h = h.restart().await;
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    let stored = h.stored();
+    let in_tx: Vec<_> = stored.iter().filter(|m| m.l1.origin.block_number == block).collect();
+    assert_eq!(in_tx.len(), 4);
+    assert!(
+        in_tx.iter().all(|m| m.l1.origin.transaction_hash == in_tx[0].l1.origin.transaction_hash)
+    );
+    assert_eq!(h.snapshot().duplicates_skipped, 0, "resumed at the log index, not the block");
+
+    // And a restart after everything was stored resumes exactly: nothing again, nothing lost.
+    h.chain.mine(2);
+    let h = h.restart().await;
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    assert_eq!(h.snapshot().duplicates_skipped, 0);
+}
+
+#[tokio::test]
+async fn a_failed_commit_leaves_the_cursor_and_the_range_is_gathered_again() {
+    let mut h = Harness::new(0, 100, 0);
+    h.chain.mine(1);
+    h.start();
+    h.caught_up().await;
+
+    h.store.fail_next_commit_after(1);
+    h.chain.mine(3);
+    h.wait_until("the commit failed", |h| h.snapshot().storage_errors == 1).await;
+    assert_eq!(h.checkpoint(), Some(Position::block_start(2)));
+    assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)), "cursor did not move");
+    assert_eq!(h.stored().len(), 1);
+
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    let from_two = h.chain.gathers().iter().filter(|(from, _)| from.block == 2).count();
+    assert_eq!(from_two, 2, "the range was gathered again");
+}
+
+#[tokio::test]
+async fn provider_errors_are_retried_until_they_pass() {
+    let mut h = Harness::new(0, 100, 0);
+    h.chain.mine(2);
+    h.chain.fail_next(Call::Heads, 2);
+    h.chain.fail_next(Call::Gather, 2);
+    h.start();
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    assert_eq!(h.chain.gathers().len(), 3, "two failed gathers, then one that passed");
+}
+
+#[tokio::test]
+async fn malformed_logs_are_counted_and_skipped_and_the_checkpoint_moves_past_them() {
+    let mut h = Harness::new(0, 100, 0);
+    h.chain.mine(1);
+    let nonce = 1;
+    let message = |nonce: u64| {
+        let mut l1 = ferry_primitives::test_utils::l1_message(nonce, 0, 0);
+        l1.message.from = crate::test_utils::SENDER;
+        ScriptedLog::Message(l1.message)
+    };
+    let block = h.chain.mine_logs(vec![message(nonce), ScriptedLog::Malformed, message(2)]);
+    h.start();
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    assert_eq!(h.stored().len(), 3);
+    assert_eq!(h.snapshot().malformed_logs, 1);
+    assert_eq!(h.checkpoint(), Some(Position::block_start(block + 1)));
+}
+
+#[tokio::test]
+async fn a_reorg_below_the_checkpoint_is_detected_and_healed() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..5 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    let old_hash = h.chain.hash_of(4);
+
+    // Blocks 3..=5 are replaced; their transactions are re-included.
+    h.chain.reorg(3);
+    h.chain.mine(1);
+    h.wait_until("the reorg is detected", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    let status = h.snapshot();
+    assert_eq!(status.orphaned_seqs, seqs(&[2, 3, 4]));
+    assert_eq!(status.duplicates_skipped, 3, "re-included messages are not stored again");
+    // What was delivered stays as delivered, from the block it was read in.
+    assert_eq!(h.stored()[3].l1.origin.block_hash, old_hash);
+    assert_eq!(h.store.block_hash(5).unwrap(), Some(h.chain.hash_of(5)));
+
+    // A reorg that drops messages: they stay stored, reported as orphaned.
+    h.chain.reorg_dropping_messages(2);
+    h.chain.mine(1);
+    h.wait_until("the second reorg is detected", |h| h.snapshot().reorgs_detected == 2).await;
+    h.caught_up().await;
+    let status = h.snapshot();
+    assert_eq!(status.orphaned_seqs, seqs(&[2, 3, 4, 5]), "seq 5 was in block 6");
+    assert_eq!(h.stored().len(), 7);
+}
+
+#[tokio::test]
+async fn a_nonce_gap_is_reported_and_closed_by_a_rewind() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..4 {
+        h.chain.mine(1);
+    }
+    // The provider drops the log of nonce 1 (block 2).
+    h.chain.hide_log(Position::new(2, 0));
+    h.start();
+    h.caught_up().await;
+    let status = h.snapshot();
+    assert_eq!(status.missing_nonces, U256::from(1));
+    assert_eq!(status.nonce_gaps.len(), 1);
+    assert_eq!(
+        (status.nonce_gaps[0].first, status.nonce_gaps[0].last),
+        (U256::from(1), U256::from(1))
+    );
+
+    // The operator re-scans from block 2; the missed message arrives with a new seq.
+    h.chain.unhide_logs();
+    h.controller.set_checkpoint(Position::block_start(2)).await.unwrap();
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+    assert_eq!(h.snapshot().nonce_gaps, []);
+    let recovered = h.stored().into_iter().find(|m| m.l1.message.nonce == U256::from(1)).unwrap();
+    assert_eq!(recovered.seq, Seq(3));
+
+    // Status is rebuilt from the store after a restart.
+    let status = Status::load(&h.store).unwrap().snapshot();
+    assert_eq!(
+        (status.lowest_nonce, status.highest_nonce),
+        (Some(U256::ZERO), Some(U256::from(3)))
+    );
+    assert_eq!(status.last_seq, Some(Seq(3)));
+}
+
+#[tokio::test]
+async fn a_controller_without_heads_accepts_any_block() {
+    let h = Harness::new(0, 100, 0);
+    let controller = MessagingController::new(h.store.clone(), Arc::clone(&h.status));
+    let change = controller.set_checkpoint(Position::new(123, 4)).await.unwrap();
+    assert_eq!(change.current, Some(Position::new(123, 4)));
+    assert_eq!(controller.get_checkpoint().unwrap(), Some(Position::new(123, 4)));
+}
