@@ -432,3 +432,74 @@ async fn the_pipeline_stores_what_anvil_logs_as_it_is_mined() {
         assert_eq!(recorded, message.l1.message.fee + U256::from(1));
     }
 }
+
+#[tokio::test]
+async fn after_a_websocket_drop_the_pipeline_reconnects_and_resumes_exactly() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("anvil-state.json");
+    let state = state.to_str().unwrap();
+    let spawn = |load: bool| {
+        let mut anvil = Anvil::at(anvil_path()).port(port).args(["--dump-state", state]);
+        if load {
+            anvil = anvil.args(["--load-state", state]);
+        }
+        anvil.try_spawn().unwrap_or_else(|error| panic!("cannot start anvil: {error}"))
+    };
+    let first = spawn(false);
+    let (_provider, contract) = deploy(&first).await;
+    send(&contract, vec![0], 0).await;
+    send(&contract, vec![1], 0).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        StoreConfig { chain_id: first.chain_id(), contract: *contract.address(), from_block: 0 };
+    let store = Store::open(dir.path(), config).unwrap();
+    let status = Arc::new(Status::load(&store).unwrap());
+    let controller = crate::MessagingController::new(store.clone(), Arc::clone(&status));
+    let mut ethereum = EthereumConfig::new(first.ws_endpoint(), *contract.address());
+    // New heads must come from the (re-established) subscription, not from polling.
+    ethereum.poll_interval = Duration::from_secs(3_600);
+    let collector = EthereumCollector::connect(ethereum, Arc::clone(&status)).await.unwrap();
+    let mut handle = controller.start(Arc::new(collector)).unwrap();
+    let last_seq = status.subscribe_last_seq();
+    let wait_for = |seq: u64| {
+        let mut last_seq = last_seq.clone();
+        async move {
+            let reached = last_seq.wait_for(|last| *last == Some(ferry_primitives::Seq(seq)));
+            tokio::time::timeout(Duration::from_secs(30), reached).await.is_ok()
+        }
+    };
+    assert!(wait_for(1).await, "first messages not stored: {:?}", status.snapshot());
+
+    // The L1 node goes away (its state saved) and comes back on the same address.
+    drop(first);
+    let second = spawn(true);
+    let (_provider, contract) = deploy_at(&second, *contract.address());
+    send(&contract, vec![2], 0).await;
+    send(&contract, vec![3], 0).await;
+    assert!(wait_for(3).await, "messages after the drop not stored: {:?}", status.snapshot());
+    handle.stop();
+    handle.stopped().await;
+
+    let messages = store.messages_from(ferry_primitives::Seq::ZERO, 100).unwrap();
+    let nonces: Vec<_> = messages.iter().map(|m| m.l1.message.nonce).collect();
+    assert_eq!(
+        nonces,
+        (0..4u64).map(U256::from).collect::<Vec<_>>(),
+        "nothing missed, nothing twice"
+    );
+}
+
+/// A wallet provider on `anvil` and the messaging contract already deployed at `address`.
+fn deploy_at(
+    anvil: &AnvilInstance,
+    address: Address,
+) -> (DynProvider, FerryMessaging::FerryMessagingInstance<DynProvider>) {
+    let provider = ProviderBuilder::new()
+        .wallet(anvil.wallet().expect("anvil has keys"))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let contract = FerryMessaging::new(address, provider.clone());
+    (provider, contract)
+}
