@@ -113,6 +113,14 @@ impl Harness {
             .filter(|m| blocks(m.origin.block_number))
             .map(|m| m.hash())
             .collect();
-        assert_eq!(hashes, expected, "the stored messages are the chain's");
+        let extra: Vec<_> = hashes.difference(&expected).take(3).collect();
+        let missing: Vec<_> = expected.difference(&hashes).take(3).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "the stored messages are not the chain's: {} stored that should not be (e.g. {extra:?}), \
+             {} missing (e.g. {missing:?})",
+            hashes.difference(&expected).count(),
+            expected.difference(&hashes).count(),
+        );
     }
 }
