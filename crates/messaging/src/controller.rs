@@ -1,8 +1,9 @@
 use crate::{Collector, ControllerError, DrainHandle, DrainTask, MessageStream, Status};
 use ferry_primitives::{Checkpoint, Position};
-use ferry_storage::Store;
+use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
 use serde::Serialize;
 use std::{
+    cmp::Ordering,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -24,7 +25,7 @@ pub struct RewindSignal {
 }
 
 /// What a set or reset changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointChange {
     /// The checkpoint before.
     pub previous: Checkpoint,
@@ -32,8 +33,45 @@ pub struct CheckpointChange {
     pub current: Checkpoint,
     /// Whether the running drain task has moved its cursor; `false` when it is not running,
     /// in which case the next start reads the stored value.
-    #[serde(skip)]
     pub rewind_applied: bool,
+}
+
+/// What a set or reset would do, without doing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPreview {
+    /// The checkpoint now.
+    pub previous: Checkpoint,
+    /// The checkpoint the change would store.
+    pub current: Checkpoint,
+    /// What reading would do differently.
+    pub effect: ChangeEffect,
+}
+
+/// How a checkpoint change moves reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEffect {
+    /// Whether blocks are read again, jumped over, or nothing changes.
+    pub action: ChangeAction,
+    /// The first block read again or skipped.
+    pub from_block: Option<u64>,
+    /// The last block read again or skipped (partly, when the position is inside it).
+    pub to_block: Option<u64>,
+    /// Stored messages logged in that range: found again and skipped on a re-scan; already
+    /// delivered, though skipped now, on a skip.
+    pub stored_messages: u64,
+}
+
+/// See [`ChangeEffect::action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeAction {
+    /// The new position is earlier: the blocks in between are read again.
+    Rescan,
+    /// The new position is later: the blocks in between are not read.
+    Skip,
+    /// Reading goes on where it is.
+    None,
 }
 
 /// Reads, sets and resets the source checkpoint, and starts the drain task.
@@ -89,33 +127,98 @@ impl MessagingController {
 
     /// Sets the checkpoint to `position`: the node reads from there next, re-scanning or
     /// skipping. Refused, with nothing written, when the block is beyond the newest L1 head
-    /// the node knows.
+    /// the node knows. `caller` goes to the audit trail.
     pub async fn set_checkpoint(
         &self,
         position: Position,
+        caller: &str,
     ) -> Result<CheckpointChange, ControllerError> {
-        if let Some(head) = self.inner.status.heads().map(|heads| heads.latest)
-            && position.block > head
-        {
-            return Err(ControllerError::BeyondHead { requested: position, head });
-        }
-        let _serial = self.inner.changes.lock().await;
-        let store = self.inner.store.clone();
-        let previous = blocking(move || store.set_checkpoint(position)).await?;
-        warn!(target: LOG_TARGET, previous = ?previous, current = %position, "Checkpoint set");
-        let rewind_applied = self.signal(position).await;
-        Ok(CheckpointChange { previous, current: Some(position), rewind_applied })
+        self.check_head(position)?;
+        self.change(Some(position), ChangeMethod::SetCheckpoint, caller).await
     }
 
     /// Deletes the checkpoint: the node reads from its configured start block next.
-    pub async fn reset_checkpoint(&self) -> Result<CheckpointChange, ControllerError> {
+    /// `caller` goes to the audit trail.
+    pub async fn reset_checkpoint(
+        &self,
+        caller: &str,
+    ) -> Result<CheckpointChange, ControllerError> {
+        self.change(None, ChangeMethod::ResetCheckpoint, caller).await
+    }
+
+    /// What [`Self::set_checkpoint`] would do, changing nothing (and refused alike).
+    pub async fn preview_set(
+        &self,
+        position: Position,
+    ) -> Result<CheckpointPreview, ControllerError> {
+        self.check_head(position)?;
+        self.preview(Some(position)).await
+    }
+
+    /// What [`Self::reset_checkpoint`] would do, changing nothing.
+    pub async fn preview_reset(&self) -> Result<CheckpointPreview, ControllerError> {
+        self.preview(None).await
+    }
+
+    /// The newest `limit` checkpoint changes, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<AuditEntry>, ControllerError> {
+        Ok(self.inner.store.checkpoint_history(limit)?)
+    }
+
+    fn check_head(&self, position: Position) -> Result<(), ControllerError> {
+        match self.inner.status.heads().map(|heads| heads.latest) {
+            Some(head) if position.block > head => {
+                Err(ControllerError::BeyondHead { requested: position, head })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn change(
+        &self,
+        new: Checkpoint,
+        method: ChangeMethod,
+        caller: &str,
+    ) -> Result<CheckpointChange, ControllerError> {
         let _serial = self.inner.changes.lock().await;
         let store = self.inner.store.clone();
-        let previous = blocking(move || store.delete_checkpoint()).await?;
-        let start = self.inner.store.resume_position(None);
-        warn!(target: LOG_TARGET, previous = ?previous, start = %start, "Checkpoint reset");
-        let rewind_applied = self.signal(start).await;
-        Ok(CheckpointChange { previous, current: None, rewind_applied })
+        let origin = ChangeOrigin { method, caller: caller.to_owned() };
+        let previous = blocking(move || store.change_checkpoint(new, Some(&origin))).await?;
+        let to = self.inner.store.resume_position(new);
+        warn!(target: LOG_TARGET, %method, caller, previous = ?previous, current = ?new, %to,
+            "Checkpoint changed");
+        let rewind_applied = self.signal(to).await;
+        Ok(CheckpointChange { previous, current: new, rewind_applied })
+    }
+
+    async fn preview(&self, new: Checkpoint) -> Result<CheckpointPreview, ControllerError> {
+        let store = self.inner.store.clone();
+        let (previous, effect) = blocking(move || {
+            let previous = store.checkpoint()?;
+            let (from, to) = (store.resume_position(previous), store.resume_position(new));
+            let (action, range) = match to.cmp(&from) {
+                Ordering::Less => (ChangeAction::Rescan, Some((to, from))),
+                Ordering::Greater => (ChangeAction::Skip, Some((from, to))),
+                Ordering::Equal => (ChangeAction::None, None),
+            };
+            let stored_messages = match range {
+                Some((start, end)) => store.count_messages_between(start, end)?,
+                None => 0,
+            };
+            // The range ends in the block before `end`, or in `end`'s block if it is inside it.
+            let last_block = |end: Position| {
+                if end.index == 0 { end.block.saturating_sub(1) } else { end.block }
+            };
+            let effect = ChangeEffect {
+                action,
+                from_block: range.map(|(start, _)| start.block),
+                to_block: range.map(|(_, end)| last_block(end)),
+                stored_messages,
+            };
+            Ok((previous, effect))
+        })
+        .await?;
+        Ok(CheckpointPreview { previous, current: new, effect })
     }
 
     /// Starts the drain task reading through `collector`, from the stored checkpoint. Only

@@ -1,5 +1,5 @@
 use crate::{Batch, Collector, MessageStream, Phase, Reorg, RewindSignal, Status, StreamItem};
-use ferry_storage::{CommitOutcome, Store};
+use ferry_storage::{ChangeMethod, ChangeOrigin, CommitOutcome, Store};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
@@ -196,7 +196,8 @@ async fn recover_from_reorg<C: Collector>(
     let writer = store.clone();
     let ancestor = reorg.common_ancestor.unwrap_or(reorg.rewind_to.block.saturating_sub(1));
     let result = tokio::task::spawn_blocking(move || {
-        let moved = writer.replace_checkpoint(from, reorg.rewind_to)?;
+        let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
+        let moved = writer.replace_checkpoint(from, reorg.rewind_to, Some(&origin))?;
         let orphaned = writer.recent_seqs_above_block(ancestor, ORPHAN_SCAN)?;
         Ok::<_, ferry_storage::Error>((moved, orphaned))
     })

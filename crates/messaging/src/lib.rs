@@ -29,7 +29,10 @@ mod stream;
 pub mod test_utils;
 
 pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog};
-pub use controller::{CheckpointChange, MessagingController, RewindSignal};
+pub use controller::{
+    ChangeAction, ChangeEffect, CheckpointChange, CheckpointPreview, MessagingController,
+    RewindSignal,
+};
 pub use drain::{DrainHandle, DrainTask};
 pub use error::{CollectorError, ControllerError};
 pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2};

@@ -26,6 +26,12 @@ pub(crate) struct LengthMismatch {
     found: usize,
 }
 
+impl LengthMismatch {
+    pub(crate) const fn new(expected: usize, found: usize) -> Self {
+        Self { expected, found }
+    }
+}
+
 pub(crate) type DecodeResult<T> = Result<T, LengthMismatch>;
 
 fn fixed<const N: usize>(bytes: &[u8]) -> DecodeResult<[u8; N]> {
@@ -113,6 +119,14 @@ impl<'a> Fields<'a> {
     fn u64(&mut self) -> u64 {
         u64::from_be_bytes(self.take(8).try_into().expect("took 8 bytes"))
     }
+}
+
+/// The position a Messages value was logged at, read without decoding the rest.
+pub(crate) fn message_position(bytes: &[u8]) -> DecodeResult<Position> {
+    if bytes.len() < MESSAGE_HEADER_LEN {
+        return Err(LengthMismatch { expected: MESSAGE_HEADER_LEN, found: bytes.len() });
+    }
+    Ok(Position::new(decode_u64(&bytes[180..188])?, decode_u64(&bytes[252..260])?))
 }
 
 /// Decodes a Messages value into the message's hash and content.

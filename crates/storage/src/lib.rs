@@ -24,11 +24,13 @@
 //! # }
 //! ```
 
+mod audit;
 mod codec;
 mod error;
 mod store;
 mod tables;
 
+pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin};
 pub use error::{Error, Result};
 pub use store::{
     CommitOutcome, CommitSummary, RETAINED_BLOCKS, SCHEMA_VERSION, Store, StoreConfig, StoreOptions,

@@ -1,5 +1,5 @@
 use crate::{
-    Error, Result, Table,
+    AuditEntry, ChangeOrigin, Error, Result, Table, audit,
     codec::{self, CHECKPOINT_KEY, meta},
     tables::Tables,
 };
@@ -17,6 +17,7 @@ use std::{
     borrow::Cow,
     path::{Path, PathBuf},
     sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
 };
 use tracing::{info, warn};
 
@@ -289,52 +290,121 @@ impl Store {
 
     /// Sets the checkpoint to `position` and returns the one it replaced.
     pub fn set_checkpoint(&self, position: Position) -> Result<Checkpoint> {
+        self.change_checkpoint(Some(position), None)
+    }
+
+    /// Deletes the checkpoint, so reading restarts at the configured start block, and returns
+    /// the one it deleted.
+    pub fn delete_checkpoint(&self) -> Result<Checkpoint> {
+        self.change_checkpoint(None, None)
+    }
+
+    /// Sets (`Some`) or deletes (`None`) the checkpoint and returns the one it replaced; with
+    /// an `origin`, the change is appended to the audit trail in the same transaction.
+    pub fn change_checkpoint(
+        &self,
+        new: Checkpoint,
+        origin: Option<&ChangeOrigin>,
+    ) -> Result<Checkpoint> {
         let txn = self.write_txn()?;
         let previous = self.read_checkpoint(&txn)?;
-        txn.put(
-            self.inner.tables.get(Table::Checkpoint),
-            CHECKPOINT_KEY,
-            codec::encode_position(position),
-            WriteFlags::empty(),
-        )
-        .map_err(Error::mdbx("write the checkpoint"))?;
+        self.write_checkpoint(&txn, previous, new, origin)?;
         txn.commit().map_err(Error::mdbx("commit a checkpoint change"))?;
         Ok(previous)
     }
 
     /// Moves the checkpoint from `expected` to `new` if reading still starts at `expected`
-    /// (compare-and-set, as [`Store::commit_batch`] does). `Ok(Err(found))` means it had moved
-    /// and nothing was written.
+    /// (compare-and-set, as [`Store::commit_batch`] does), recording `origin` in the audit
+    /// trail. `Ok(Err(found))` means it had moved and nothing was written.
     pub fn replace_checkpoint(
         &self,
         expected: Position,
         new: Position,
+        origin: Option<&ChangeOrigin>,
     ) -> Result<Result<Checkpoint, Checkpoint>> {
         let txn = self.write_txn()?;
         let found = self.read_checkpoint(&txn)?;
         if self.resume_position(found) != expected {
             return Ok(Err(found));
         }
-        txn.put(
-            self.inner.tables.get(Table::Checkpoint),
-            CHECKPOINT_KEY,
-            codec::encode_position(new),
-            WriteFlags::empty(),
-        )
-        .map_err(Error::mdbx("write the checkpoint"))?;
+        self.write_checkpoint(&txn, found, Some(new), origin)?;
         txn.commit().map_err(Error::mdbx("commit a checkpoint change"))?;
         Ok(Ok(found))
     }
 
-    /// Deletes the checkpoint, so reading restarts at the configured start block, and returns
-    /// the one it deleted.
-    pub fn delete_checkpoint(&self) -> Result<Checkpoint> {
-        let txn = self.write_txn()?;
-        let previous = self.read_checkpoint(&txn)?;
-        txn.del(self.inner.tables.get(Table::Checkpoint), CHECKPOINT_KEY, None)
-            .map_err(Error::mdbx("delete the checkpoint"))?;
-        txn.commit().map_err(Error::mdbx("commit a checkpoint change"))?;
-        Ok(previous)
+    fn write_checkpoint(
+        &self,
+        txn: &RwTxUnsync,
+        previous: Checkpoint,
+        new: Checkpoint,
+        origin: Option<&ChangeOrigin>,
+    ) -> Result<()> {
+        let table = self.inner.tables.get(Table::Checkpoint);
+        match new {
+            Some(position) => txn
+                .put(table, CHECKPOINT_KEY, codec::encode_position(position), WriteFlags::empty())
+                .map_err(Error::mdbx("write the checkpoint"))?,
+            None => {
+                txn.del(table, CHECKPOINT_KEY, None)
+                    .map_err(Error::mdbx("delete the checkpoint"))?;
+            }
+        }
+        let Some(origin) = origin else { return Ok(()) };
+        let audit = self.inner.tables.get(Table::Audit);
+        let mut cursor = txn.cursor(audit).map_err(Error::mdbx("open a cursor on Audit"))?;
+        let last: Option<(Cow<'_, [u8]>, ())> = cursor.last().map_err(Error::read(Table::Audit))?;
+        let id = match last {
+            Some((key, ())) => {
+                codec::decode_u64(&key).map_err(Error::corrupt(Table::Audit, &key))? + 1
+            }
+            None => 0,
+        };
+        drop(cursor);
+        let at_millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let entry = audit::encode_entry(at_millis, origin, previous, new);
+        txn.append(audit, codec::u64_key(id), entry)
+            .map_err(Error::mdbx("append to the audit trail"))
+    }
+
+    /// The newest `limit` checkpoint changes of the audit trail, newest first.
+    pub fn checkpoint_history(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        let txn = self.read_txn()?;
+        let db = self.inner.tables.get(Table::Audit);
+        let mut cursor = txn.cursor(db).map_err(Error::mdbx("open a cursor on Audit"))?;
+        let mut entries = Vec::new();
+        let mut entry = cursor.last::<Cow<'_, [u8]>, Cow<'_, [u8]>>();
+        while entries.len() < limit {
+            let Some((key, value)) = entry.map_err(Error::read(Table::Audit))? else { break };
+            let id = codec::decode_u64(&key).map_err(Error::corrupt(Table::Audit, &key))?;
+            entries
+                .push(audit::decode_entry(id, &value).map_err(Error::corrupt(Table::Audit, &key))?);
+            entry = cursor.prev();
+        }
+        Ok(entries)
+    }
+
+    /// How many stored messages were logged at a position in `from..to`.
+    ///
+    /// Reads every stored message's position (not the whole message): meant for operator
+    /// previews, not for hot paths.
+    pub fn count_messages_between(&self, from: Position, to: Position) -> Result<u64> {
+        let txn = self.read_txn()?;
+        let db = self.inner.tables.get(Table::Messages);
+        let mut cursor = txn.cursor(db).map_err(Error::mdbx("open a cursor on Messages"))?;
+        let mut iter = cursor
+            .iter_start::<Cow<'_, [u8]>, Cow<'_, [u8]>>()
+            .map_err(Error::read(Table::Messages))?;
+        let mut count = 0;
+        while let Some((key, value)) = iter.borrow_next().map_err(Error::read(Table::Messages))? {
+            let position =
+                codec::message_position(&value).map_err(Error::corrupt(Table::Messages, &key))?;
+            if from <= position && position < to {
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     /// The seq of the newest stored message; `None` while nothing is stored.

@@ -20,17 +20,20 @@ pub enum Table {
     /// block number (u64, big-endian) → block hash, for the most recently scanned blocks; tells
     /// whether what was scanned is still canonical.
     Blocks,
+    /// change id (u64, big-endian) → time, method, previous and new checkpoint, caller.
+    Audit,
 }
 
 impl Table {
     /// All tables, in the order their handles are kept.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Meta,
         Self::Checkpoint,
         Self::Messages,
         Self::MessageHashes,
         Self::Nonces,
         Self::Blocks,
+        Self::Audit,
     ];
 
     /// The MDBX name of the table.
@@ -42,6 +45,7 @@ impl Table {
             Self::MessageHashes => "MessageHashes",
             Self::Nonces => "Nonces",
             Self::Blocks => "Blocks",
+            Self::Audit => "Audit",
         }
     }
 }

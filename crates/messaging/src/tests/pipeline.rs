@@ -1,6 +1,6 @@
 use super::harness::Harness;
 use crate::{
-    ControllerError, MessagingController, Phase, Status,
+    ChangeAction, ChangeEffect, ControllerError, MessagingController, Phase, Status,
     test_utils::{Call, ScriptedLog},
 };
 use alloy::primitives::U256;
@@ -70,14 +70,14 @@ async fn set_and_reset_apply_to_the_running_task_before_they_return() {
 
     // Hold the next gather so the cursor stays where the rewind put it.
     let gate = h.chain.pause(Call::Gather);
-    let change = h.controller.set_checkpoint(Position::block_start(2)).await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(2), "test").await.unwrap();
     assert_eq!(change.previous, Some(Position::block_start(6)));
     assert_eq!(change.current, Some(Position::block_start(2)));
     assert!(change.rewind_applied);
     assert_eq!(h.checkpoint(), Some(Position::block_start(2)), "store holds the new value");
     assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)), "the task applied it");
 
-    let change = h.controller.reset_checkpoint().await.unwrap();
+    let change = h.controller.reset_checkpoint("test").await.unwrap();
     assert_eq!((change.previous, change.current), (Some(Position::block_start(2)), None));
     assert!(change.rewind_applied);
     assert_eq!(h.checkpoint(), None);
@@ -103,7 +103,7 @@ async fn rewind_while_idle_rescans_at_once() {
     h.wait_until("the stream is idle", |h| h.snapshot().phase == Phase::Idle).await;
     let gathers_before = h.chain.gathers().len();
 
-    h.controller.set_checkpoint(Position::block_start(1)).await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(1), "test").await.unwrap();
     // No new head is mined: the re-scan must not wait for one.
     h.caught_up().await;
     assert!(h.chain.gathers()[gathers_before..].iter().any(|(from, _)| from.block == 1));
@@ -124,7 +124,7 @@ async fn rewind_while_checking_the_head_drops_that_check() {
     gate.entered().await;
     assert_eq!(h.snapshot().phase, Phase::CheckingHead);
 
-    let change = h.controller.set_checkpoint(Position::block_start(2)).await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(2), "test").await.unwrap();
     assert!(change.rewind_applied);
     assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)));
     gate.release();
@@ -149,7 +149,7 @@ async fn rewind_while_gathering_never_commits_the_abandoned_range() {
     gate.entered().await;
     assert_eq!(h.snapshot().phase, Phase::Gathering);
     assert_eq!(h.chain.gathers().last(), Some(&(Position::block_start(6), 8)));
-    let change = h.controller.set_checkpoint(Position::block_start(8)).await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(8), "test").await.unwrap();
     assert!(change.rewind_applied);
     gate.release();
     h.wait_for_checkpoint(8).await;
@@ -174,8 +174,8 @@ async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_
 
     // Twice to the same position: the second changes nothing.
     let gate = h.chain.pause(Call::Gather);
-    h.controller.set_checkpoint(Position::block_start(20)).await.unwrap();
-    let change = h.controller.set_checkpoint(Position::block_start(20)).await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(20), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(20), "test").await.unwrap();
     assert_eq!(change.previous, change.current);
     gate.release();
     h.caught_up().await;
@@ -185,12 +185,14 @@ async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_
     // last one wins in the store and in the cursor.
     let gate = h.chain.pause(Call::Gather);
     for block in (1..=20).rev() {
-        h.controller.set_checkpoint(Position::new(block, 0)).await.unwrap();
+        h.controller.set_checkpoint(Position::new(block, 0), "test").await.unwrap();
     }
     assert_eq!(h.snapshot().cursor, Some(Position::block_start(1)));
     let sets = (1..=20).map(|block| {
         let controller = h.controller.clone();
-        tokio::spawn(async move { controller.set_checkpoint(Position::block_start(block)).await })
+        tokio::spawn(async move {
+            controller.set_checkpoint(Position::block_start(block), "test").await
+        })
     });
     for set in sets.collect::<Vec<_>>() {
         assert!(set.await.unwrap().unwrap().rewind_applied);
@@ -199,7 +201,7 @@ async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_
     gate.release();
 
     // Forward past everything stored, then new messages.
-    h.controller.set_checkpoint(Position::block_start(20)).await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(20), "test").await.unwrap();
     h.chain.mine(1);
     h.caught_up().await;
     h.assert_exactly_once(|_| true);
@@ -211,7 +213,8 @@ async fn a_set_beyond_the_head_is_refused_and_changes_nothing() {
     h.chain.mine(1);
     h.start();
     h.caught_up().await;
-    let error = h.controller.set_checkpoint(Position::block_start(1_000)).await.unwrap_err();
+    let error =
+        h.controller.set_checkpoint(Position::block_start(1_000), "test").await.unwrap_err();
     match error {
         ControllerError::BeyondHead { requested, head } => {
             assert_eq!((requested, head), (Position::block_start(1_000), 1));
@@ -228,7 +231,7 @@ async fn without_a_running_task_set_writes_the_store_and_the_next_start_reads_it
     for _ in 0..4 {
         h.chain.mine(1);
     }
-    let change = h.controller.set_checkpoint(Position::block_start(3)).await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(3), "test").await.unwrap();
     assert!(!change.rewind_applied);
     assert_eq!(h.checkpoint(), Some(Position::block_start(3)));
 
@@ -242,7 +245,7 @@ async fn without_a_running_task_set_writes_the_store_and_the_next_start_reads_it
 
     // Once the task is gone, set still writes the store and says it was not applied.
     h.stop().await;
-    let change = h.controller.set_checkpoint(Position::block_start(1)).await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(1), "test").await.unwrap();
     assert!(!change.rewind_applied);
     assert_eq!(h.checkpoint(), Some(Position::block_start(1)));
     assert_eq!(h.snapshot().phase, Phase::Stopped);
@@ -281,7 +284,8 @@ async fn a_set_racing_thousands_of_commits_is_never_overwritten() {
         })
         .await;
         let head = h.snapshot().l1_head.unwrap();
-        let change = h.controller.set_checkpoint(Position::block_start(head)).await.unwrap();
+        let change =
+            h.controller.set_checkpoint(Position::block_start(head), "test").await.unwrap();
         assert!(change.rewind_applied);
         let from = change.previous.map_or(0, |previous| previous.block);
         skipped.push(from..head);
@@ -435,7 +439,7 @@ async fn a_nonce_gap_is_reported_and_closed_by_a_rewind() {
 
     // The operator re-scans from block 2; the missed message arrives with a new seq.
     h.chain.unhide_logs();
-    h.controller.set_checkpoint(Position::block_start(2)).await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(2), "test").await.unwrap();
     h.caught_up().await;
     h.assert_exactly_once(|_| true);
     assert_eq!(h.snapshot().nonce_gaps, []);
@@ -455,7 +459,110 @@ async fn a_nonce_gap_is_reported_and_closed_by_a_rewind() {
 async fn a_controller_without_heads_accepts_any_block() {
     let h = Harness::new(0, 100, 0);
     let controller = MessagingController::new(h.store.clone(), Arc::clone(&h.status));
-    let change = controller.set_checkpoint(Position::new(123, 4)).await.unwrap();
+    let change = controller.set_checkpoint(Position::new(123, 4), "test").await.unwrap();
     assert_eq!(change.current, Some(Position::new(123, 4)));
     assert_eq!(controller.get_checkpoint().unwrap(), Some(Position::new(123, 4)));
+}
+
+#[tokio::test]
+async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..6 {
+        h.chain.mine(2);
+    }
+    h.start();
+    h.caught_up().await;
+    h.controller.set_checkpoint(Position::block_start(4), "test").await.unwrap();
+    h.caught_up().await;
+    let history_before = h.controller.history(100).unwrap().len();
+
+    // Back to block 2: blocks 2..=6 are read again; 10 stored messages were logged there.
+    let preview = h.controller.preview_set(Position::block_start(2)).await.unwrap();
+    assert_eq!(preview.previous, Some(Position::block_start(7)));
+    assert_eq!(preview.current, Some(Position::block_start(2)));
+    assert_eq!(
+        preview.effect,
+        ChangeEffect {
+            action: ChangeAction::Rescan,
+            from_block: Some(2),
+            to_block: Some(6),
+            stored_messages: 10
+        }
+    );
+    // A reset re-reads everything.
+    let preview = h.controller.preview_reset().await.unwrap();
+    assert_eq!(preview.current, None);
+    assert_eq!(preview.effect.action, ChangeAction::Rescan);
+    assert_eq!((preview.effect.from_block, preview.effect.stored_messages), (Some(0), 12));
+
+    // Forward into the middle of block 9: blocks 7..=9 are skipped (9 partly).
+    h.chain.mine_empty(3);
+    h.caught_up().await;
+    h.controller.set_checkpoint(Position::block_start(7), "test").await.unwrap();
+    let gate = h.chain.pause(Call::Gather);
+    h.controller.set_checkpoint(Position::block_start(7), "test").await.unwrap();
+    let preview = h.controller.preview_set(Position::new(9, 1)).await.unwrap();
+    assert_eq!(
+        preview.effect,
+        ChangeEffect {
+            action: ChangeAction::Skip,
+            from_block: Some(7),
+            to_block: Some(9),
+            stored_messages: 0
+        }
+    );
+    let same = h.controller.preview_set(Position::block_start(7)).await.unwrap();
+    assert_eq!(same.effect.action, ChangeAction::None);
+    // Previews refuse what the change would refuse.
+    assert!(matches!(
+        h.controller.preview_set(Position::block_start(500)).await,
+        Err(ControllerError::BeyondHead { head: 9, .. })
+    ));
+    gate.release();
+
+    // None of the previews changed the store or the trail.
+    h.caught_up().await;
+    assert_eq!(h.controller.history(100).unwrap().len(), history_before + 2);
+    h.assert_exactly_once(|_| true);
+}
+
+#[tokio::test]
+async fn every_applied_change_is_in_the_audit_trail() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..3 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.controller.set_checkpoint(Position::new(2, 0), "127.0.0.1:1111").await.unwrap();
+    h.caught_up().await;
+    h.controller.reset_checkpoint("127.0.0.1:2222").await.unwrap();
+    h.caught_up().await;
+    // A reorg rewind is recorded too, as the node's own change.
+    h.chain.reorg(1);
+    h.chain.mine(1);
+    h.wait_until("the reorg is detected", |h| h.snapshot().reorgs_detected == 1).await;
+    assert!(
+        h.controller.set_checkpoint(Position::block_start(99), "127.0.0.1:3333").await.is_err()
+    );
+
+    let history = h.controller.history(10).unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|entry| (entry.method, entry.caller.as_str(), entry.previous, entry.current))
+        .collect();
+    use ferry_storage::ChangeMethod::*;
+    assert_eq!(
+        summary,
+        [
+            (ReorgRewind, "node", Some(Position::block_start(4)), Some(Position::block_start(3))),
+            (ResetCheckpoint, "127.0.0.1:2222", Some(Position::block_start(4)), None),
+            (
+                SetCheckpoint,
+                "127.0.0.1:1111",
+                Some(Position::block_start(4)),
+                Some(Position::block_start(2))
+            ),
+        ]
+    );
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ChangeMethod;
 use ferry_primitives::L1Message;
 use ferry_primitives::{U256, test_utils::l1_message};
 use std::{
@@ -466,9 +467,74 @@ fn stored_nonces_and_recent_seqs_are_read_back() {
 fn replace_checkpoint_only_moves_it_from_the_expected_position() {
     let (_dir, store) = temp_store();
     store.set_checkpoint(Position::block_start(10)).unwrap();
-    let moved = store.replace_checkpoint(Position::block_start(10), Position::block_start(4));
+    let moved = store.replace_checkpoint(Position::block_start(10), Position::block_start(4), None);
     assert_eq!(moved.unwrap(), Ok(Some(Position::block_start(10))));
-    let refused = store.replace_checkpoint(Position::block_start(10), Position::block_start(2));
+    let refused =
+        store.replace_checkpoint(Position::block_start(10), Position::block_start(2), None);
     assert_eq!(refused.unwrap(), Err(Some(Position::block_start(4))));
     assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(4)));
+}
+
+#[test]
+fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
+    let (_dir, store) = temp_store();
+    let origin = |method, caller: &str| ChangeOrigin { method, caller: caller.to_owned() };
+    store.set_checkpoint(Position::block_start(3)).unwrap(); // not audited
+    store
+        .change_checkpoint(
+            Some(Position::new(9, 1)),
+            Some(&origin(ChangeMethod::SetCheckpoint, "10.0.0.1:5")),
+        )
+        .unwrap();
+    store.change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli"))).unwrap();
+    let replaced = store.replace_checkpoint(
+        Position::block_start(0),
+        Position::block_start(1),
+        Some(&origin(ChangeMethod::ReorgRewind, "node")),
+    );
+    assert_eq!(replaced.unwrap(), Ok(None));
+
+    let history = store.checkpoint_history(10).unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|e| (e.id, e.method, e.caller.as_str(), e.previous, e.current))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (2, ChangeMethod::ReorgRewind, "node", None, Some(Position::block_start(1))),
+            (1, ChangeMethod::ResetCheckpoint, "cli", Some(Position::new(9, 1)), None),
+            (
+                0,
+                ChangeMethod::SetCheckpoint,
+                "10.0.0.1:5",
+                Some(Position::block_start(3)),
+                Some(Position::new(9, 1))
+            ),
+        ]
+    );
+    assert!(history.windows(2).all(|pair| pair[0].at_millis >= pair[1].at_millis));
+    assert_eq!(store.checkpoint_history(1).unwrap().len(), 1);
+    // A refused compare-and-set records nothing.
+    let refused = store.replace_checkpoint(
+        Position::block_start(7),
+        Position::block_start(2),
+        Some(&origin(ChangeMethod::ReorgRewind, "node")),
+    );
+    assert!(refused.unwrap().is_err());
+    assert_eq!(store.checkpoint_history(10).unwrap().len(), 3);
+}
+
+#[test]
+fn messages_are_counted_by_the_position_they_were_logged_at() {
+    let (_dir, store) = temp_store();
+    let batch =
+        [l1_message(0, 2, 0), l1_message(1, 2, 5), l1_message(2, 4, 0), l1_message(3, 9, 1)];
+    committed(commit_from(&store, None, &batch, Position::block_start(10)).unwrap());
+    let count = |from, to| store.count_messages_between(from, to).unwrap();
+    assert_eq!(count(Position::block_start(0), Position::block_start(10)), 4);
+    assert_eq!(count(Position::block_start(2), Position::block_start(3)), 2);
+    assert_eq!(count(Position::new(2, 1), Position::block_start(9)), 2);
+    assert_eq!(count(Position::block_start(5), Position::new(9, 1)), 0);
+    assert_eq!(count(Position::block_start(5), Position::new(9, 2)), 1);
 }
