@@ -1,7 +1,7 @@
 use crate::CollectorError;
 use alloy::primitives::B256;
 use ferry_primitives::{BlockRef, L1Message, Position};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{fmt, future::Future, str::FromStr};
 
 /// How far behind the L1 head the node reads: the blocks it reads are final enough for it.
@@ -46,7 +46,7 @@ impl FromStr for Confirmations {
 }
 
 /// The L1 heads as the node last saw them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heads {
     /// The newest block.
     pub latest: u64,

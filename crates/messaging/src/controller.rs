@@ -1,7 +1,7 @@
 use crate::{Collector, ControllerError, DrainHandle, DrainTask, MessageStream, Status};
 use ferry_primitives::{Checkpoint, Position};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     cmp::Ordering,
     sync::{Arc, Mutex},
@@ -48,7 +48,7 @@ pub struct CheckpointPreview {
 }
 
 /// How a checkpoint change moves reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEffect {
     /// Whether blocks are read again, jumped over, or nothing changes.
@@ -63,7 +63,7 @@ pub struct ChangeEffect {
 }
 
 /// See [`ChangeEffect::action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ChangeAction {
     /// The new position is earlier: the blocks in between are read again.

@@ -1,9 +1,9 @@
 use alloy::primitives::U256;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A run of nonces that should be stored but is not: `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NonceGap {
     /// The first missing nonce.
     pub first: U256,

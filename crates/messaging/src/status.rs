@@ -2,7 +2,7 @@ use crate::{Heads, MalformedLog, NonceGap, NonceTracker};
 use alloy::primitives::U256;
 use ferry_primitives::{Position, Seq};
 use ferry_storage::{CommitSummary, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::VecDeque,
     sync::{
@@ -22,7 +22,7 @@ const ORPHANED_SEQS_KEPT: usize = 1_000;
 const NONCE_GAPS_LISTED: usize = 100;
 
 /// What the message stream is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     /// The drain task is not running.
@@ -64,7 +64,7 @@ struct Upstream {
 }
 
 /// The upstream (L1 provider) as status reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamSnapshot {
     /// `false` while the last request failed (and is being retried).
@@ -80,7 +80,7 @@ pub struct UpstreamSnapshot {
 }
 
 /// A consistent-enough copy of [`Status`] for reporting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusSnapshot {
     /// What the stream is doing.
@@ -94,7 +94,7 @@ pub struct StatusSnapshot {
     /// The seq of the newest stored message.
     pub last_seq: Option<Seq>,
     /// Messages stored since the node started.
-    pub messages_stored: u64,
+    pub stored_since_start: u64,
     /// Messages found again (after a rewind or reorg) and skipped, since the node started.
     pub duplicates_skipped: u64,
     /// Undecodable message logs skipped since the node started.
@@ -184,7 +184,7 @@ impl Status {
             safe_head: heads.and_then(|heads| heads.safe),
             cursor: *lock(&self.cursor),
             last_seq: *self.last_seq.borrow(),
-            messages_stored: self.messages_stored.load(Ordering::Relaxed),
+            stored_since_start: self.messages_stored.load(Ordering::Relaxed),
             duplicates_skipped: self.duplicates_skipped.load(Ordering::Relaxed),
             malformed_logs: self.malformed_logs.load(Ordering::Relaxed),
             reorgs_detected: self.reorgs_detected.load(Ordering::Relaxed),

@@ -112,6 +112,8 @@ struct Inner {
     config: StoreConfig,
     #[cfg(any(test, feature = "test-utils"))]
     fail_after: std::sync::Mutex<Option<usize>>,
+    #[cfg(any(test, feature = "test-utils"))]
+    fail_change: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -153,6 +155,8 @@ impl Store {
                 config,
                 #[cfg(any(test, feature = "test-utils"))]
                 fail_after: Default::default(),
+                #[cfg(any(test, feature = "test-utils"))]
+                fail_change: Default::default(),
             }),
         })
     }
@@ -309,6 +313,10 @@ impl Store {
         let txn = self.write_txn()?;
         let previous = self.read_checkpoint(&txn)?;
         self.write_checkpoint(&txn, previous, new, origin)?;
+        #[cfg(any(test, feature = "test-utils"))]
+        if self.inner.fail_change.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::InjectedFault { written: 0 });
+        }
         txn.commit().map_err(Error::mdbx("commit a checkpoint change"))?;
         Ok(previous)
     }
@@ -527,6 +535,12 @@ impl Store {
     #[cfg(any(test, feature = "test-utils"))]
     pub fn fail_next_commit_after(&self, messages: usize) {
         *self.inner.fail_after.lock().expect("fault lock is never poisoned") = Some(messages);
+    }
+
+    /// Makes the next [`Store::change_checkpoint`] fail before it commits.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn fail_next_checkpoint_change(&self) {
+        self.inner.fail_change.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     #[cfg(any(test, feature = "test-utils"))]

@@ -32,7 +32,7 @@ async fn messages_flow_in_order_and_empty_ranges_advance_the_checkpoint() {
     h.caught_up().await;
     h.assert_exactly_once(|_| true);
     let status = h.snapshot();
-    assert_eq!(status.messages_stored, 32);
+    assert_eq!(status.stored_since_start, 32);
     assert_eq!(status.phase, Phase::Idle);
     assert_eq!(
         (status.lowest_nonce, status.highest_nonce),

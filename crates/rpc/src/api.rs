@@ -1,0 +1,48 @@
+//! The namespace as Rust traits: the typed clients of both listeners.
+//!
+//! The server registers the same methods by hand (see `methods.rs`) so that it can name the
+//! param at fault in every invalid-params error; a test drives the server through these
+//! clients, and another checks both against `rpc-spec/openrpc.json`.
+
+use crate::{ChangeOptions, CheckpointChangeResult, HistoryEntry, NodeStatus};
+use ferry_primitives::Position;
+use jsonrpsee::proc_macros::rpc;
+
+/// The admin listener: reading and moving the checkpoint.
+#[rpc(client, namespace = "messaging")]
+pub trait AdminApi {
+    /// The stored checkpoint: the next L1 log position the node reads, or null when reading
+    /// starts at the configured start block.
+    #[method(name = "getCheckpoint")]
+    async fn get_checkpoint(&self) -> RpcResult<Option<Position>>;
+
+    /// Moves the checkpoint to `(block, index)`; the node re-scans from there (or skips to
+    /// there) at once. `index` defaults to 0: the whole block is read again.
+    #[method(name = "setCheckpoint")]
+    async fn set_checkpoint(
+        &self,
+        block: u64,
+        index: Option<u64>,
+        options: Option<ChangeOptions>,
+    ) -> RpcResult<CheckpointChangeResult>;
+
+    /// Deletes the checkpoint; the node re-reads from its configured start block.
+    #[method(name = "resetCheckpoint")]
+    async fn reset_checkpoint(
+        &self,
+        options: Option<ChangeOptions>,
+    ) -> RpcResult<CheckpointChangeResult>;
+
+    /// The newest checkpoint changes, newest first (default 20, at most 1,000).
+    #[method(name = "getCheckpointHistory")]
+    async fn get_checkpoint_history(&self, limit: Option<u64>) -> RpcResult<Vec<HistoryEntry>>;
+}
+
+/// The public listener.
+#[rpc(client, namespace = "messaging")]
+pub trait PublicApi {
+    /// The node's state: chain, contract, heads, cursor, checkpoint, lag, counters, nonce
+    /// range and gaps, upstream health, version.
+    #[method(name = "status")]
+    async fn status(&self) -> RpcResult<NodeStatus>;
+}

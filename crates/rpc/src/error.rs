@@ -1,0 +1,94 @@
+use ferry_messaging::ControllerError;
+use ferry_primitives::Position;
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::json;
+
+/// The error codes of the `messaging` namespace; `rpc-spec/openrpc.json` lists the same.
+pub mod codes {
+    /// The JSON text does not parse.
+    pub const PARSE_ERROR: i32 = -32700;
+    /// Not a JSON-RPC request (an empty batch, a missing `method`).
+    pub const INVALID_REQUEST: i32 = -32600;
+    /// No such method on this listener.
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    /// A param is missing, of the wrong type or out of range; the message names it.
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// Unexpected failure inside the node.
+    pub const INTERNAL_ERROR: i32 = -32603;
+    /// The request body is larger than the listener accepts (HTTP 413).
+    pub const REQUEST_TOO_BIG: i32 = -32007;
+    /// A batch holds more requests than the listener accepts.
+    pub const BATCH_TOO_LARGE: i32 = -32010;
+    /// The requested block is beyond the newest L1 head the node knows; `data.head` says it.
+    pub const BEYOND_HEAD: i32 = -32050;
+    /// The store failed; nothing was changed.
+    pub const STORAGE_FAILURE: i32 = -32051;
+}
+
+/// Why a call failed, as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpcError {
+    /// A param is missing, of the wrong type or out of range.
+    #[error("invalid param `{param}`: {reason}")]
+    InvalidParam {
+        /// The param's name.
+        param: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The params as a whole are wrong (too many, not an array or object).
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    /// The requested block is beyond the L1 head.
+    #[error("block {} is beyond the L1 head {head}; nothing was changed", requested.block)]
+    BeyondHead {
+        /// The requested position.
+        requested: Position,
+        /// The newest L1 block the node knows.
+        head: u64,
+    },
+    /// The store failed.
+    #[error("storage failed, nothing was changed: {0}")]
+    Storage(String),
+    /// Anything else.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ControllerError> for RpcError {
+    fn from(error: ControllerError) -> Self {
+        match error {
+            ControllerError::BeyondHead { requested, head } => Self::BeyondHead { requested, head },
+            ControllerError::Storage(error) => Self::Storage(error.to_string()),
+            ControllerError::AlreadyStarted => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ferry_storage::Error> for RpcError {
+    fn from(error: ferry_storage::Error) -> Self {
+        Self::Storage(error.to_string())
+    }
+}
+
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(error: RpcError) -> Self {
+        let message = error.to_string();
+        let (code, data) = match &error {
+            RpcError::InvalidParam { param, reason } => {
+                (codes::INVALID_PARAMS, Some(json!({ "param": param, "reason": reason })))
+            }
+            RpcError::InvalidParams(reason) => {
+                (codes::INVALID_PARAMS, Some(json!({ "reason": reason })))
+            }
+            RpcError::BeyondHead { requested, head } => {
+                (codes::BEYOND_HEAD, Some(json!({ "requested": requested, "head": head })))
+            }
+            RpcError::Storage(reason) => {
+                (codes::STORAGE_FAILURE, Some(json!({ "reason": reason })))
+            }
+            RpcError::Internal(_) => (codes::INTERNAL_ERROR, None),
+        };
+        Self::owned(code, message, data)
+    }
+}

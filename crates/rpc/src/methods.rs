@@ -1,0 +1,214 @@
+//! The method handlers: thin adapters over the controller and the store.
+
+use crate::{
+    ChangeOptions, CheckpointChangeResult, HistoryEntry, NodeStatus, OPENRPC_DOCUMENT, RpcError,
+    params::{CallParams, Quantity},
+    server::RemoteAddr,
+};
+use ferry_messaging::MessagingController;
+use ferry_primitives::Position;
+use jsonrpsee::{Extensions, RpcModule, types::ErrorObjectOwned};
+use serde::Serialize;
+
+/// `messaging_getCheckpointHistory`'s default and largest `limit`.
+const HISTORY_LIMIT: (u64, u64) = (20, 1_000);
+
+/// What the handlers work with.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    pub(crate) controller: MessagingController,
+    pub(crate) version: String,
+}
+
+type Answer<T> = Result<T, ErrorObjectOwned>;
+
+/// Counts the call by method and outcome, and turns the error into its JSON-RPC form.
+fn answer<T: Serialize>(method: &'static str, result: Result<T, RpcError>) -> Answer<T> {
+    let outcome = match &result {
+        Ok(_) => "ok".to_owned(),
+        Err(error) => ErrorObjectOwned::from(error.clone()).code().to_string(),
+    };
+    metrics::counter!("ferry_rpc_requests_total", "method" => method, "outcome" => outcome)
+        .increment(1);
+    result.map_err(ErrorObjectOwned::from)
+}
+
+fn caller(extensions: &Extensions) -> String {
+    extensions
+        .get::<RemoteAddr>()
+        .map_or_else(|| "unknown".to_owned(), |RemoteAddr(address)| address.to_string())
+}
+
+pub(crate) fn admin_module(context: Context) -> RpcModule<Context> {
+    let mut module = RpcModule::new(context);
+    let registered = [
+        module
+            .register_async_method("messaging_getCheckpoint", |params, context, _| async move {
+                answer(
+                    "messaging_getCheckpoint",
+                    async {
+                        CallParams::parse(&params, &[])?;
+                        Ok(context.controller.get_checkpoint()?)
+                    }
+                    .await,
+                )
+            })
+            .map(drop),
+        module
+            .register_async_method(
+                "messaging_setCheckpoint",
+                |params, context, extensions| async move {
+                    answer(
+                        "messaging_setCheckpoint",
+                        set_checkpoint(&params, &context, &extensions).await,
+                    )
+                },
+            )
+            .map(drop),
+        module
+            .register_async_method(
+                "messaging_resetCheckpoint",
+                |params, context, extensions| async move {
+                    answer(
+                        "messaging_resetCheckpoint",
+                        reset_checkpoint(&params, &context, &extensions).await,
+                    )
+                },
+            )
+            .map(drop),
+        module
+            .register_async_method(
+                "messaging_getCheckpointHistory",
+                |params, context, _| async move {
+                    answer("messaging_getCheckpointHistory", history(&params, &context))
+                },
+            )
+            .map(drop),
+    ];
+    for result in registered {
+        result.expect("admin method names are unique");
+    }
+    module
+}
+
+pub(crate) fn public_module(context: Context) -> RpcModule<Context> {
+    let mut module = RpcModule::new(context);
+    module
+        .register_async_method("messaging_status", |params, context, _| async move {
+            answer(
+                "messaging_status",
+                async {
+                    CallParams::parse(&params, &[])?;
+                    status(&context)
+                }
+                .await,
+            )
+        })
+        .expect("public method names are unique");
+    module
+        .register_method("rpc.discover", |params, _, _| {
+            answer("rpc.discover", {
+                CallParams::parse(&params, &[]).and_then(|_| {
+                    serde_json::from_str::<serde_json::Value>(OPENRPC_DOCUMENT)
+                        .map_err(|error| RpcError::Internal(error.to_string()))
+                })
+            })
+        })
+        .expect("public method names are unique");
+    module
+}
+
+async fn set_checkpoint(
+    params: &jsonrpsee::types::Params<'_>,
+    context: &Context,
+    extensions: &Extensions,
+) -> Result<CheckpointChangeResult, RpcError> {
+    let call = CallParams::parse(params, &["block", "index", "options"])?;
+    let Quantity(block) = call.required(0)?;
+    let index = call.optional::<Quantity>(1)?.map_or(0, |Quantity(index)| index);
+    let options: ChangeOptions = call.optional(2)?.unwrap_or_default();
+    let position = Position::new(block, index);
+    if options.dry_run {
+        let preview = context.controller.preview_set(position).await?;
+        return Ok(CheckpointChangeResult {
+            dry_run: true,
+            previous: preview.previous,
+            current: preview.current,
+            rewind_applied: None,
+            effect: Some(preview.effect),
+        });
+    }
+    let change = context.controller.set_checkpoint(position, &caller(extensions)).await?;
+    Ok(CheckpointChangeResult {
+        dry_run: false,
+        previous: change.previous,
+        current: change.current,
+        rewind_applied: Some(change.rewind_applied),
+        effect: None,
+    })
+}
+
+async fn reset_checkpoint(
+    params: &jsonrpsee::types::Params<'_>,
+    context: &Context,
+    extensions: &Extensions,
+) -> Result<CheckpointChangeResult, RpcError> {
+    let call = CallParams::parse(params, &["options"])?;
+    let options: ChangeOptions = call.optional(0)?.unwrap_or_default();
+    if options.dry_run {
+        let preview = context.controller.preview_reset().await?;
+        return Ok(CheckpointChangeResult {
+            dry_run: true,
+            previous: preview.previous,
+            current: preview.current,
+            rewind_applied: None,
+            effect: Some(preview.effect),
+        });
+    }
+    let change = context.controller.reset_checkpoint(&caller(extensions)).await?;
+    Ok(CheckpointChangeResult {
+        dry_run: false,
+        previous: change.previous,
+        current: change.current,
+        rewind_applied: Some(change.rewind_applied),
+        effect: None,
+    })
+}
+
+fn history(
+    params: &jsonrpsee::types::Params<'_>,
+    context: &Context,
+) -> Result<Vec<HistoryEntry>, RpcError> {
+    let call = CallParams::parse(params, &["limit"])?;
+    let limit = call.optional::<Quantity>(0)?.map_or(HISTORY_LIMIT.0, |Quantity(limit)| limit);
+    if limit == 0 || limit > HISTORY_LIMIT.1 {
+        return Err(RpcError::InvalidParam {
+            param: "limit",
+            reason: format!("{limit} is out of range 1..={}", HISTORY_LIMIT.1),
+        });
+    }
+    let entries = context.controller.history(limit as usize)?;
+    Ok(entries.into_iter().map(HistoryEntry::from).collect())
+}
+
+fn status(context: &Context) -> Result<NodeStatus, RpcError> {
+    let store = context.controller.store();
+    let config = store.config();
+    let checkpoint = store.checkpoint()?;
+    let pipeline = context.controller.status().snapshot();
+    let lag_blocks = pipeline
+        .cursor
+        .zip(pipeline.safe_head)
+        .map(|(cursor, safe)| (safe + 1).saturating_sub(cursor.block));
+    let messages_stored = pipeline.last_seq.map_or(0, |seq| seq.0 + 1);
+    Ok(NodeStatus {
+        version: context.version.clone(),
+        chain_id: config.chain_id,
+        contract: config.contract,
+        from_block: config.from_block,
+        checkpoint,
+        lag_blocks,
+        messages_stored,
+        pipeline,
+    })
+}

@@ -1,0 +1,238 @@
+use crate::{
+    JwtSecret,
+    auth::JwtValidator,
+    methods::{Context, admin_module, public_module},
+};
+use ferry_messaging::MessagingController;
+use jsonrpsee::{
+    Methods,
+    server::{
+        BatchRequestConfig, HttpBody, PingConfig, Server, ServerConfig, ServerHandle,
+        serve_with_graceful_shutdown, stop_channel,
+    },
+};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tower::Service;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
+use tracing::{info, warn};
+
+const LOG_TARGET: &str = "ferry::rpc::server";
+
+/// The caller's socket address, put into every request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteAddr(pub(crate) SocketAddr);
+
+/// Bounds on what one client can make a listener do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body (and WebSocket message), in bytes; larger ones get HTTP 413.
+    pub max_request_body_bytes: u32,
+    /// Largest response, in bytes.
+    pub max_response_body_bytes: u32,
+    /// Most requests in one batch.
+    pub max_batch_requests: u32,
+    /// Most connections (HTTP requests in flight and WebSocket sessions) at once.
+    pub max_connections: u32,
+    /// Most subscriptions on one WebSocket connection.
+    pub max_subscriptions_per_connection: u32,
+    /// How often WebSocket connections are pinged; one that stays silent for twice as long
+    /// is closed.
+    pub ws_ping_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_body_bytes: 1 << 20,
+            max_response_body_bytes: 32 << 20,
+            max_batch_requests: 50,
+            max_connections: 256,
+            max_subscriptions_per_connection: 16,
+            ws_ping_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where the listeners bind and how the admin one is protected.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// The public listener.
+    pub public_addr: SocketAddr,
+    /// The admin listener.
+    pub admin_addr: SocketAddr,
+    /// The admin listener's JWT secret; without one it binds loopback addresses only.
+    pub jwt_secret: Option<JwtSecret>,
+    /// Bounds on both listeners.
+    pub limits: Limits,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            public_addr: SocketAddr::from(([127, 0, 0, 1], 5050)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 5051)),
+            jwt_secret: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the listeners could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The admin listener would be reachable from other hosts without authentication.
+    #[error(
+        "refusing to bind the admin listener to {addr} without a JWT secret: anyone who can \
+         reach it could move the checkpoint; bind it to a loopback address (127.0.0.1 or ::1) \
+         or set --admin.jwt-secret"
+    )]
+    AdminNotLoopback {
+        /// The requested address.
+        addr: SocketAddr,
+    },
+    /// A listener could not bind.
+    #[error("cannot bind the {listener} listener to {addr}: {source}")]
+    Bind {
+        /// `public` or `admin`.
+        listener: &'static str,
+        /// The requested address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The running listeners.
+#[derive(Debug)]
+pub struct RpcServer {
+    public_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    public_methods: Vec<&'static str>,
+    admin_methods: Vec<&'static str>,
+    handles: [ServerHandle; 2],
+}
+
+impl RpcServer {
+    /// Binds and starts both listeners.
+    pub async fn start(
+        config: RpcConfig,
+        controller: MessagingController,
+        version: impl Into<String>,
+    ) -> Result<Self, ServerError> {
+        if config.jwt_secret.is_none() && !config.admin_addr.ip().is_loopback() {
+            return Err(ServerError::AdminNotLoopback { addr: config.admin_addr });
+        }
+        let context = Context { controller, version: version.into() };
+        let public_module = public_module(context.clone());
+        let admin_module = admin_module(context);
+        let public_methods = public_module.method_names().collect();
+        let admin_methods = admin_module.method_names().collect();
+        let (public_addr, public) =
+            listen("public", config.public_addr, public_module.into(), config.limits, None).await?;
+        let secret = config.jwt_secret.map(Arc::new);
+        let (admin_addr, admin) =
+            listen("admin", config.admin_addr, admin_module.into(), config.limits, secret).await?;
+        Ok(Self {
+            public_addr,
+            admin_addr,
+            public_methods,
+            admin_methods,
+            handles: [public, admin],
+        })
+    }
+
+    /// The public listener's address (with the real port when asked for port 0).
+    pub const fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// The admin listener's address.
+    pub const fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The methods the public listener serves.
+    pub fn public_methods(&self) -> &[&'static str] {
+        &self.public_methods
+    }
+
+    /// The methods the admin listener serves.
+    pub fn admin_methods(&self) -> &[&'static str] {
+        &self.admin_methods
+    }
+
+    /// Stops accepting connections and closes the open ones.
+    pub fn stop(&self) {
+        for handle in &self.handles {
+            let _ = handle.stop();
+        }
+    }
+
+    /// Waits until both listeners have stopped.
+    pub async fn stopped(self) {
+        for handle in self.handles {
+            handle.stopped().await;
+        }
+    }
+}
+
+fn server_config(limits: Limits) -> ServerConfig {
+    ServerConfig::builder()
+        .max_request_body_size(limits.max_request_body_bytes)
+        .max_response_body_size(limits.max_response_body_bytes)
+        .max_connections(limits.max_connections)
+        .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch_requests))
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(limits.ws_ping_interval)
+                .inactive_limit(limits.ws_ping_interval * 2),
+        )
+        .build()
+}
+
+/// Binds `addr` and serves `methods` on it, with an accept loop of its own so that every
+/// request carries the caller's address (for the audit trail).
+async fn listen(
+    name: &'static str,
+    addr: SocketAddr,
+    methods: Methods,
+    limits: Limits,
+    secret: Option<Arc<JwtSecret>>,
+) -> Result<(SocketAddr, ServerHandle), ServerError> {
+    let bind_error = |source| ServerError::Bind { listener: name, addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let authenticated = secret.is_some();
+    let validator = ValidateRequestHeaderLayer::custom(JwtValidator { secret });
+    let services = Server::builder()
+        .set_config(server_config(limits))
+        .set_http_middleware(tower::ServiceBuilder::new().layer(validator))
+        .to_service_builder();
+    let (stop, handle) = stop_channel();
+    tokio::spawn(async move {
+        loop {
+            let (socket, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        warn!(target: LOG_TARGET, listener = name, %error, "Accept failed");
+                        continue;
+                    }
+                },
+                () = stop.clone().shutdown() => break,
+            };
+            let service = services.clone().build(methods.clone(), stop.clone());
+            let service =
+                tower::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(RemoteAddr(remote));
+                    let mut service = service.clone();
+                    async move { service.call(request.map(HttpBody::new)).await }
+                });
+            tokio::spawn(serve_with_graceful_shutdown(socket, service, stop.clone().shutdown()));
+        }
+    });
+    info!(target: LOG_TARGET, listener = name, addr = %local, authenticated, "Listening");
+    Ok((local, handle))
+}

@@ -1,0 +1,181 @@
+//! `rpc-spec/openrpc.json` against the running server: the same methods, examples that
+//! validate, real answers that validate, and every documented error code producible.
+
+use crate::support::{Node, raw_post};
+use jsonschema::{Draft, Registry, Validator};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const DOCUMENT_URI: &str = "urn:ferry:openrpc";
+
+fn document() -> Value {
+    serde_json::from_str(ferry_rpc::OPENRPC_DOCUMENT).expect("rpc-spec/openrpc.json is JSON")
+}
+
+/// A validator for the schema at `pointer` (a JSON pointer into the document).
+fn validator(document: &Value, pointer: &str) -> Validator {
+    let registry = Registry::new()
+        .draft(Draft::Draft7)
+        .add(DOCUMENT_URI, document.clone())
+        .unwrap()
+        .prepare()
+        .unwrap();
+    jsonschema::options()
+        .with_draft(Draft::Draft7)
+        .with_registry(&registry)
+        .build(&json!({ "$ref": format!("{DOCUMENT_URI}#{pointer}") }))
+        .unwrap_or_else(|error| panic!("schema at {pointer}: {error}"))
+}
+
+fn assert_valid(validator: &Validator, instance: &Value, what: &str) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|error| format!("{error} at {}", error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what} does not match the spec: {errors:?}\n{instance}");
+}
+
+fn methods_on(document: &Value, listener: &str) -> BTreeSet<String> {
+    document["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|method| method["x-listener"] == listener)
+        .map(|method| method["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_served_methods_are_the_documented_ones() {
+    let node = Node::start(2, None).await;
+    let document = document();
+    let served = |methods: &[&str]| methods.iter().map(|name| name.to_string()).collect();
+    let admin: BTreeSet<String> = served(node.server.admin_methods());
+    let mut public: BTreeSet<String> = served(node.server.public_methods());
+    assert!(public.remove("rpc.discover"), "the public listener serves rpc.discover");
+    assert_eq!(admin, methods_on(&document, "admin"));
+    assert_eq!(public, methods_on(&document, "public"));
+
+    // rpc.discover answers the document itself.
+    let discovered = node.public_post(r#"{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}"#).await;
+    assert_eq!(discovered.json()["result"], document);
+    node.stop().await;
+}
+
+#[test]
+fn every_example_validates_against_its_method_schemas() {
+    let document = document();
+    for (m, method) in document["methods"].as_array().unwrap().iter().enumerate() {
+        let name = method["name"].as_str().unwrap();
+        let examples = method["examples"].as_array().unwrap();
+        assert!(!examples.is_empty(), "{name} has no example");
+        let result = validator(&document, &format!("/methods/{m}/result/schema"));
+        let params: Vec<_> = method["params"].as_array().unwrap().iter().collect();
+        for example in examples {
+            assert_valid(&result, &example["result"]["value"], &format!("{name} example result"));
+            for param in example["params"].as_array().unwrap() {
+                let p = params
+                    .iter()
+                    .position(|declared| declared["name"] == param["name"])
+                    .unwrap_or_else(|| panic!("{name} example uses an undeclared param {param}"));
+                let schema = validator(&document, &format!("/methods/{m}/params/{p}/schema"));
+                assert_valid(&schema, &param["value"], &format!("{name} example param"));
+            }
+        }
+    }
+}
+
+fn request(method: &str, params: Value) -> String {
+    json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params }).to_string()
+}
+
+#[tokio::test]
+async fn real_answers_validate_against_the_result_schemas() {
+    let node = Node::start(4, None).await;
+    let document = document();
+    let methods = document["methods"].as_array().unwrap();
+    let result_schema = |name: &str| {
+        let m = methods.iter().position(|method| method["name"] == name).unwrap();
+        validator(&document, &format!("/methods/{m}/result/schema"))
+    };
+    let calls = [
+        ("messaging_getCheckpoint", json!([]), true),
+        ("messaging_setCheckpoint", json!([2, null, { "dryRun": true }]), true),
+        ("messaging_setCheckpoint", json!({ "block": "0x2", "index": 1 }), true),
+        ("messaging_resetCheckpoint", json!([{ "dryRun": true }]), true),
+        ("messaging_resetCheckpoint", json!([]), true),
+        ("messaging_getCheckpoint", json!([]), true),
+        ("messaging_getCheckpointHistory", json!([10]), true),
+        ("messaging_status", json!([]), false),
+    ];
+    for (method, params, admin) in calls {
+        node.caught_up().await;
+        let body = request(method, params.clone());
+        let response =
+            if admin { node.admin_post(&body).await } else { node.public_post(&body).await };
+        let answer = response.json();
+        assert!(answer.get("error").is_none(), "{method} {params}: {answer}");
+        assert_valid(&result_schema(method), &answer["result"], &format!("{method} {params}"));
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn every_documented_error_code_can_be_produced() {
+    let node = Node::start(3, None).await;
+    let document = document();
+    let documented: BTreeSet<i64> = document["components"]["errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|error| error["code"].as_i64().unwrap())
+        .collect();
+    let admin = node.server.admin_addr();
+    let big = "x".repeat(2 << 20);
+    let batch: Vec<Value> = (0..51)
+        .map(|id| json!({ "jsonrpc": "2.0", "id": id, "method": "messaging_getCheckpoint" }))
+        .collect();
+    let producers: Vec<(i64, String)> = vec![
+        (-32700, "{".to_owned()),
+        (-32600, "[]".to_owned()),
+        (-32601, request("messaging_nothing", json!([]))),
+        (-32602, request("messaging_setCheckpoint", json!([-1]))),
+        (-32007, request("messaging_setCheckpoint", json!([1, 0, { "pad": big }]))),
+        (-32010, Value::Array(batch).to_string()),
+        (-32050, request("messaging_setCheckpoint", json!([99_999_999]))),
+        (-32051, request("messaging_setCheckpoint", json!([1]))),
+    ];
+    let produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
+    assert_eq!(produced, documented, "every documented code has a producer, and no other");
+    for (code, body) in producers {
+        if code == -32051 {
+            node.store.fail_next_checkpoint_change();
+        }
+        let response = raw_post(admin, body.as_bytes(), None).await;
+        let answer = response.json();
+        let error = if answer.is_array() { &answer[0]["error"] } else { &answer["error"] };
+        assert_eq!(error["code"].as_i64(), Some(code), "{answer}");
+    }
+    // The failed write changed nothing.
+    assert_eq!(node.checkpoint(), Some(ferry_primitives::Position::block_start(4)));
+    node.stop().await;
+}
+
+#[test]
+fn the_schemas_reject_answers_the_server_must_not_give() {
+    let document = document();
+    let position = validator(&document, "/components/schemas/Position");
+    assert!(position.is_valid(&json!({ "block": 1, "index": 0 })));
+    for wrong in [
+        json!({ "block": -1, "index": 0 }),
+        json!({ "block": "0x1", "index": 0 }),
+        json!({ "block": 1 }),
+    ] {
+        assert!(!position.is_valid(&wrong), "{wrong}");
+    }
+    let status = validator(&document, "/components/schemas/NodeStatus");
+    let mut example = document["methods"][4]["examples"][0]["result"]["value"].clone();
+    assert!(status.is_valid(&example));
+    example["surprise"] = json!(1);
+    assert!(!status.is_valid(&example), "unknown fields are refused");
+}
