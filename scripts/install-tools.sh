@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Installs the tools ferry's tests and dev mode run, into the git-ignored .tools/ folder, and
-# prints the path of the anvil binary. Anvil comes from the npm package @foundry-rs/anvil,
-# whose platform package ships the real binary (no download at install time).
-# Fails loudly, naming what is missing.
+# Installs the Foundry tools ferry's tests and dev mode run (anvil, cast) into the git-ignored
+# .tools/ folder, from the npm packages @foundry-rs/anvil and @foundry-rs/cast, whose platform
+# packages ship the real binaries (nothing is downloaded at install time). Prints
+#   ANVIL_PATH=/abs/path/to/anvil
+#   CAST_PATH=/abs/path/to/cast
+# for `eval`. Fails loudly, naming what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ANVIL_VERSION=1.7.1
+FOUNDRY_VERSION=1.7.1
 tools=.tools/foundry
 
-find_anvil() {
+find_tool() {
   local candidate
-  for candidate in "$tools"/node_modules/@foundry-rs/anvil-*/bin/anvil; do
-    if [ -x "$candidate" ] && "$candidate" --version 2>/dev/null | grep -q "$ANVIL_VERSION"; then
+  for candidate in "$tools"/node_modules/@foundry-rs/"$1"-*/bin/"$1"; do
+    if [ -x "$candidate" ] && "$candidate" --version 2>/dev/null | grep -q "$FOUNDRY_VERSION"; then
       echo "$PWD/$candidate"
       return 0
     fi
@@ -19,16 +21,20 @@ find_anvil() {
   return 1
 }
 
-if ! find_anvil >/dev/null; then
+if ! find_tool anvil >/dev/null || ! find_tool cast >/dev/null; then
   command -v npm >/dev/null || {
-    echo "install-tools: npm is missing; install Node.js and npm to get anvil" >&2
+    echo "install-tools: npm is missing; install Node.js and npm to get anvil and cast" >&2
     exit 1
   }
   mkdir -p "$tools"
+  # One install of both: npm prunes what a later --no-save install does not name.
   npm install --prefix "$tools" --no-save --no-audit --no-fund \
-    "@foundry-rs/anvil@$ANVIL_VERSION" >&2
+    "@foundry-rs/anvil@$FOUNDRY_VERSION" "@foundry-rs/cast@$FOUNDRY_VERSION" >&2
 fi
-find_anvil || {
-  echo "install-tools: @foundry-rs/anvil@$ANVIL_VERSION installed no anvil binary for $(uname -sm)" >&2
-  exit 1
-}
+for tool in anvil cast; do
+  path=$(find_tool "$tool") || {
+    echo "install-tools: @foundry-rs/$tool@$FOUNDRY_VERSION installed no $tool binary for $(uname -sm)" >&2
+    exit 1
+  }
+  echo "$(echo "$tool" | tr '[:lower:]' '[:upper:]')_PATH=$path"
+done

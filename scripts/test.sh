@@ -21,9 +21,11 @@ for component in rustfmt clippy; do
 done
 
 echo "==> tools"
-ANVIL_PATH=$(scripts/install-tools.sh) || fail "could not install anvil (scripts/install-tools.sh)"
-export ANVIL_PATH
+tools=$(scripts/install-tools.sh) || fail "could not install anvil and cast (scripts/install-tools.sh)"
+eval "$tools"
+export ANVIL_PATH CAST_PATH
 echo "anvil: $ANVIL_PATH ($("$ANVIL_PATH" --version | head -n 1))"
+echo "cast: $CAST_PATH ($("$CAST_PATH" --version | head -n 1))"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -334,7 +334,16 @@ impl Collector for ScriptedCollector {
 /// The `anvil` binary for tests: `$ANVIL_PATH`, or the one `scripts/install-tools.sh`
 /// installs under `.tools/`. Panics, naming the fix, when there is none: tests never skip.
 pub fn anvil_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("ANVIL_PATH") {
+    foundry_tool("anvil", "ANVIL_PATH")
+}
+
+/// The `cast` binary for tests, found like [`anvil_path`] (`$CAST_PATH`).
+pub fn cast_path() -> PathBuf {
+    foundry_tool("cast", "CAST_PATH")
+}
+
+fn foundry_tool(name: &str, variable: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
         return PathBuf::from(path);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -342,12 +351,12 @@ pub fn anvil_path() -> PathBuf {
     let found = std::fs::read_dir(&packages).ok().and_then(|entries| {
         entries
             .filter_map(Result::ok)
-            .map(|entry| entry.path().join("bin/anvil"))
+            .map(|entry| entry.path().join("bin").join(name))
             .find(|candidate| candidate.is_file())
     });
     found.unwrap_or_else(|| {
         panic!(
-            "anvil not found: set ANVIL_PATH or run scripts/install-tools.sh \
+            "{name} not found: set {variable} or run scripts/install-tools.sh \
              (scripts/test.sh runs it); looked in {}",
             packages.display()
         )

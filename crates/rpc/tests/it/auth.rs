@@ -1,5 +1,5 @@
 use crate::support::{Node, SECRET};
-use ferry_messaging::{MessagingController, Status};
+use ferry_messaging::{MessagingController, Status, test_utils::cast_path};
 use ferry_primitives::{Address, Position};
 use ferry_rpc::{AdminApiClient, JwtSecret, PublicApiClient, RpcConfig, RpcServer, ServerError};
 use ferry_storage::{Store, StoreConfig};
@@ -77,4 +77,38 @@ async fn without_a_secret_the_admin_listener_refuses_to_bind_beyond_loopback() {
     assert!(error.to_string().contains("0.0.0.0:5051"), "{error}");
     assert!(error.to_string().contains("--admin.jwt-secret"), "{error}");
     assert_eq!(store.checkpoint().unwrap(), None::<Position>);
+}
+
+#[tokio::test]
+async fn cast_rpc_with_the_jwt_secret_drives_the_admin_listener() {
+    let node = Node::start(3, Some(SECRET)).await;
+    let url = format!("http://{}", node.server.admin_addr());
+    let cast = move |args: &[&str]| {
+        let mut command = std::process::Command::new(cast_path());
+        command.args(["rpc", "--rpc-url", &url]).args(args);
+        async move {
+            let output =
+                tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+            (output.status.success(), String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        }
+    };
+    let secret = &SECRET[2..];
+    let (ok, out) = cast(&["--jwt-secret", secret, "messaging_getCheckpoint"]).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!({"block": 4, "index": 0})
+    );
+    let (ok, out) = cast(&["--jwt-secret", secret, "messaging_setCheckpoint", "2"]).await;
+    assert!(ok, "{out}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["current"], serde_json::json!({"block": 2, "index": 0}));
+    let history = node.store.checkpoint_history(1).unwrap();
+    assert_eq!(history[0].current, Some(Position::block_start(2)));
+    // Without the secret, cast is refused and nothing changes.
+    let before = node.store.checkpoint_history(10).unwrap().len();
+    let (ok, _) = cast(&["messaging_setCheckpoint", "1"]).await;
+    assert!(!ok);
+    assert_eq!(node.store.checkpoint_history(10).unwrap().len(), before);
+    node.stop().await;
 }
