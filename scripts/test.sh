@@ -36,6 +36,9 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
+echo "==> build the ferry binary (the end-to-end tests run it)"
+cargo build --locked -p ferry
+
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --locked --no-fail-fast

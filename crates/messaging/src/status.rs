@@ -128,17 +128,28 @@ fn unix_millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 
+impl Default for Status {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Status {
     /// Status for a store: the last seq and the stored nonces are read from it.
     pub fn load(store: &Store) -> ferry_storage::Result<Self> {
-        let last_seq = store.last_seq()?;
-        let nonces = NonceTracker::from_nonces(store.stored_nonces()?);
-        Ok(Self {
+        let status = Self::new();
+        status.restore(store)?;
+        Ok(status)
+    }
+
+    /// Status with nothing known yet; [`Status::restore`] fills in what the store holds.
+    pub fn new() -> Self {
+        Self {
             phase: Mutex::default(),
             heads: Mutex::default(),
             cursor: Mutex::default(),
-            last_seq: watch::Sender::new(last_seq),
-            nonces: Mutex::new(nonces),
+            last_seq: watch::Sender::new(None),
+            nonces: Mutex::default(),
             orphaned_seqs: Mutex::default(),
             upstream: Mutex::default(),
             messages_stored: AtomicU64::default(),
@@ -147,7 +158,15 @@ impl Status {
             reorgs_detected: AtomicU64::default(),
             rewinds: AtomicU64::default(),
             storage_errors: AtomicU64::default(),
-        })
+        }
+    }
+
+    /// Reads the last seq and the stored nonces from `store`.
+    pub fn restore(&self, store: &Store) -> ferry_storage::Result<()> {
+        let last_seq = store.last_seq()?;
+        *lock(&self.nonces) = NonceTracker::from_nonces(store.stored_nonces()?);
+        self.last_seq.send_replace(last_seq);
+        Ok(())
     }
 
     /// The newest stored seq, updated after every commit: consumers wait on it.

@@ -1,0 +1,109 @@
+//! Logs, Prometheus metrics, and the /health and /ready endpoints for orchestrators.
+
+use crate::LogFormat;
+use ferry_messaging::Status;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::{body::Bytes, service::service_fn};
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+const LOG_TARGET: &str = "ferry::node::observe";
+
+/// Sets up `tracing`: the level from `RUST_LOG` (default `info`), text or JSON lines on stderr.
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Installs the Prometheus recorder, so that every `metrics::` call from here on is kept.
+pub(crate) fn install_recorder() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new()
+        .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .and_then(PrometheusBuilder::install_recorder)
+        .map_err(|error| error.to_string())
+}
+
+/// What the endpoints report from.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) status: Arc<Status>,
+    pub(crate) ready_max_lag: u64,
+}
+
+/// Serves `/metrics`, `/health` and `/ready` on `listener` until the task is dropped.
+pub(crate) async fn serve(listener: TcpListener, observed: Observed) {
+    info!(target: LOG_TARGET, addr = ?listener.local_addr().ok(), "Serving /metrics, /health and /ready");
+    loop {
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(error) => {
+                warn!(target: LOG_TARGET, %error, "Accept failed");
+                continue;
+            }
+        };
+        let observed = observed.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let response = respond(&request, &observed);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        });
+    }
+}
+
+fn respond<B>(request: &Request<B>, observed: &Observed) -> Response<Full<Bytes>> {
+    let (status, body) = match request.uri().path() {
+        "/metrics" => (StatusCode::OK, observed.metrics.render()),
+        "/health" => (StatusCode::OK, "ok\n".to_owned()),
+        "/ready" => readiness(observed),
+        _ => (StatusCode::NOT_FOUND, "not found: try /metrics, /health or /ready\n".to_owned()),
+    };
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a static response is well-formed")
+}
+
+/// Ready while the cursor is within `ready_max_lag` blocks of the safe head.
+fn readiness(observed: &Observed) -> (StatusCode, String) {
+    let snapshot = observed.status.snapshot();
+    match snapshot.cursor.zip(snapshot.safe_head) {
+        Some((cursor, safe)) => {
+            let lag = (safe + 1).saturating_sub(cursor.block);
+            if lag <= observed.ready_max_lag {
+                (StatusCode::OK, format!("ready: {lag} blocks behind the safe head\n"))
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "not ready: {lag} blocks behind the safe head (at most {})\n",
+                        observed.ready_max_lag
+                    ),
+                )
+            }
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no L1 head seen yet\n".to_owned()),
+    }
+}
+
+/// Where the endpoints are served.
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

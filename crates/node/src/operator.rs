@@ -1,0 +1,286 @@
+//! The operator CLI: `ferry checkpoint ...` and `ferry status`, talking to a running node.
+
+use clap::{Args, Subcommand};
+use ferry_primitives::{Checkpoint, Position};
+use ferry_rpc::{
+    AdminApiClient, ChangeOptions, CheckpointChangeResult, JwtError, JwtSecret, PublicApiClient,
+};
+use jsonrpsee::{
+    core::ClientError,
+    http_client::{HeaderMap, HeaderValue, HttpClient},
+};
+use serde::Serialize;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Commands that talk to a running node.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read or move the checkpoint of a running node (its admin listener).
+    Checkpoint {
+        /// What to do.
+        #[command(subcommand)]
+        action: CheckpointCommand,
+        /// Which node.
+        #[command(flatten)]
+        admin: AdminTarget,
+    },
+    /// Print a running node's status (its public listener).
+    Status {
+        /// The node's public listener.
+        #[arg(long = "rpc.addr", env = "FERRY_RPC_ADDR", default_value = "127.0.0.1:5050")]
+        rpc_addr: SocketAddr,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `ferry checkpoint` actions.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointCommand {
+    /// Print the stored checkpoint.
+    Get,
+    /// Move the checkpoint: the node re-scans from (or skips to) this position at once.
+    Set {
+        /// Block to read from (decimal or 0x hex); the whole block is read again.
+        #[arg(long, value_parser = parse_quantity, allow_hyphen_values = true)]
+        block: u64,
+        /// Log index within the block to read from. [default: 0]
+        #[arg(long, value_parser = parse_quantity, allow_hyphen_values = true)]
+        index: Option<u64>,
+        /// Show what would be re-scanned or skipped; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete the checkpoint: the node re-reads from its start block.
+    Reset {
+        /// Show what would be re-scanned; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the newest checkpoint changes.
+    History {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+}
+
+/// Where the admin listener is and how to authenticate.
+#[derive(Debug, Args)]
+pub struct AdminTarget {
+    /// The node's admin listener.
+    #[arg(
+        long = "admin.addr",
+        env = "FERRY_ADMIN_ADDR",
+        default_value = "127.0.0.1:5051",
+        global = true
+    )]
+    pub addr: SocketAddr,
+    /// The admin JWT secret file, if the node uses one.
+    #[arg(
+        long = "admin.jwt-secret",
+        env = "FERRY_ADMIN_JWT_SECRET",
+        value_name = "FILE",
+        global = true
+    )]
+    pub jwt_secret: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+fn parse_quantity(text: &str) -> Result<u64, String> {
+    ferry_primitives::quantity::parse(text).map_err(|error| error.to_string())
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The node answered with an error.
+    #[error("the node refused: {message} (code {code}{})", data.as_ref().map(|data| format!(", data {data}")).unwrap_or_default())]
+    Refused {
+        /// JSON-RPC code.
+        code: i32,
+        /// Message.
+        message: String,
+        /// Data, if any.
+        data: Option<String>,
+    },
+    /// The node could not be reached or did not answer.
+    #[error("cannot talk to the node at {addr}: {reason}")]
+    Unreachable {
+        /// The listener.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The JWT secret is not usable.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+}
+
+fn client_error(addr: SocketAddr) -> impl Fn(ClientError) -> CommandError {
+    move |error| match error {
+        ClientError::Call(error) => CommandError::Refused {
+            code: error.code(),
+            message: error.message().to_owned(),
+            data: error.data().map(|data| data.get().to_owned()),
+        },
+        other => CommandError::Unreachable { addr, reason: other.to_string() },
+    }
+}
+
+fn client(addr: SocketAddr, secret: Option<&JwtSecret>) -> Result<HttpClient, CommandError> {
+    let mut headers = HeaderMap::new();
+    if let Some(secret) = secret {
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", secret.token()))
+            .map_err(|error| CommandError::Unreachable { addr, reason: error.to_string() })?;
+        headers.insert(http::header::AUTHORIZATION, bearer);
+    }
+    HttpClient::builder()
+        .set_headers(headers)
+        .request_timeout(Duration::from_secs(30))
+        .build(format!("http://{addr}"))
+        .map_err(|error| CommandError::Unreachable { addr, reason: error.to_string() })
+}
+
+fn print_json(value: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+fn describe(checkpoint: Checkpoint) -> String {
+    match checkpoint {
+        Some(Position { block, index }) => format!("block {block}, log index {index}"),
+        None => "none (reading starts at the start block)".to_owned(),
+    }
+}
+
+fn print_change(change: &CheckpointChangeResult) {
+    println!("previous: {}", describe(change.previous));
+    let verb = if change.dry_run { "would be" } else { "now" };
+    println!("{verb}: {}", describe(change.current));
+    if let Some(effect) = change.effect {
+        let range = match (effect.from_block, effect.to_block) {
+            (Some(from), Some(to)) => format!("blocks {from}..={to}"),
+            _ => "no blocks".to_owned(),
+        };
+        match effect.action {
+            ferry_messaging::ChangeAction::Rescan => println!(
+                "would re-scan {range}: {} stored messages were logged there; they are \
+                 recognised and not stored again, missed ones get new seqs",
+                effect.stored_messages
+            ),
+            ferry_messaging::ChangeAction::Skip => println!(
+                "would skip {range}: messages logged there are not read ({} of them are stored \
+                 already)",
+                effect.stored_messages
+            ),
+            ferry_messaging::ChangeAction::None => println!("reading would go on where it is"),
+        }
+        println!("(dry run: nothing was changed)");
+    }
+    if let Some(applied) = change.rewind_applied {
+        println!(
+            "{}",
+            if applied {
+                "the running node has moved its cursor"
+            } else {
+                "the ingestion task is not running; it reads the new checkpoint when it starts"
+            }
+        );
+    }
+}
+
+/// `-` for nothing.
+fn or_dash(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+fn print_status(status: &ferry_rpc::NodeStatus) {
+    let p = &status.pipeline;
+    println!("ferry {} on chain {}, contract {}", status.version, status.chain_id, status.contract);
+    println!("phase:           {:?}", p.phase);
+    println!("L1 head / safe:  {} / {}", or_dash(p.l1_head), or_dash(p.safe_head));
+    println!("checkpoint:      {}", describe(status.checkpoint));
+    println!("lag:             {} blocks", or_dash(status.lag_blocks));
+    println!(
+        "messages stored: {} (last seq {})",
+        status.messages_stored,
+        or_dash(p.last_seq.map(|seq| seq.0))
+    );
+    println!(
+        "since start:     {} stored, {} duplicates skipped, {} malformed logs, {} reorgs, {} rewinds",
+        p.stored_since_start, p.duplicates_skipped, p.malformed_logs, p.reorgs_detected, p.rewinds
+    );
+    println!(
+        "nonces:          {}..={}, {} missing",
+        or_dash(p.lowest_nonce),
+        or_dash(p.highest_nonce),
+        p.missing_nonces
+    );
+    match &p.upstream.last_error {
+        Some(error) if !p.upstream.healthy => println!("upstream:        failing: {error}"),
+        _ => println!("upstream:        healthy"),
+    }
+}
+
+/// Runs `command` and prints its answer.
+pub(crate) async fn run(command: Command) -> Result<(), CommandError> {
+    match command {
+        Command::Status { rpc_addr, json } => {
+            let status = client(rpc_addr, None)?.status().await.map_err(client_error(rpc_addr))?;
+            if json {
+                print_json(&status);
+            } else {
+                print_status(&status);
+            }
+        }
+        Command::Checkpoint { action, admin } => {
+            let secret = admin.jwt_secret.as_deref().map(JwtSecret::from_file).transpose()?;
+            let client = client(admin.addr, secret.as_ref())?;
+            let error = client_error(admin.addr);
+            match action {
+                CheckpointCommand::Get => {
+                    let checkpoint = client.get_checkpoint().await.map_err(error)?;
+                    if admin.json {
+                        print_json(&checkpoint)
+                    } else {
+                        println!("checkpoint: {}", describe(checkpoint))
+                    }
+                }
+                CheckpointCommand::Set { block, index, dry_run } => {
+                    let options = dry_run.then_some(ChangeOptions { dry_run });
+                    let change =
+                        client.set_checkpoint(block, index, options).await.map_err(error)?;
+                    if admin.json { print_json(&change) } else { print_change(&change) }
+                }
+                CheckpointCommand::Reset { dry_run } => {
+                    let options = dry_run.then_some(ChangeOptions { dry_run });
+                    let change = client.reset_checkpoint(options).await.map_err(error)?;
+                    if admin.json { print_json(&change) } else { print_change(&change) }
+                }
+                CheckpointCommand::History { limit } => {
+                    let history =
+                        client.get_checkpoint_history(Some(limit)).await.map_err(error)?;
+                    if admin.json {
+                        print_json(&history);
+                    } else {
+                        for entry in history {
+                            println!(
+                                "#{} at {} ms: {} by {}: {} -> {}",
+                                entry.id,
+                                entry.time,
+                                entry.method,
+                                entry.caller,
+                                describe(entry.previous),
+                                describe(entry.current)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

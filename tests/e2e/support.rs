@@ -1,0 +1,223 @@
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+};
+use ferry_contracts::FerryMessaging;
+use ferry_messaging::test_utils::anvil_path;
+use ferry_primitives::Seq;
+use ferry_rpc::{NodeStatus, PublicApiClient};
+use ferry_storage::{Store, StoreConfig};
+use jsonrpsee::http_client::HttpClient;
+use std::{
+    collections::HashSet,
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The `ferry` binary: `$FERRY_BIN`, or `target/<profile>/ferry` beside this test executable.
+pub(crate) fn ferry_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("FERRY_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("ferry");
+    assert!(
+        bin.is_file(),
+        "{} not found: build it with `cargo build -p ferry` (scripts/test.sh does) or set FERRY_BIN",
+        bin.display()
+    );
+    bin
+}
+
+pub(crate) fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+pub(crate) fn anvil() -> AnvilInstance {
+    Anvil::at(anvil_path()).try_spawn().unwrap()
+}
+
+pub(crate) type Messaging = FerryMessaging::FerryMessagingInstance<DynProvider>;
+
+pub(crate) async fn deploy(anvil: &AnvilInstance) -> Messaging {
+    let provider = ProviderBuilder::new()
+        .wallet(anvil.wallet().unwrap())
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    FerryMessaging::deploy(provider).await.unwrap()
+}
+
+/// Sends `count` messages in one transaction; returns its block.
+pub(crate) async fn send_many(contract: &Messaging, count: u64) -> u64 {
+    let receipt = contract
+        .sendMessagesToL2(U256::from(1), U256::from(2), vec![U256::from(3)], U256::from(count))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    receipt.block_number.unwrap()
+}
+
+pub(crate) async fn head(contract: &Messaging) -> u64 {
+    contract.provider().get_block_number().await.unwrap()
+}
+
+/// A running `ferry` process.
+pub(crate) struct Ferry {
+    pub(crate) child: Child,
+    pub(crate) public: SocketAddr,
+    pub(crate) admin: SocketAddr,
+}
+
+impl Ferry {
+    /// Starts `ferry` with `args`, its own listener ports and `datadir`.
+    pub(crate) fn start(datadir: &Path, args: &[&str]) -> Self {
+        let (public, admin) = (free_addr(), free_addr());
+        let child = Command::new(ferry_bin())
+            .args(args)
+            .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
+            .args(["--datadir", datadir.to_str().unwrap()])
+            .env("ANVIL_PATH", anvil_path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { child, public, admin }
+    }
+
+    /// A node reading `contract` on `anvil`, from block 0.
+    pub(crate) fn against(
+        anvil: &AnvilInstance,
+        contract: Address,
+        datadir: &Path,
+        extra: &[&str],
+    ) -> Self {
+        let contract = contract.to_string();
+        let url = anvil.ws_endpoint();
+        let mut args = vec!["--l1.rpc-url", url.as_str(), "--l1.contract", contract.as_str()];
+        args.extend_from_slice(extra);
+        Self::start(datadir, &args)
+    }
+
+    pub(crate) fn public_client(&self) -> HttpClient {
+        HttpClient::builder().build(format!("http://{}", self.public)).unwrap()
+    }
+
+    /// Polls status until `condition` holds (20 s at most).
+    pub(crate) async fn wait_status(
+        &mut self,
+        what: &str,
+        condition: impl Fn(&NodeStatus) -> bool,
+    ) -> NodeStatus {
+        let client = self.public_client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(status) = client.status().await
+                && condition(&status)
+            {
+                return status;
+            }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!("ferry exited ({exit}) while waiting until {what}: {}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) fn signal(&self, signal: &str) {
+        let status =
+            Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (20 s at most) for the process to exit.
+    pub(crate) async fn exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "ferry did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM and wait; the exit status.
+    pub(crate) async fn terminate(&mut self) -> ExitStatus {
+        self.signal("-TERM");
+        self.exit().await
+    }
+
+    /// What the process wrote on stderr (once it has exited).
+    pub(crate) fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        text
+    }
+
+    /// What the process wrote on stdout (once it has exited).
+    pub(crate) fn stdout(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `ferry` to completion with `args`: exit status, stdout, stderr.
+pub(crate) fn ferry_once(args: &[&str]) -> (ExitStatus, String, String) {
+    let output = Command::new(ferry_bin()).args(args).output().unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Opens a stopped node's store and checks it: seqs 0..n, no hash twice, and every stored
+/// message logged before the checkpoint. Returns the stored nonces in seq order.
+pub(crate) fn check_store(datadir: &Path, chain_id: u64, contract: Address) -> Vec<U256> {
+    let store = Store::open(datadir, StoreConfig { chain_id, contract, from_block: 0 }).unwrap();
+    let messages = store.messages_from(Seq::ZERO, usize::MAX).unwrap();
+    let seqs: Vec<u64> = messages.iter().map(|m| m.seq.0).collect();
+    assert_eq!(seqs, (0..messages.len() as u64).collect::<Vec<_>>(), "seqs are contiguous");
+    let hashes: HashSet<_> = messages.iter().map(|m| m.hash).collect();
+    assert_eq!(hashes.len(), messages.len(), "no message is stored twice");
+    let checkpoint = store.resume_position(store.checkpoint().unwrap());
+    assert!(
+        messages.iter().all(|m| m.l1.origin.position() < checkpoint),
+        "all before the checkpoint"
+    );
+    messages.iter().map(|m| m.l1.message.nonce).collect()
+}
+
+/// One HTTP GET: status and body.
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
