@@ -4,8 +4,8 @@
 //! param at fault in every invalid-params error; a test drives the server through these
 //! clients, and another checks both against `rpc-spec/openrpc.json`.
 
-use crate::{ChangeOptions, CheckpointChangeResult, HistoryEntry, NodeStatus};
-use ferry_primitives::Position;
+use crate::{ChangeOptions, CheckpointChangeResult, HistoryEntry, MessagesPage, NodeStatus};
+use ferry_primitives::{B256, Position, StoredMessage};
 use jsonrpsee::proc_macros::rpc;
 
 /// The admin listener: reading and moving the checkpoint.
@@ -45,4 +45,18 @@ pub trait PublicApi {
     /// range and gaps, upstream health, version.
     #[method(name = "status")]
     async fn status(&self) -> RpcResult<NodeStatus>;
+
+    /// Stored messages from `from_seq` on, in seq order (default 100, at most 1,000).
+    #[method(name = "getMessages")]
+    async fn get_messages(&self, from_seq: u64, limit: Option<u64>) -> RpcResult<MessagesPage>;
+
+    /// The stored message with this Starknet L1->L2 message hash, or null.
+    #[method(name = "getMessageByHash")]
+    async fn get_message_by_hash(&self, hash: B256) -> RpcResult<Option<StoredMessage>>;
+
+    /// Stored messages from `from_seq` on (replayed from the store), then live as they are
+    /// committed; without `from_seq`, live only. Each notification is a page of messages with
+    /// their seqs; resume with the last seq + 1. WebSocket only.
+    #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = MessagesPage)]
+    async fn subscribe_messages(&self, from_seq: Option<u64>) -> SubscriptionResult;
 }

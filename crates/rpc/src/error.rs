@@ -23,6 +23,11 @@ pub mod codes {
     pub const BEYOND_HEAD: i32 = -32050;
     /// The store failed; nothing was changed.
     pub const STORAGE_FAILURE: i32 = -32051;
+    /// A subscription was closed because its subscriber could not keep up; `data` says the
+    /// last seq delivered and where to resume. Sent as the subscription's error notification.
+    pub const SLOW_SUBSCRIBER: i32 = -32060;
+    /// The public listener serves no more subscriptions now.
+    pub const SUBSCRIPTION_LIMIT: i32 = -32061;
 }
 
 /// Why a call failed, as the caller sees it.

@@ -4,8 +4,9 @@
 //!   `messaging_resetCheckpoint`, `messaging_getCheckpointHistory`. With a JWT secret every
 //!   request needs an HS256 bearer token whose `iat` is within 60 s, as the Engine API does;
 //!   without one the listener binds loopback addresses only.
-//! - **public** (default `127.0.0.1:5050`): `messaging_status`, and `rpc.discover` (the
-//!   OpenRPC document).
+//! - **public** (default `127.0.0.1:5050`): `messaging_status`, `messaging_getMessages`,
+//!   `messaging_getMessageByHash`, `messaging_subscribe` / `messaging_unsubscribe` (resumable
+//!   by seq, see [`ResumingSubscriber`]), and `rpc.discover` (the OpenRPC document).
 //!
 //! Both serve HTTP and WebSocket on one port. The methods, their params, results and errors
 //! are written down in `rpc-spec/openrpc.json`, which a test checks against this server.
@@ -13,17 +14,20 @@
 
 mod api;
 mod auth;
+mod consumers;
 mod error;
 mod methods;
 mod params;
 mod server;
+mod subscriber;
 mod types;
 
 pub use api::{AdminApiClient, PublicApiClient};
 pub use auth::{JwtError, JwtSecret};
 pub use error::{RpcError, codes};
 pub use server::{Limits, RpcConfig, RpcServer, ServerError};
-pub use types::{ChangeOptions, CheckpointChangeResult, HistoryEntry, NodeStatus};
+pub use subscriber::ResumingSubscriber;
+pub use types::{ChangeOptions, CheckpointChangeResult, HistoryEntry, MessagesPage, NodeStatus};
 
 /// The OpenRPC document of the namespace, as served by `rpc.discover`.
 pub const OPENRPC_DOCUMENT: &str = include_str!("../../../rpc-spec/openrpc.json");

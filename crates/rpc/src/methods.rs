@@ -1,7 +1,9 @@
 //! The method handlers: thin adapters over the controller and the store.
 
 use crate::{
-    ChangeOptions, CheckpointChangeResult, HistoryEntry, NodeStatus, OPENRPC_DOCUMENT, RpcError,
+    ChangeOptions, CheckpointChangeResult, HistoryEntry, Limits, NodeStatus, OPENRPC_DOCUMENT,
+    RpcError,
+    consumers::{self, SubscriptionCount},
     params::{CallParams, Quantity},
     server::RemoteAddr,
 };
@@ -9,6 +11,7 @@ use ferry_messaging::MessagingController;
 use ferry_primitives::Position;
 use jsonrpsee::{Extensions, RpcModule, types::ErrorObjectOwned};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// `messaging_getCheckpointHistory`'s default and largest `limit`.
 const HISTORY_LIMIT: (u64, u64) = (20, 1_000);
@@ -18,12 +21,14 @@ const HISTORY_LIMIT: (u64, u64) = (20, 1_000);
 pub(crate) struct Context {
     pub(crate) controller: MessagingController,
     pub(crate) version: String,
+    pub(crate) limits: Limits,
+    pub(crate) subscriptions: Arc<SubscriptionCount>,
 }
 
 type Answer<T> = Result<T, ErrorObjectOwned>;
 
 /// Counts the call by method and outcome, and turns the error into its JSON-RPC form.
-fn answer<T: Serialize>(method: &'static str, result: Result<T, RpcError>) -> Answer<T> {
+pub(crate) fn answer<T: Serialize>(method: &'static str, result: Result<T, RpcError>) -> Answer<T> {
     let outcome = match &result {
         Ok(_) => "ok".to_owned(),
         Err(error) => ErrorObjectOwned::from(error.clone()).code().to_string(),
@@ -115,6 +120,7 @@ pub(crate) fn public_module(context: Context) -> RpcModule<Context> {
             })
         })
         .expect("public method names are unique");
+    consumers::register(&mut module);
     module
 }
 

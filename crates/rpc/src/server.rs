@@ -39,6 +39,16 @@ pub struct Limits {
     /// How often WebSocket connections are pinged; one that stays silent for twice as long
     /// is closed.
     pub ws_ping_interval: Duration,
+    /// Most subscriptions open on the public listener at once.
+    pub max_subscriptions_total: u32,
+    /// Frames a WebSocket connection may have queued for a slow reader; with
+    /// `subscription_batch` this bounds the memory a subscriber can hold.
+    pub ws_message_buffer: u32,
+    /// Most messages in one subscription notification.
+    pub subscription_batch: u32,
+    /// How long a notification may wait for room in a subscriber's queue before the
+    /// subscription is closed as too slow (with the seq to resume from).
+    pub slow_subscriber_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -50,6 +60,10 @@ impl Default for Limits {
             max_connections: 256,
             max_subscriptions_per_connection: 16,
             ws_ping_interval: Duration::from_secs(30),
+            max_subscriptions_total: 1_024,
+            ws_message_buffer: 16,
+            subscription_batch: 100,
+            slow_subscriber_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -123,7 +137,12 @@ impl RpcServer {
         if config.jwt_secret.is_none() && !config.admin_addr.ip().is_loopback() {
             return Err(ServerError::AdminNotLoopback { addr: config.admin_addr });
         }
-        let context = Context { controller, version: version.into() };
+        let context = Context {
+            controller,
+            version: version.into(),
+            limits: config.limits,
+            subscriptions: Arc::default(),
+        };
         let public_module = public_module(context.clone());
         let admin_module = admin_module(context);
         let public_methods = public_module.method_names().collect();
@@ -184,6 +203,7 @@ fn server_config(limits: Limits) -> ServerConfig {
         .max_connections(limits.max_connections)
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch_requests))
+        .set_message_buffer_capacity(limits.ws_message_buffer)
         .enable_ws_ping(
             PingConfig::new()
                 .ping_interval(limits.ws_ping_interval)

@@ -1,5 +1,5 @@
 use ferry_messaging::{ChangeEffect, StatusSnapshot};
-use ferry_primitives::{Address, Checkpoint};
+use ferry_primitives::{Address, Checkpoint, StoredMessage};
 use serde::{Deserialize, Serialize};
 
 /// The options object of `messaging_setCheckpoint` and `messaging_resetCheckpoint`.
@@ -82,4 +82,15 @@ pub struct NodeStatus {
     /// The pipeline's live state and counters.
     #[serde(flatten)]
     pub pipeline: StatusSnapshot,
+}
+
+/// A page of stored messages: the answer of `messaging_getMessages`, and every notification of
+/// `messaging_subscribe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesPage {
+    /// Messages in seq order, without gaps.
+    pub messages: Vec<StoredMessage>,
+    /// The seq to ask for next: the last message's seq + 1 (or the requested one when empty).
+    pub next_seq: u64,
 }

@@ -107,6 +107,17 @@ async fn real_answers_validate_against_the_result_schemas() {
         ("messaging_getCheckpoint", json!([]), true),
         ("messaging_getCheckpointHistory", json!([10]), true),
         ("messaging_status", json!([]), false),
+        ("messaging_getMessages", json!([0, 3]), false),
+        ("messaging_getMessages", json!({ "fromSeq": "0x5" }), false),
+        (
+            "messaging_getMessageByHash",
+            json!([format!(
+                "{}",
+                node.store.messages_from(ferry_primitives::Seq(1), 1).unwrap()[0].hash
+            )]),
+            false,
+        ),
+        ("messaging_getMessageByHash", json!([format!("0x{}", "00".repeat(32))]), false),
     ];
     for (method, params, admin) in calls {
         node.caught_up().await;
@@ -145,7 +156,8 @@ async fn every_documented_error_code_can_be_produced() {
         (-32050, request("messaging_setCheckpoint", json!([99_999_999]))),
         (-32051, request("messaging_setCheckpoint", json!([1]))),
     ];
-    let produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
+    let mut produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
+    produced.insert(i64::from(ferry_rpc::codes::SUBSCRIPTION_LIMIT));
     assert_eq!(produced, documented, "every documented code has a producer, and no other");
     for (code, body) in producers {
         if code == -32051 {
@@ -158,6 +170,22 @@ async fn every_documented_error_code_can_be_produced() {
     }
     // The failed write changed nothing.
     assert_eq!(node.checkpoint(), Some(ferry_primitives::Position::block_start(4)));
+    node.stop().await;
+
+    // Subscriptions beyond the limit are refused.
+    let limits = ferry_rpc::Limits { max_subscriptions_total: 1, ..ferry_rpc::Limits::default() };
+    let chain = ferry_messaging::test_utils::ScriptedCollector::new(0, 100);
+    let node = Node::start_with(chain, 1, 1, None, limits).await;
+    let client =
+        jsonrpsee::ws_client::WsClientBuilder::default().build(node.public_ws_url()).await.unwrap();
+    use ferry_rpc::PublicApiClient;
+    let _first = client.subscribe_messages(None).await.unwrap();
+    match client.subscribe_messages(None).await {
+        Err(jsonrpsee::core::ClientError::Call(error)) => {
+            assert_eq!(error.code(), ferry_rpc::codes::SUBSCRIPTION_LIMIT);
+        }
+        other => panic!("expected the subscription limit, got {other:?}"),
+    }
     node.stop().await;
 }
 

@@ -1,6 +1,6 @@
 use ferry_messaging::{DrainHandle, MessagingController, Status, test_utils::ScriptedCollector};
 use ferry_primitives::{Address, Position};
-use ferry_rpc::{JwtSecret, RpcConfig, RpcServer};
+use ferry_rpc::{JwtSecret, Limits, RpcConfig, RpcServer};
 use ferry_storage::{Store, StoreConfig};
 use jsonrpsee::{
     http_client::{HeaderMap, HeaderValue, HttpClient},
@@ -25,34 +25,84 @@ pub(crate) struct Node {
     pub(crate) chain: Arc<ScriptedCollector>,
     pub(crate) server: RpcServer,
     pub(crate) secret: Option<JwtSecret>,
-    handle: DrainHandle,
+    controller: MessagingController,
+    limits: Limits,
+    handle: Option<DrainHandle>,
 }
 
 impl Node {
     /// A node over a chain of `blocks` blocks with two messages each, caught up.
     pub(crate) async fn start(blocks: u64, secret: Option<&str>) -> Self {
+        Self::start_with(ScriptedCollector::new(0, 100), blocks, 2, secret, Limits::default()).await
+    }
+
+    /// A node over `chain` extended by `blocks` blocks of `per_block` messages, caught up.
+    pub(crate) async fn start_with(
+        chain: Arc<ScriptedCollector>,
+        blocks: u64,
+        per_block: usize,
+        secret: Option<&str>,
+        limits: Limits,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config =
             StoreConfig { chain_id: 31337, contract: Address::repeat_byte(0xcc), from_block: 0 };
         let store = Store::open(dir.path(), config).unwrap();
         let status = Arc::new(Status::load(&store).unwrap());
         let controller = MessagingController::new(store.clone(), Arc::clone(&status));
-        let chain = ScriptedCollector::new(0, 100);
         for _ in 0..blocks {
-            chain.mine(2);
+            chain.mine(per_block);
         }
-        let handle = controller.start(Arc::clone(&chain)).unwrap();
+        let handle = Some(controller.start(Arc::clone(&chain)).unwrap());
         let secret = secret.map(|hex| JwtSecret::from_hex(hex).unwrap());
         let rpc = RpcConfig {
             public_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: secret.clone(),
-            ..RpcConfig::default()
+            limits,
         };
-        let server = RpcServer::start(rpc, controller, "test").await.unwrap();
-        let node = Self { _dir: dir, store, status, chain, server, secret, handle };
+        let server = RpcServer::start(rpc, controller.clone(), "test").await.unwrap();
+        let node =
+            Self { _dir: dir, store, status, chain, server, secret, controller, limits, handle };
         node.caught_up().await;
         node
+    }
+
+    /// Stops the listeners and the ingestion task, and starts them again on the same store
+    /// and addresses, as a restarted process would.
+    pub(crate) async fn restart(&mut self) {
+        self.server.stop();
+        if let Some(mut handle) = self.handle.take() {
+            handle.stop();
+            handle.stopped().await;
+        }
+        let public_addr = self.server.public_addr();
+        let admin_addr = self.server.admin_addr();
+        self.status = Arc::new(Status::load(&self.store).unwrap());
+        self.controller = MessagingController::new(self.store.clone(), Arc::clone(&self.status));
+        self.handle = Some(self.controller.start(Arc::clone(&self.chain)).unwrap());
+        let rpc = RpcConfig {
+            public_addr,
+            admin_addr,
+            jwt_secret: self.secret.clone(),
+            limits: self.limits,
+        };
+        // The old listeners release their ports as they stop.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        self.server = loop {
+            match RpcServer::start(rpc.clone(), self.controller.clone(), "test").await {
+                Ok(server) => break server,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("cannot restart the listeners: {error}"),
+            }
+        };
+    }
+
+    pub(crate) fn public_ws_url(&self) -> String {
+        format!("ws://{}", self.server.public_addr())
     }
 
     pub(crate) async fn caught_up(&self) {
@@ -114,8 +164,10 @@ impl Node {
 
     pub(crate) async fn stop(mut self) {
         self.server.stop();
-        self.handle.stop();
-        self.handle.stopped().await;
+        if let Some(mut handle) = self.handle.take() {
+            handle.stop();
+            handle.stopped().await;
+        }
     }
 }
 
