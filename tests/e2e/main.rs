@@ -2,5 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod flaky;
 mod node;
+mod scenarios;
 mod support;

@@ -1,12 +1,14 @@
 //! The binary as an operator runs it: dev mode, refusals at start, and shutdown.
 
-use crate::support::{Ferry, anvil, check_store, deploy, ferry_once, head, http_get, send_many};
+use crate::support::{
+    Ferry, anvil, check_store, deploy, ferry_once, head, http_get, http_post, send_many,
+};
 use alloy::{
     primitives::{Address, U256},
     providers::ext::AnvilApi,
 };
 use ferry_primitives::Position;
-use ferry_rpc::AdminApiClient;
+use ferry_rpc::{AdminApiClient, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 
 #[tokio::test]
@@ -150,4 +152,108 @@ async fn sigterm_during_a_busy_ingest_leaves_a_consistent_store() {
     assert!(ferry.terminate().await.success());
     let nonces = check_store(datadir.path(), anvil.chain_id(), address);
     assert_eq!(nonces, (0..total).map(U256::from).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn with_a_jwt_secret_the_admin_listener_refuses_everyone_else() {
+    use ferry_rpc::JwtSecret;
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    send_many(&contract, 2).await;
+    let datadir = tempfile::tempdir().unwrap();
+    let hex = "7365637265742d7365637265742d7365637265742d7365637265742d31323334";
+    let secret_file = datadir.path().join("jwt.hex");
+    std::fs::write(&secret_file, hex).unwrap();
+    let secret_path = secret_file.to_str().unwrap();
+    let mut ferry = Ferry::against(
+        &anvil,
+        *contract.address(),
+        datadir.path(),
+        &["--admin.jwt-secret", secret_path],
+    );
+    let status = ferry.wait_status("caught up", |s| s.messages_stored == 2).await;
+    let checkpoint = status.checkpoint;
+
+    let secret = JwtSecret::from_hex(hex).unwrap();
+    let forged = JwtSecret::from_hex(&hex.replace('7', "8")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let set = r#"{"jsonrpc":"2.0","id":1,"method":"messaging_setCheckpoint","params":[1]}"#;
+    for (what, authorization) in [
+        ("no token", None),
+        ("forged", Some(format!("Bearer {}", forged.token()))),
+        ("stale", Some(format!("Bearer {}", secret.token_issued_at(now - 300)))),
+    ] {
+        let (code, _) = http_post(ferry.admin, set, authorization.as_deref()).await;
+        assert_eq!(code, 401, "{what}");
+    }
+    let status = ferry.public_client().status().await.unwrap();
+    assert_eq!(status.checkpoint, checkpoint, "nothing changed");
+    assert_eq!(status.pipeline.rewinds, 0);
+
+    // cast rpc --jwt-secret and the operator CLI with the file both get in.
+    let url = format!("http://{}", ferry.admin);
+    let cast = std::process::Command::new(ferry_messaging::test_utils::cast_path())
+        .args(["rpc", "--rpc-url", &url, "--jwt-secret", hex, "messaging_getCheckpoint"])
+        .output()
+        .unwrap();
+    assert!(cast.status.success(), "{}", String::from_utf8_lossy(&cast.stderr));
+    let answer: Option<Position> = serde_json::from_slice(&cast.stdout).unwrap();
+    assert_eq!(answer, checkpoint);
+    let admin = ferry.admin.to_string();
+    let (exit, out, err) = ferry_once(&[
+        "checkpoint",
+        "set",
+        "--block",
+        "1",
+        "--json",
+        "--admin.addr",
+        &admin,
+        "--admin.jwt-secret",
+        secret_path,
+    ]);
+    assert!(exit.success(), "{err}");
+    assert!(out.contains("\"rewindApplied\": true"), "{out}");
+    let (exit, _, err) = ferry_once(&["checkpoint", "get", "--admin.addr", &admin]);
+    assert!(!exit.success() && err.contains("401"), "{err}");
+}
+
+#[tokio::test]
+async fn hostile_requests_over_the_network_change_nothing() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    send_many(&contract, 2).await;
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry = Ferry::against(&anvil, *contract.address(), datadir.path(), &[]);
+    let status = ferry.wait_status("caught up", |s| s.messages_stored == 2).await;
+    let call = |params: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"messaging_setCheckpoint","params":{params}}}"#
+        )
+    };
+    let cases = [
+        (call("[-1]"), -32602, "invalid param `block`: -1 is negative"),
+        (call(r#"["0xzz"]"#), -32602, "malformed hex"),
+        (call("[1, 2, null, 4]"), -32602, "expected at most 3 params"),
+        (call("[99999999]"), -32050, "beyond the L1 head"),
+        (call(r#"{"blok": 1}"#), -32602, "unknown param `blok`"),
+        ("{".to_owned(), -32700, "Parse error"),
+        ("[]".to_owned(), -32600, "Invalid request"),
+        (call("[1]").replace("setCheckpoint", "dropDatabase"), -32601, "Method not found"),
+    ];
+    for (body, code, message) in cases {
+        let (http, answer) = http_post(ferry.admin, &body, None).await;
+        assert_eq!(http, 200);
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(message), "{answer}");
+    }
+    let (http, _) = http_post(
+        ferry.admin,
+        &call(&format!("[1, 0, {{\"x\": \"{}\"}}]", "y".repeat(2 << 20))),
+        None,
+    )
+    .await;
+    assert_eq!(http, 413);
+    let after = ferry.public_client().status().await.unwrap();
+    assert_eq!((after.checkpoint, after.pipeline.rewinds), (status.checkpoint, 0));
 }

@@ -51,6 +51,16 @@ pub(crate) async fn deploy(anvil: &AnvilInstance) -> Messaging {
     FerryMessaging::deploy(provider).await.unwrap()
 }
 
+/// The deployed contract at `address` through a fresh wallet provider: after a reorg or a
+/// revert, a provider that cached the sender's nonce would send transactions that never mine.
+pub(crate) fn reconnect(anvil: &AnvilInstance, address: Address) -> Messaging {
+    let provider = ProviderBuilder::new()
+        .wallet(anvil.wallet().unwrap())
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    FerryMessaging::new(address, provider)
+}
+
 /// Sends `count` messages in one transaction; returns its block.
 pub(crate) async fn send_many(contract: &Messaging, count: u64) -> u64 {
     let receipt = contract
@@ -58,6 +68,22 @@ pub(crate) async fn send_many(contract: &Messaging, count: u64) -> u64 {
         .send()
         .await
         .unwrap()
+        .with_timeout(Some(Duration::from_secs(30)))
+        .get_receipt()
+        .await
+        .unwrap();
+    receipt.block_number.unwrap()
+}
+
+/// Sends one message with `payload`; returns its block.
+pub(crate) async fn send_one(contract: &Messaging, payload: u64) -> u64 {
+    let receipt = contract
+        .sendMessageToL2(U256::from(7), U256::from(8), vec![U256::from(payload)])
+        .value(U256::from(payload))
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(Duration::from_secs(30)))
         .get_receipt()
         .await
         .unwrap();
@@ -73,23 +99,45 @@ pub(crate) struct Ferry {
     pub(crate) child: Child,
     pub(crate) public: SocketAddr,
     pub(crate) admin: SocketAddr,
+    /// What it wrote on stderr, when it exited while starting.
+    early_stderr: Option<String>,
 }
 
 impl Ferry {
-    /// Starts `ferry` with `args`, its own listener ports and `datadir`.
+    /// Starts `ferry` with `args`, its own listener ports and `datadir`, and waits until it
+    /// listens or exits. Ports are picked free beforehand; if another process takes one in
+    /// between, it starts again on others.
     pub(crate) fn start(datadir: &Path, args: &[&str]) -> Self {
-        let (public, admin) = (free_addr(), free_addr());
-        let child = Command::new(ferry_bin())
-            .args(args)
-            .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
-            .args(["--datadir", datadir.to_str().unwrap()])
-            .env("ANVIL_PATH", anvil_path())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Self { child, public, admin }
+        for _ in 0..5 {
+            let (public, admin) = (free_addr(), free_addr());
+            let mut child = Command::new(ferry_bin())
+                .args(args)
+                .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
+                .args(["--datadir", datadir.to_str().unwrap()])
+                .env("ANVIL_PATH", anvil_path())
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(_exit) = child.try_wait().unwrap() {
+                    let mut ferry = Self { child, public, admin, early_stderr: None };
+                    let stderr = ferry.stderr();
+                    if stderr.contains("cannot bind") {
+                        break; // a port was taken meanwhile: try others
+                    }
+                    ferry.early_stderr = Some(stderr);
+                    return ferry;
+                }
+                if std::net::TcpStream::connect(public).is_ok() || Instant::now() > deadline {
+                    return Self { child, public, admin, early_stderr: None };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("could not find free ports for ferry in 5 tries");
     }
 
     /// A node reading `contract` on `anvil`, from block 0.
@@ -158,6 +206,9 @@ impl Ferry {
 
     /// What the process wrote on stderr (once it has exited).
     pub(crate) fn stderr(&mut self) -> String {
+        if let Some(text) = self.early_stderr.take() {
+            return text;
+        }
         let mut text = String::new();
         if let Some(mut stderr) = self.child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
@@ -217,6 +268,30 @@ pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// One HTTP POST of `body` with an optional Authorization header: status and body.
+pub(crate) async fn http_post(
+    addr: SocketAddr,
+    body: &str,
+    authorization: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = authorization.map(|value| format!("authorization: {value}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{auth}connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A server may answer (413) and close before reading all of a large body.
+    let _ = stream.write_all(body.as_bytes()).await;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
     let status = raw.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
     let body = raw.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
     (status, body)

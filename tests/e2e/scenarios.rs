@@ -1,0 +1,324 @@
+//! The node as operators run it, under the conditions it must survive.
+
+use crate::support::{Ferry, Messaging, anvil, deploy, head, reconnect, send_many, send_one};
+use alloy::{primitives::U256, providers::ext::AnvilApi, rpc::types::anvil::ReorgOptions};
+use ferry_primitives::{Position, StoredMessage};
+use ferry_rpc::{AdminApiClient, NodeStatus, PublicApiClient};
+use jsonrpsee::http_client::HttpClient;
+use std::{collections::HashSet, time::Duration};
+
+/// Every stored message, through `messaging_getMessages`.
+pub(crate) async fn stored(ferry: &Ferry) -> Vec<StoredMessage> {
+    let client = ferry.public_client();
+    let mut messages = Vec::new();
+    loop {
+        let page = client.get_messages(messages.len() as u64, Some(1_000)).await.unwrap();
+        if page.messages.is_empty() {
+            return messages;
+        }
+        messages.extend(page.messages);
+    }
+}
+
+/// Seqs 0..n, each hash once, and every message really recorded by the contract
+/// (`l1ToL2Messages(hash) == fee + 1`, so the node's hash is the contract's).
+async fn assert_consistent(messages: &[StoredMessage], contract: &Messaging) {
+    let seqs: Vec<u64> = messages.iter().map(|m| m.seq.0).collect();
+    assert_eq!(seqs, (0..messages.len() as u64).collect::<Vec<_>>(), "seqs are 0..n");
+    let hashes: HashSet<_> = messages.iter().map(|m| m.hash).collect();
+    assert_eq!(hashes.len(), messages.len(), "no message is stored twice");
+    for message in messages {
+        let recorded = contract.l1ToL2Messages(message.hash).call().await.unwrap();
+        assert_eq!(recorded, message.l1.message.fee + U256::from(1), "seq {}", message.seq);
+    }
+}
+
+fn nonces(messages: &[StoredMessage]) -> Vec<u64> {
+    messages.iter().map(|m| m.l1.message.nonce.to::<u64>()).collect()
+}
+
+async fn caught_up(ferry: &mut Ferry, contract: &Messaging) -> NodeStatus {
+    caught_up_behind(ferry, contract, 0).await
+}
+
+/// Waits until a node reading `confirmations` behind the head has read all it may.
+async fn caught_up_behind(
+    ferry: &mut Ferry,
+    contract: &Messaging,
+    confirmations: u64,
+) -> NodeStatus {
+    let safe = head(contract).await - confirmations;
+    ferry
+        .wait_status(&format!("caught up with block {safe}"), |s| {
+            s.checkpoint == Some(Position::block_start(safe + 1))
+        })
+        .await
+}
+
+fn admin(ferry: &Ferry) -> HttpClient {
+    HttpClient::builder().build(format!("http://{}", ferry.admin)).unwrap()
+}
+
+#[tokio::test]
+async fn messages_flow_in_order_and_hash_as_the_contract_does() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    for round in 1..=20 {
+        send_many(&contract, round % 4 + 1).await;
+        contract.provider().anvil_mine(Some(3), None).await.unwrap();
+    }
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry =
+        Ferry::against(&anvil, *contract.address(), datadir.path(), &["--max-block-range", "7"]);
+    caught_up(&mut ferry, &contract).await;
+    let messages = stored(&ferry).await;
+    assert_eq!(messages.len(), 50);
+    assert_eq!(nonces(&messages), (0..50).collect::<Vec<_>>(), "L1 order");
+    assert_consistent(&messages, &contract).await;
+
+    // A restart resumes exactly: new messages only, no repeat, no gap.
+    assert!(ferry.terminate().await.success());
+    send_many(&contract, 3).await;
+    let mut ferry = Ferry::against(&anvil, *contract.address(), datadir.path(), &[]);
+    let status = caught_up(&mut ferry, &contract).await;
+    assert_eq!((status.pipeline.duplicates_skipped, status.messages_stored), (0, 53));
+    assert_eq!(nonces(&stored(&ferry).await), (0..53).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    for _ in 0..30 {
+        send_many(&contract, 7).await;
+        contract.provider().anvil_mine(Some(20), None).await.unwrap();
+    }
+    let datadir = tempfile::tempdir().unwrap();
+    let address = *contract.address();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for round in 0..20 {
+        // More multi-message transactions keep arriving between the crashes.
+        if round % 4 == 0 {
+            send_many(&contract, 5).await;
+        }
+        let mut ferry =
+            Ferry::against(&anvil, address, datadir.path(), &["--max-block-range", "1"]);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_millis(50 + seed % 250)).await;
+        ferry.signal("-KILL");
+        ferry.exit().await;
+    }
+    let mut ferry = Ferry::against(&anvil, address, datadir.path(), &[]);
+    caught_up(&mut ferry, &contract).await;
+    let messages = stored(&ferry).await;
+    let total = 30 * 7 + 5 * 5;
+    let mut got = nonces(&messages);
+    got.sort_unstable();
+    assert_eq!(got, (0..total).collect::<Vec<_>>(), "exactly the chain's messages, once each");
+    assert_consistent(&messages, &contract).await;
+    // Messages of one transaction are all there, whatever moment the kills hit.
+    let mut by_tx = std::collections::HashMap::<_, usize>::new();
+    for message in &messages {
+        *by_tx.entry(message.l1.origin.transaction_hash).or_default() += 1;
+    }
+    assert!(by_tx.values().all(|count| *count == 7 || *count == 5), "{by_tx:?}");
+}
+
+#[tokio::test]
+async fn live_rewinds_rescan_skip_and_reset_while_messages_arrive() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let mine = |blocks| {
+        let provider = contract.provider().clone();
+        async move { provider.anvil_mine(Some(blocks), None).await.unwrap() }
+    };
+    for _ in 0..5 {
+        send_many(&contract, 2).await;
+    }
+    // Two confirmations: a block is read two blocks after it is mined, so an operator can
+    // skip one before the node reads it.
+    mine(2).await;
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry =
+        Ferry::against(&anvil, *contract.address(), datadir.path(), &["--confirmations", "2"]);
+    caught_up_behind(&mut ferry, &contract, 2).await;
+    let admin = admin(&ferry);
+
+    // Back to the first message's block: a re-scan that stores nothing twice.
+    let first_block = stored(&ferry).await[0].l1.origin.block_number;
+    let change = admin.set_checkpoint(first_block, None, None).await.unwrap();
+    assert_eq!(change.rewind_applied, Some(true));
+    send_many(&contract, 2).await;
+    mine(2).await;
+    let status = caught_up_behind(&mut ferry, &contract, 2).await;
+    assert_eq!(status.pipeline.duplicates_skipped, 10);
+    assert_eq!(status.messages_stored, 12);
+
+    // Forward past a block the node has not read yet: its messages are skipped (a gap the
+    // node then reports).
+    let skipped_block = send_many(&contract, 3).await;
+    mine(1).await;
+    let head_seen = skipped_block + 1;
+    ferry.wait_status("the node sees the head", |s| s.pipeline.l1_head >= Some(head_seen)).await;
+    let change = admin.set_checkpoint(skipped_block + 1, None, None).await.unwrap();
+    assert_eq!(change.current, Some(Position::block_start(skipped_block + 1)));
+    send_many(&contract, 1).await;
+    mine(2).await;
+    let status = caught_up_behind(&mut ferry, &contract, 2).await;
+    assert_eq!(status.messages_stored, 13, "the skipped block's messages were not read");
+    assert_eq!(status.pipeline.missing_nonces, U256::from(3));
+
+    // Reset: everything from the start block again; the skipped ones arrive with new seqs.
+    admin.reset_checkpoint(None).await.unwrap();
+    send_many(&contract, 1).await;
+    mine(2).await;
+    let status = caught_up_behind(&mut ferry, &contract, 2).await;
+    assert_eq!(status.messages_stored, 17);
+    assert_eq!(status.pipeline.missing_nonces, U256::ZERO);
+    let messages = stored(&ferry).await;
+    assert_consistent(&messages, &contract).await;
+    assert_eq!(nonces(&messages[13..16]), [12, 13, 14], "the skipped messages got seqs 13..=15");
+}
+
+#[tokio::test]
+async fn a_wrong_start_block_is_recovered_by_setting_the_checkpoint_back() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    for _ in 0..4 {
+        send_many(&contract, 2).await;
+    }
+    let start = head(&contract).await + 1;
+    for _ in 0..3 {
+        send_many(&contract, 2).await;
+    }
+    let datadir = tempfile::tempdir().unwrap();
+    let from = start.to_string();
+    let mut ferry =
+        Ferry::against(&anvil, *contract.address(), datadir.path(), &["--from-block", &from]);
+    let status = caught_up(&mut ferry, &contract).await;
+    assert_eq!(status.messages_stored, 6);
+    assert_eq!(status.pipeline.lowest_nonce, Some(U256::from(8)));
+
+    admin(&ferry).set_checkpoint(0, None, None).await.unwrap();
+    let status = caught_up(&mut ferry, &contract).await;
+    assert_eq!(status.messages_stored, 14);
+    let messages = stored(&ferry).await;
+    assert_eq!(nonces(&messages), [8, 9, 10, 11, 12, 13, 0, 1, 2, 3, 4, 5, 6, 7]);
+    assert_consistent(&messages, &contract).await;
+}
+
+#[tokio::test]
+async fn reorgs_are_detected_when_they_matter_and_lose_nothing() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    send_many(&contract, 2).await;
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry = Ferry::against(&anvil, *contract.address(), datadir.path(), &[]);
+    let mut behind = Ferry::against(
+        &anvil,
+        *contract.address(),
+        tempfile::tempdir().unwrap().keep().as_path(),
+        &["--confirmations", "5"],
+    );
+    for _ in 0..3 {
+        send_many(&contract, 1).await;
+    }
+    caught_up(&mut ferry, &contract).await;
+
+    // The newest three blocks are replaced by empty ones: the 3 messages in them leave L1.
+    contract
+        .provider()
+        .anvil_reorg(ReorgOptions { depth: 3, tx_block_pairs: vec![] })
+        .await
+        .unwrap();
+    let contract = reconnect(&anvil, *contract.address());
+    contract.provider().anvil_mine(Some(1), None).await.unwrap();
+    let status =
+        ferry.wait_status("the reorg is detected", |s| s.pipeline.reorgs_detected == 1).await;
+    let status = if status.checkpoint == Some(Position::block_start(head(&contract).await + 1)) {
+        status
+    } else {
+        caught_up(&mut ferry, &contract).await
+    };
+    assert_eq!(status.messages_stored, 5, "delivered messages stay stored");
+    assert_eq!(status.pipeline.orphaned_seqs.len(), 3);
+    assert_consistent_seqs(&stored(&ferry).await);
+
+    // The node reading 5 confirmations behind never read the replaced blocks.
+    contract.provider().anvil_mine(Some(5), None).await.unwrap();
+    let status = caught_up_behind(&mut behind, &contract, 5).await;
+    assert_eq!(status.pipeline.reorgs_detected, 0);
+    assert!(status.pipeline.orphaned_seqs.is_empty());
+
+    // evm_snapshot / evm_revert: the chain goes back and grows another way.
+    let snapshot = contract.provider().anvil_snapshot().await.unwrap();
+    send_many(&contract, 2).await;
+    contract.provider().anvil_mine(Some(1), None).await.unwrap();
+    caught_up(&mut ferry, &contract).await;
+    assert!(contract.provider().anvil_revert(snapshot).await.unwrap());
+    let contract = reconnect(&anvil, *contract.address());
+    contract.provider().anvil_mine(Some(4), None).await.unwrap();
+    let status =
+        ferry.wait_status("the revert is detected", |s| s.pipeline.reorgs_detected == 2).await;
+    assert!(status.pipeline.reorgs_detected >= 2);
+    // A message that did not exist before the revert (the same content and nonce would be the
+    // same message: its hash is stored already).
+    send_one(&contract, 99).await;
+    let status = caught_up(&mut ferry, &contract).await;
+    let messages = stored(&ferry).await;
+    assert_consistent_seqs(&messages);
+    assert_eq!(status.messages_stored, messages.len() as u64);
+    // The message sent after the revert is stored once.
+    let head = head(&contract).await;
+    assert!(messages.last().is_some_and(|m| m.l1.origin.block_number == head));
+}
+
+fn assert_consistent_seqs(messages: &[StoredMessage]) {
+    let seqs: Vec<u64> = messages.iter().map(|m| m.seq.0).collect();
+    assert_eq!(seqs, (0..messages.len() as u64).collect::<Vec<_>>());
+    let hashes: HashSet<_> = messages.iter().map(|m| m.hash).collect();
+    assert_eq!(hashes.len(), messages.len());
+}
+
+#[tokio::test]
+async fn a_burst_of_concurrent_sets_during_ingest_ends_at_the_last_value() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let mut message_blocks = Vec::new();
+    for _ in 0..10 {
+        message_blocks.push(send_many(&contract, 3).await);
+    }
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry =
+        Ferry::against(&anvil, *contract.address(), datadir.path(), &["--max-block-range", "1"]);
+    ferry.wait_status("ingest started", |s| s.messages_stored > 0).await;
+    let head = head(&contract).await;
+    let sets = (0..20u64).map(|i| {
+        let client = admin(&ferry);
+        tokio::spawn(async move { client.set_checkpoint(1 + (i * 7) % head, None, None).await })
+    });
+    for set in futures_join(sets).await {
+        assert!(set.is_ok());
+    }
+    // The newest change in the audit trail is the value the node went on from: everything
+    // from there on is read, once; what an earlier set skipped may stay unread.
+    let history = admin(&ferry).get_checkpoint_history(Some(20)).await.unwrap();
+    assert_eq!(history.len(), 20);
+    let last = history[0].current.unwrap().block;
+    caught_up(&mut ferry, &contract).await;
+    let messages = stored(&ferry).await;
+    assert_consistent(&messages, &contract).await;
+    let from_last = messages.iter().filter(|m| m.l1.origin.block_number >= last).count();
+    let expected = 3 * message_blocks.iter().filter(|block| **block >= last).count();
+    assert_eq!(from_last, expected, "every message from block {last} on is stored once");
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut results = Vec::new();
+    for handle in handles {
+        results.push(handle.await.unwrap());
+    }
+    results
+}
