@@ -1,0 +1,90 @@
+//! ferry's benchmarks. `cargo run --release -p ferry-bench -- <scenario> [options]`; results
+//! go to stdout as markdown rows (docs/benchmarks.md collects them). Not tests: nothing here
+//! asserts a timing.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // a measuring tool: a failure aborts the run
+
+mod chain;
+mod scenarios;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// Measures ferry against a local Anvil.
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// Runs per measurement (median and spread are reported).
+    #[arg(long, default_value_t = 3, global = true)]
+    runs: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Ingest N messages: the eth_getLogs floor, then ferry from an empty datadir.
+    Ingest {
+        /// Messages on the chain (100 per transaction).
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+    },
+    /// Catch up over empty blocks after the contract's last message.
+    Catchup {
+        /// Empty blocks to mine.
+        #[arg(long, default_value_t = 1_000_000)]
+        blocks: u64,
+        /// ferry's --max-block-range.
+        #[arg(long, default_value_t = 1_000)]
+        max_block_range: u64,
+    },
+    /// Rewind K blocks on a caught-up store: time to the first re-gathered batch and to the head.
+    Rewind {
+        /// Messages on the chain.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Blocks to rewind.
+        #[arg(long, default_value_t = 1_000)]
+        blocks: u64,
+    },
+    /// From a block being mined to a subscriber receiving its message, over WebSocket heads and
+    /// HTTP polling.
+    Latency {
+        /// Samples per transport.
+        #[arg(long, default_value_t = 30)]
+        samples: usize,
+    },
+    /// messaging_getCheckpoint and messaging_status under 1, 16 and 64 concurrent clients.
+    Rpc {
+        /// Requests per concurrency level and method.
+        #[arg(long, default_value_t = 5_000)]
+        requests: usize,
+    },
+    /// Subscribers on a live stream, and one subscriber replaying stored messages.
+    Fanout {
+        /// Live subscribers.
+        #[arg(long, default_value_t = 1_000)]
+        subscribers: usize,
+        /// Stored messages replayed by one subscriber.
+        #[arg(long, default_value_t = 1_000_000)]
+        replay: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    println!("{}", stats::machine());
+    match cli.scenario {
+        Scenario::Ingest { messages } => scenarios::ingest(messages, cli.runs).await,
+        Scenario::Catchup { blocks, max_block_range } => {
+            scenarios::catchup(blocks, max_block_range, cli.runs).await;
+        }
+        Scenario::Rewind { messages, blocks } => {
+            scenarios::rewind(messages, blocks, cli.runs).await
+        }
+        Scenario::Latency { samples } => scenarios::latency(samples).await,
+        Scenario::Rpc { requests } => scenarios::rpc(requests).await,
+        Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
+    }
+    println!("peak RSS of this process (node + clients): {} MiB", stats::peak_rss_mib());
+}

@@ -1,0 +1,406 @@
+//! The scenarios of issue "Benchmarks": each prints what it measured and how.
+
+use crate::{
+    chain::{BenchChain, anvil_path, wallet_provider},
+    stats::{millis, percentile, summary},
+};
+use alloy::{
+    node_bindings::Anvil,
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use ferry_contracts::FerryMessaging;
+use ferry_messaging::{
+    DrainHandle, EthereumCollector, EthereumConfig, LogMessageToL2, MessagingController, Status,
+    test_utils::ScriptedCollector,
+};
+use ferry_primitives::{Position, Seq, test_utils::l1_message};
+use ferry_rpc::{AdminApiClient, PublicApiClient, ResumingSubscriber, RpcConfig, RpcServer};
+use ferry_storage::{Store, StoreConfig};
+use jsonrpsee::http_client::HttpClient;
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tempfile::TempDir;
+
+/// The pipeline in this process, on a fresh datadir.
+struct Node {
+    _dir: TempDir,
+    store: Store,
+    status: Arc<Status>,
+    controller: MessagingController,
+    handle: DrainHandle,
+}
+
+async fn start_node(url: &str, contract: Address, max_block_range: u64, poll: Duration) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Store::open(dir.path(), StoreConfig { chain_id: 31337, contract, from_block: 0 }).unwrap();
+    let status = Arc::new(Status::load(&store).unwrap());
+    let mut config = EthereumConfig::new(url, contract);
+    config.max_block_range = max_block_range;
+    config.poll_interval = poll;
+    let collector = EthereumCollector::connect(config, Arc::clone(&status)).await.unwrap();
+    let controller = MessagingController::new(store.clone(), Arc::clone(&status));
+    let handle = controller.start(Arc::new(collector)).unwrap();
+    Node { _dir: dir, store, status, controller, handle }
+}
+
+impl Node {
+    async fn wait_cursor(&self, done: impl Fn(Position) -> bool) {
+        loop {
+            if self.status.snapshot().cursor.is_some_and(&done) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        self.handle.stop();
+        self.handle.stopped().await;
+    }
+}
+
+/// Fetches and decodes every message log of `0..=head` in ranges of `range` blocks, with up to
+/// `in_flight` requests at once; the logs decoded.
+async fn floor(
+    provider: &DynProvider,
+    contract: Address,
+    head: u64,
+    range: u64,
+    in_flight: usize,
+) -> u64 {
+    let mut queue = VecDeque::new();
+    let mut decoded = 0;
+    let mut first = 0;
+    while first <= head || !queue.is_empty() {
+        while first <= head && queue.len() < in_flight {
+            let last = (first + range - 1).min(head);
+            let filter = Filter::new()
+                .address(contract)
+                .event_signature(LogMessageToL2::SIGNATURE_HASH)
+                .from_block(first)
+                .to_block(last);
+            let provider = provider.clone();
+            queue.push_back(tokio::spawn(async move {
+                let logs = provider.get_logs(&filter).await.unwrap();
+                logs.iter().filter(|log| log.log_decode::<LogMessageToL2>().is_ok()).count() as u64
+            }));
+            first = last + 1;
+        }
+        if let Some(task) = queue.pop_front() {
+            decoded += task.await.unwrap();
+        }
+    }
+    decoded
+}
+
+pub(crate) async fn ingest(messages: u64, runs: usize) {
+    let chain = BenchChain::with_messages(messages).await;
+    let url = chain.anvil.endpoint();
+    let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
+    println!("\n## Ingest: {messages} messages, {} blocks (100 per transaction)\n", chain.head);
+    println!("| what | messages/s: median (min..max) over {runs} runs |\n| --- | --- |");
+    let mut best_floor = 0.0;
+    for (range, in_flight) in [(1_000, 1), (2_000, 1), (1_000, 4), (250, 4)] {
+        let mut rates = Vec::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let decoded = floor(&provider, chain.contract, chain.head, range, in_flight).await;
+            assert_eq!(decoded, messages);
+            rates.push(messages as f64 / started.elapsed().as_secs_f64());
+        }
+        let line = summary(&mut rates);
+        let median = rates[rates.len() / 2];
+        if median > best_floor {
+            best_floor = median;
+        }
+        println!("| floor: eth_getLogs, {range}-block ranges, {in_flight} in flight | {line} |");
+    }
+    let mut rates = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let node = start_node(&url, chain.contract, 1_000, Duration::from_secs(1)).await;
+        let head = chain.head;
+        node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+        rates.push(messages as f64 / started.elapsed().as_secs_f64());
+        assert_eq!(node.store.last_seq().unwrap(), Some(Seq(messages - 1)));
+        node.stop().await;
+    }
+    let line = summary(&mut rates);
+    let ratio = rates[rates.len() / 2] / best_floor;
+    println!("| ferry: empty datadir to the head (max-block-range 1000) | {line} |");
+    println!("\nferry / best floor = {ratio:.2}");
+}
+
+pub(crate) async fn catchup(blocks: u64, max_block_range: u64, runs: usize) {
+    let anvil = Anvil::at(anvil_path()).try_spawn().unwrap();
+    let provider = wallet_provider(&anvil);
+    let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
+    contract
+        .sendMessageToL2(U256::from(1), U256::from(2), vec![])
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut mined = 0;
+    while mined < blocks {
+        let step = (blocks - mined).min(100_000);
+        provider.anvil_mine(Some(step), None).await.unwrap();
+        mined += step;
+    }
+    let head = provider.get_block_number().await.unwrap();
+    eprintln!("mined {blocks} empty blocks in {:?}", started.elapsed());
+    println!("\n## Catch-up over {blocks} empty blocks (max-block-range {max_block_range})\n");
+    let mut rates = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let node = start_node(
+            &anvil.endpoint(),
+            *contract.address(),
+            max_block_range,
+            Duration::from_secs(1),
+        )
+        .await;
+        node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+        rates.push(head as f64 / started.elapsed().as_secs_f64());
+        node.stop().await;
+    }
+    println!("| what | blocks/s: median (min..max) over {runs} runs |\n| --- | --- |");
+    println!("| ferry from block 0 to the head ({head} blocks) | {} |", summary(&mut rates));
+}
+
+pub(crate) async fn rewind(messages: u64, blocks: u64, runs: usize) {
+    let chain = BenchChain::with_messages(messages).await;
+    let head = chain.head;
+    let node =
+        start_node(&chain.anvil.endpoint(), chain.contract, 1_000, Duration::from_secs(1)).await;
+    node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+    let target = head.saturating_sub(blocks);
+    let (mut calls, mut firsts, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        node.controller.set_checkpoint(Position::block_start(target), "bench").await.unwrap();
+        calls.push(started.elapsed());
+        node.wait_cursor(|cursor| cursor.block > target).await;
+        firsts.push(started.elapsed());
+        node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+        totals.push(started.elapsed());
+    }
+    println!("\n## Rewind {blocks} blocks ({messages} messages on the chain), {runs} runs\n");
+    println!("| from the call to | p50 | max |\n| --- | --- | --- |");
+    for (what, durations) in [
+        ("its return (store written, cursor moved)", &mut calls),
+        ("the first re-gathered batch committed", &mut firsts),
+        ("the re-scan reaching the head", &mut totals),
+    ] {
+        let max = *durations.iter().max().unwrap();
+        println!("| {what} | {} | {} |", millis(percentile(durations, 50)), millis(max));
+    }
+    node.stop().await;
+}
+
+async fn rpc_server(controller: MessagingController) -> RpcServer {
+    let config = RpcConfig {
+        public_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..RpcConfig::default()
+    };
+    RpcServer::start(config, controller, "bench").await.unwrap()
+}
+
+pub(crate) async fn latency(samples: usize) {
+    println!(
+        "\n## Live latency: block mined on Anvil -> message at a WebSocket subscriber, {samples} samples\n"
+    );
+    println!("| L1 transport | p50 | p90 | max |\n| --- | --- | --- | --- |");
+    for ws in [true, false] {
+        let anvil = Anvil::at(anvil_path()).try_spawn().unwrap();
+        let contract = FerryMessaging::deploy(wallet_provider(&anvil)).await.unwrap();
+        let url = if ws { anvil.ws_endpoint() } else { anvil.endpoint() };
+        let node = start_node(&url, *contract.address(), 1_000, Duration::from_secs(1)).await;
+        let server = rpc_server(node.controller.clone()).await;
+        let mut subscriber = ResumingSubscriber::new(format!("ws://{}", server.public_addr()), 0);
+        let mut latencies = Vec::new();
+        for i in 0..samples {
+            let started = Instant::now();
+            let call = contract.sendMessageToL2(U256::from(1), U256::from(2), vec![U256::from(i)]);
+            let pending = call.send().await.unwrap();
+            let received = subscriber.next().await;
+            latencies.push(started.elapsed());
+            assert_eq!(received.len(), 1);
+            drop(pending);
+        }
+        let max = *latencies.iter().max().unwrap();
+        let transport = if ws { "WebSocket (newHeads pushed)" } else { "HTTP (polling every 1 s)" };
+        println!(
+            "| {transport} | {} | {} | {} |",
+            millis(percentile(&mut latencies, 50)),
+            millis(percentile(&mut latencies, 90)),
+            millis(max)
+        );
+        server.stop();
+        node.stop().await;
+    }
+}
+
+pub(crate) async fn rpc(requests: usize) {
+    let chain = BenchChain::with_messages(10_000).await;
+    let node =
+        start_node(&chain.anvil.endpoint(), chain.contract, 1_000, Duration::from_secs(1)).await;
+    let head = chain.head;
+    node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+    let server = rpc_server(node.controller.clone()).await;
+    println!("\n## Admin and public RPC over HTTP, {requests} requests per row\n");
+    println!("| method | clients | requests/s | p50 | p99 |\n| --- | --- | --- | --- | --- |");
+    for method in ["messaging_getCheckpoint", "messaging_status"] {
+        for clients in [1, 16, 64] {
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..clients)
+                .map(|_| {
+                    let addr = if method == "messaging_status" {
+                        server.public_addr()
+                    } else {
+                        server.admin_addr()
+                    };
+                    let client = HttpClient::builder().build(format!("http://{addr}")).unwrap();
+                    let per_client = requests / clients;
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::with_capacity(per_client);
+                        for _ in 0..per_client {
+                            let started = Instant::now();
+                            if method == "messaging_status" {
+                                client.status().await.unwrap();
+                            } else {
+                                client.get_checkpoint().await.unwrap();
+                            }
+                            latencies.push(started.elapsed());
+                        }
+                        latencies
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::new();
+            for task in tasks {
+                latencies.extend(task.await.unwrap());
+            }
+            let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+            println!(
+                "| {method} | {clients} | {rate:.0} | {} | {} |",
+                millis(percentile(&mut latencies, 50)),
+                millis(percentile(&mut latencies, 99))
+            );
+        }
+    }
+    server.stop();
+    node.stop().await;
+}
+
+pub(crate) async fn fanout(subscribers: usize, replay: u64) {
+    // Replay: one subscriber reads `replay` stored messages from seq 0.
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig { chain_id: 31337, contract: Address::ZERO, from_block: 0 };
+    let store = Store::open(dir.path(), config).unwrap();
+    let started = Instant::now();
+    let mut from = Position::block_start(0);
+    for chunk in 0..replay.div_ceil(10_000) {
+        let first = chunk * 10_000;
+        let batch: Vec<_> = (first..(first + 10_000).min(replay))
+            .map(|nonce| l1_message(nonce, from.block, nonce - first))
+            .collect();
+        let next = Position::block_start(from.block + 1);
+        let outcome = store.commit_batch(from, &batch, next, &[]).unwrap();
+        assert!(matches!(outcome, ferry_storage::CommitOutcome::Committed(_)));
+        from = next;
+    }
+    eprintln!("stored {replay} messages in {:?}", started.elapsed());
+    let status = Arc::new(Status::load(&store).unwrap());
+    let server = rpc_server(MessagingController::new(store.clone(), status)).await;
+    let rss_before = crate::stats::peak_rss_mib();
+    let started = Instant::now();
+    let mut subscriber = ResumingSubscriber::new(format!("ws://{}", server.public_addr()), 0);
+    while subscriber.next_seq() < replay {
+        subscriber.next().await;
+    }
+    let replay_rate = replay as f64 / started.elapsed().as_secs_f64();
+    println!("\n## Fan-out and replay\n");
+    println!("| what | result |\n| --- | --- |");
+    println!("| one subscriber replaying {replay} stored messages | {replay_rate:.0} messages/s |");
+    println!(
+        "| peak RSS before / after the replay | {rss_before} / {} MiB |",
+        crate::stats::peak_rss_mib()
+    );
+    server.stop();
+    drop(store);
+
+    // Live fan-out: `subscribers` subscribers, 1,000 new messages in 10 batches.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), config).unwrap();
+    let status = Arc::new(Status::load(&store).unwrap());
+    let controller = MessagingController::new(store.clone(), Arc::clone(&status));
+    let chain = ScriptedCollector::new(0, 100);
+    let mut handle = controller.start(Arc::clone(&chain)).unwrap();
+    let limits = ferry_rpc::Limits {
+        max_connections: subscribers as u32 + 16,
+        max_subscriptions_total: subscribers as u32 + 16,
+        ..Default::default()
+    };
+    let config = RpcConfig {
+        public_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        limits,
+        ..RpcConfig::default()
+    };
+    let server = RpcServer::start(config, controller, "bench").await.unwrap();
+    let url = format!("ws://{}", server.public_addr());
+    let rss_idle = crate::stats::peak_rss_mib();
+    let mut tasks = Vec::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
+    for _ in 0..subscribers {
+        let url = url.clone();
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut subscriber = ResumingSubscriber::new(url, 0);
+            ready.send(()).await.unwrap();
+            let mut received = 0;
+            while received < 1_000 {
+                received += subscriber.next().await.len();
+            }
+        }));
+    }
+    for _ in 0..subscribers {
+        ready_rx.recv().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    for _ in 0..10 {
+        chain.mine(100);
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let delivered = subscribers as f64 * 1_000.0 / elapsed.as_secs_f64();
+    let rss_peak = crate::stats::peak_rss_mib();
+    println!(
+        "| {subscribers} subscribers, 1,000 live messages each | {delivered:.0} messages/s delivered, all in {} |",
+        millis(elapsed)
+    );
+    println!(
+        "| peak RSS with {subscribers} subscribers (node and clients in one process) | {rss_peak} MiB ({rss_idle} MiB before; about {:.1} MiB per subscriber and client) |",
+        (rss_peak.saturating_sub(rss_idle)) as f64 / subscribers as f64
+    );
+    server.stop();
+    handle.stop();
+    handle.stopped().await;
+    drop(status);
+}

@@ -1,0 +1,49 @@
+//! Medians, spreads, percentiles and the machine they were measured on.
+
+use std::time::Duration;
+
+/// `median (min..max)` of `values`.
+pub(crate) fn summary(values: &mut [f64]) -> String {
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    format!("{median:.0} ({:.0}..{:.0})", values[0], values[values.len() - 1])
+}
+
+/// The `p`th percentile (0..=100) of `durations`.
+pub(crate) fn percentile(durations: &mut [Duration], p: usize) -> Duration {
+    durations.sort();
+    let index = (durations.len() * p / 100).min(durations.len() - 1);
+    durations[index]
+}
+
+pub(crate) fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// Cores and memory, from /proc.
+pub(crate) fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |cores| cores.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("MemTotal:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or_else(|| "?".to_owned(), |kib| format!("{} GiB", kib / (1 << 20)));
+    format!("machine: {cores} cores, {memory}")
+}
+
+/// The process's peak resident memory so far, from /proc/self/status (VmHWM).
+pub(crate) fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
