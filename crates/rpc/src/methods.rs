@@ -135,23 +135,9 @@ async fn set_checkpoint(
     let options: ChangeOptions = call.optional(2)?.unwrap_or_default();
     let position = Position::new(block, index);
     if options.dry_run {
-        let preview = context.controller.preview_set(position).await?;
-        return Ok(CheckpointChangeResult {
-            dry_run: true,
-            previous: preview.previous,
-            current: preview.current,
-            rewind_applied: None,
-            effect: Some(preview.effect),
-        });
+        return Ok(context.controller.preview_set(position).await?.into());
     }
-    let change = context.controller.set_checkpoint(position, &caller(extensions)).await?;
-    Ok(CheckpointChangeResult {
-        dry_run: false,
-        previous: change.previous,
-        current: change.current,
-        rewind_applied: Some(change.rewind_applied),
-        effect: None,
-    })
+    Ok(context.controller.set_checkpoint(position, &caller(extensions)).await?.into())
 }
 
 async fn reset_checkpoint(
@@ -162,23 +148,9 @@ async fn reset_checkpoint(
     let call = CallParams::parse(params, &["options"])?;
     let options: ChangeOptions = call.optional(0)?.unwrap_or_default();
     if options.dry_run {
-        let preview = context.controller.preview_reset().await?;
-        return Ok(CheckpointChangeResult {
-            dry_run: true,
-            previous: preview.previous,
-            current: preview.current,
-            rewind_applied: None,
-            effect: Some(preview.effect),
-        });
+        return Ok(context.controller.preview_reset().await?.into());
     }
-    let change = context.controller.reset_checkpoint(&caller(extensions)).await?;
-    Ok(CheckpointChangeResult {
-        dry_run: false,
-        previous: change.previous,
-        current: change.current,
-        rewind_applied: Some(change.rewind_applied),
-        effect: None,
-    })
+    Ok(context.controller.reset_checkpoint(&caller(extensions)).await?.into())
 }
 
 fn history(

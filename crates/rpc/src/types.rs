@@ -1,4 +1,4 @@
-use ferry_messaging::{ChangeEffect, StatusSnapshot};
+use ferry_messaging::{ChangeEffect, CheckpointChange, CheckpointPreview, StatusSnapshot};
 use ferry_primitives::{Address, Checkpoint, StoredMessage};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,30 @@ pub struct CheckpointChangeResult {
     /// Previews: the blocks that would be re-scanned or skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<ChangeEffect>,
+}
+
+impl From<CheckpointChange> for CheckpointChangeResult {
+    fn from(change: CheckpointChange) -> Self {
+        Self {
+            dry_run: false,
+            previous: change.previous,
+            current: change.current,
+            rewind_applied: Some(change.rewind_applied),
+            effect: None,
+        }
+    }
+}
+
+impl From<CheckpointPreview> for CheckpointChangeResult {
+    fn from(preview: CheckpointPreview) -> Self {
+        Self {
+            dry_run: true,
+            previous: preview.previous,
+            current: preview.current,
+            rewind_applied: None,
+            effect: Some(preview.effect),
+        }
+    }
 }
 
 /// One entry of `messaging_getCheckpointHistory`.
