@@ -172,8 +172,11 @@ fn history(
 fn status(context: &Context) -> Result<NodeStatus, RpcError> {
     let store = context.controller.store();
     let config = store.config();
-    let checkpoint = store.checkpoint()?;
-    let pipeline = context.controller.status().snapshot();
+    // Checkpoint and last seq from one read of the store, so they agree with each other even
+    // while a batch is being committed (the in-memory status catches up a moment later).
+    let (checkpoint, last_seq) = store.progress()?;
+    let mut pipeline = context.controller.status().snapshot();
+    pipeline.last_seq = last_seq;
     let lag_blocks = pipeline
         .cursor
         .zip(pipeline.safe_head)

@@ -415,6 +415,13 @@ impl Store {
         Ok(count)
     }
 
+    /// The checkpoint and the newest seq, read together: a consistent picture of how far the
+    /// store has got, even while batches are being committed.
+    pub fn progress(&self) -> Result<(Checkpoint, Option<Seq>)> {
+        let txn = self.read_txn()?;
+        Ok((self.read_checkpoint(&txn)?, self.read_last_seq(&txn)?))
+    }
+
     /// The seq of the newest stored message; `None` while nothing is stored.
     pub fn last_seq(&self) -> Result<Option<Seq>> {
         let txn = self.read_txn()?;
