@@ -99,6 +99,12 @@ pub trait Collector: Send + Sync + 'static {
         to_block: u64,
     ) -> impl Future<Output = Result<Gathered, CollectorError>> + Send;
 
+    /// How many blocks one [`Collector::gather`] call would cover now; while far behind the
+    /// head, the stream keeps several such ranges in flight. `None`: one range at a time.
+    fn range_hint(&self) -> Option<u64> {
+        None
+    }
+
     /// The canonical hash of block `number`; `None` if the chain has no such block.
     fn block_hash(
         &self,

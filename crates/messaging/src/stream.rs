@@ -1,9 +1,9 @@
-use crate::{Collector, CollectorError, MalformedLog, Phase, Status};
+use crate::{Collector, CollectorError, Gathered, MalformedLog, Phase, Status};
 use alloy::primitives::B256;
 use ferry_primitives::{BlockRef, L1Message, Position};
 use ferry_storage::{RETAINED_BLOCKS, Store};
-use std::{sync::Arc, time::Duration};
-use tokio::time::Instant;
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+use tokio::{task::JoinHandle, time::Instant};
 use tracing::{debug, error};
 
 const LOG_TARGET: &str = "ferry::messaging::stream";
@@ -11,6 +11,18 @@ const LOG_TARGET: &str = "ferry::messaging::stream";
 /// How old known heads may get while catching up before they are fetched again (for status,
 /// lag and the controller's head check; catching up itself does not need them).
 const HEAD_REFRESH: Duration = Duration::from_secs(2);
+
+/// Ranges gathered ahead while far behind the head, besides the one being committed.
+const PREFETCH_DEPTH: usize = 3;
+
+/// A range being gathered ahead of the cursor. Its result is used only if the cursor reaches
+/// exactly its start; a rewind or a failed commit drops it.
+#[derive(Debug)]
+struct Prefetch {
+    from: Position,
+    to_block: u64,
+    task: JoinHandle<Result<Gathered, CollectorError>>,
+}
 
 /// A range of L1 read from `from` up to (not including) `next`, ready to commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,13 +96,23 @@ pub struct MessageStream<C> {
     cursor: Position,
     /// The heads last fetched, and when.
     heads: Option<(crate::Heads, Instant)>,
+    /// Consecutive ranges after the cursor's, being gathered while far behind the head.
+    prefetch: VecDeque<Prefetch>,
+}
+
+impl<C> Drop for MessageStream<C> {
+    fn drop(&mut self) {
+        for prefetch in &self.prefetch {
+            prefetch.task.abort();
+        }
+    }
 }
 
 impl<C: Collector> MessageStream<C> {
     /// A stream reading from `cursor`.
     pub fn new(collector: Arc<C>, store: Store, status: Arc<Status>, cursor: Position) -> Self {
         status.set_cursor(Some(cursor));
-        Self { collector, store, status, cursor, heads: None }
+        Self { collector, store, status, cursor, heads: None, prefetch: VecDeque::new() }
     }
 
     /// The next position the stream reads.
@@ -104,9 +126,16 @@ impl<C: Collector> MessageStream<C> {
     }
 
     /// Moves the cursor anywhere; the next [`MessageStream::next_item`] gathers from there at
-    /// once, without waiting for a new head.
+    /// once, without waiting for a new head. Ranges gathered ahead are dropped.
     pub fn rewind(&mut self, to: Position) {
+        self.drop_prefetched();
         self.set_cursor(to);
+    }
+
+    fn drop_prefetched(&mut self) {
+        for prefetch in self.prefetch.drain(..) {
+            prefetch.task.abort();
+        }
     }
 
     fn set_cursor(&mut self, cursor: Position) {
@@ -123,7 +152,28 @@ impl<C: Collector> MessageStream<C> {
         }
         self.status.set_phase(Phase::Gathering);
         let from = self.cursor;
-        let gathered = self.collector.gather(from, safe).await?;
+        let gathered = match self.prefetch.front_mut() {
+            Some(prefetch) if prefetch.from == from => {
+                // Popped only once awaited: a dropped future leaves it for the next call.
+                let gathered = (&mut prefetch.task).await.map_err(|error| {
+                    CollectorError::Inconsistent(format!("a gathering task failed: {error}"))
+                });
+                let to_block = prefetch.to_block;
+                self.prefetch.pop_front();
+                let gathered = gathered??;
+                if gathered.last_block.number != to_block {
+                    // The collector stopped short (a provider range limit): later ranges no
+                    // longer line up.
+                    self.drop_prefetched();
+                }
+                gathered
+            }
+            _ => {
+                self.drop_prefetched();
+                self.collector.gather(from, safe).await?
+            }
+        };
+        self.prefetch_after(gathered.last_block.number + 1, safe);
         debug!(target: LOG_TARGET, %from, to = gathered.last_block.number,
             messages = gathered.messages.len(), "Gathered");
         Ok(StreamItem::Batch(Batch {
@@ -133,6 +183,21 @@ impl<C: Collector> MessageStream<C> {
             malformed: gathered.malformed,
             last_block: gathered.last_block,
         }))
+    }
+
+    /// While far behind the safe head, keeps the next [`PREFETCH_DEPTH`] ranges after
+    /// `next_block` in flight, so that fetching overlaps committing.
+    fn prefetch_after(&mut self, next_block: u64, safe: u64) {
+        let Some(range) = self.collector.range_hint().filter(|range| *range > 0) else { return };
+        let mut start = self.prefetch.back().map_or(next_block, |last| last.to_block + 1);
+        while self.prefetch.len() < PREFETCH_DEPTH && start.saturating_add(range) <= safe {
+            let to_block = start + range - 1;
+            let from = Position::block_start(start);
+            let collector = Arc::clone(&self.collector);
+            let task = tokio::spawn(async move { collector.gather(from, to_block).await });
+            self.prefetch.push_back(Prefetch { from, to_block, task });
+            start = to_block + 1;
+        }
     }
 
     /// The safe head, once it is at or past the cursor's block. Heads are fetched again only

@@ -278,6 +278,10 @@ fn l1_message(
 }
 
 impl Collector for ScriptedCollector {
+    fn range_hint(&self) -> Option<u64> {
+        Some(self.max_range)
+    }
+
     async fn heads(&self) -> Result<Heads, CollectorError> {
         self.enter(Call::Heads).await?;
         let latest = self.latest();

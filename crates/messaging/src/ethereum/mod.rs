@@ -256,6 +256,10 @@ fn upstream(request: &str, error: TransportError) -> CollectorError {
 }
 
 impl Collector for EthereumCollector {
+    fn range_hint(&self) -> Option<u64> {
+        Some(self.lock_range().blocks())
+    }
+
     async fn heads(&self) -> Result<Heads, CollectorError> {
         let latest = self.request("eth_blockNumber", || self.provider.get_block_number()).await?;
         let safe = match self.config.confirmations {
@@ -291,7 +295,7 @@ impl Collector for EthereumCollector {
             let last = to_block.min(from.block.saturating_add(blocks - 1));
             match self.logs_and_last_block(from.block, last).await {
                 Ok((logs, Some(last_block))) => {
-                    self.lock_range().succeeded(last - from.block + 1);
+                    self.lock_range().succeeded_with(last - from.block + 1, logs.len() as u64);
                     metrics::histogram!("ferry_gather_seconds")
                         .record(started.elapsed().as_secs_f64());
                     let (messages, malformed) = decode_logs(logs, from, last);
