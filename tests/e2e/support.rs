@@ -63,31 +63,29 @@ pub(crate) fn reconnect(anvil: &AnvilInstance, address: Address) -> Messaging {
 
 /// Sends `count` messages in one transaction; returns its block.
 pub(crate) async fn send_many(contract: &Messaging, count: u64) -> u64 {
-    let receipt = contract
-        .sendMessagesToL2(U256::from(1), U256::from(2), vec![U256::from(3)], U256::from(count))
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(Duration::from_secs(30)))
-        .get_receipt()
-        .await
-        .unwrap();
+    let call = contract.sendMessagesToL2(
+        U256::from(1),
+        U256::from(2),
+        vec![U256::from(3)],
+        U256::from(count),
+    );
+    mined_block(call.send().await.unwrap()).await
+}
+
+/// The block a sent transaction was mined in (30 s at most).
+async fn mined_block(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+) -> u64 {
+    let receipt = pending.with_timeout(Some(Duration::from_secs(30))).get_receipt().await.unwrap();
     receipt.block_number.unwrap()
 }
 
 /// Sends one message with `payload`; returns its block.
 pub(crate) async fn send_one(contract: &Messaging, payload: u64) -> u64 {
-    let receipt = contract
+    let call = contract
         .sendMessageToL2(U256::from(7), U256::from(8), vec![U256::from(payload)])
-        .value(U256::from(payload))
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(Duration::from_secs(30)))
-        .get_receipt()
-        .await
-        .unwrap();
-    receipt.block_number.unwrap()
+        .value(U256::from(payload));
+    mined_block(call.send().await.unwrap()).await
 }
 
 pub(crate) async fn head(contract: &Messaging) -> u64 {

@@ -393,22 +393,32 @@ mod proxy {
     }
 }
 
+/// The whole pipeline on a fresh store, reading `contract` over `anvil`'s WebSocket endpoint
+/// and never polling: new heads come from the subscription only.
+async fn pipeline_over_websocket(
+    anvil: &AnvilInstance,
+    contract: Address,
+) -> (TempDir, Store, Arc<Status>, crate::DrainHandle) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig { chain_id: anvil.chain_id(), contract, from_block: 0 };
+    let store = Store::open(dir.path(), config).unwrap();
+    let status = Arc::new(Status::load(&store).unwrap());
+    let controller = crate::MessagingController::new(store.clone(), Arc::clone(&status));
+    let mut ethereum = EthereumConfig::new(anvil.ws_endpoint(), contract);
+    ethereum.poll_interval = Duration::from_secs(3_600);
+    let collector = EthereumCollector::connect(ethereum, Arc::clone(&status)).await.unwrap();
+    let handle = controller.start(Arc::new(collector)).unwrap();
+    (dir, store, status, handle)
+}
+
 #[tokio::test]
 async fn the_pipeline_stores_what_anvil_logs_as_it_is_mined() {
     let anvil = anvil(&[]);
     let (_provider, contract) = deploy(&anvil).await;
     send_many(&contract, 3, 0).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let config =
-        StoreConfig { chain_id: anvil.chain_id(), contract: *contract.address(), from_block: 0 };
-    let store = Store::open(dir.path(), config).unwrap();
-    let status = Arc::new(Status::load(&store).unwrap());
-    let controller = crate::MessagingController::new(store.clone(), Arc::clone(&status));
-    let mut ethereum = EthereumConfig::new(anvil.ws_endpoint(), *contract.address());
-    ethereum.poll_interval = Duration::from_secs(3_600);
-    let collector = EthereumCollector::connect(ethereum, Arc::clone(&status)).await.unwrap();
-    let mut handle = controller.start(Arc::new(collector)).unwrap();
+    let (_dir, store, status, mut handle) =
+        pipeline_over_websocket(&anvil, *contract.address()).await;
 
     let mut last_seq = status.subscribe_last_seq();
     for round in 0..5 {
@@ -450,17 +460,9 @@ async fn after_a_websocket_drop_the_pipeline_reconnects_and_resumes_exactly() {
     send(&contract, vec![0], 0).await;
     send(&contract, vec![1], 0).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let config =
-        StoreConfig { chain_id: first.chain_id(), contract: *contract.address(), from_block: 0 };
-    let store = Store::open(dir.path(), config).unwrap();
-    let status = Arc::new(Status::load(&store).unwrap());
-    let controller = crate::MessagingController::new(store.clone(), Arc::clone(&status));
-    let mut ethereum = EthereumConfig::new(first.ws_endpoint(), *contract.address());
     // New heads must come from the (re-established) subscription, not from polling.
-    ethereum.poll_interval = Duration::from_secs(3_600);
-    let collector = EthereumCollector::connect(ethereum, Arc::clone(&status)).await.unwrap();
-    let mut handle = controller.start(Arc::new(collector)).unwrap();
+    let (_dir, store, status, mut handle) =
+        pipeline_over_websocket(&first, *contract.address()).await;
     let last_seq = status.subscribe_last_seq();
     let wait_for = |seq: u64| {
         let mut last_seq = last_seq.clone();
