@@ -35,7 +35,8 @@ pub struct DrainTask<C> {
 #[derive(Debug)]
 pub struct DrainHandle {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    /// `None` once the task has been seen to end.
+    task: Option<JoinHandle<()>>,
 }
 
 impl DrainHandle {
@@ -46,16 +47,25 @@ impl DrainHandle {
         }
     }
 
-    /// Waits until the task has stopped.
-    pub async fn stopped(self) {
-        if let Err(error) = self.task.await {
-            error!(target: LOG_TARGET, %error, "Drain task ended abnormally");
+    /// Resolves when the task has ended, for whatever reason. Cancel-safe: can be raced in a
+    /// `select!` and awaited again.
+    pub async fn finished(&mut self) {
+        if let Some(task) = &mut self.task {
+            if let Err(error) = task.await {
+                error!(target: LOG_TARGET, %error, "Drain task ended abnormally");
+            }
+            self.task = None;
         }
+    }
+
+    /// Waits until the task has stopped.
+    pub async fn stopped(mut self) {
+        self.finished().await;
     }
 
     /// Whether the task has ended.
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
     }
 }
 
@@ -76,7 +86,7 @@ impl<C: Collector> DrainTask<C> {
         let task = tokio::spawn(self.run(async move {
             let _ = stopped.await;
         }));
-        DrainHandle { stop: Some(stop), task }
+        DrainHandle { stop: Some(stop), task: Some(task) }
     }
 
     /// Runs until `shutdown` resolves.

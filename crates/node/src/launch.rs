@@ -147,7 +147,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     .await?;
     let metrics_task = match metrics {
         Some((addr, handle)) => {
-            let listener = observe::bind(addr)
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|error| NodeError::Metrics { addr, reason: error.to_string() })?;
             let observed = Observed {
@@ -171,7 +171,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     tokio::select! {
         biased;
         () = &mut shutdown => info!(target: LOG_TARGET, "Shutting down"),
-        () = wait_finished(&drain) => warn!(target: LOG_TARGET, "The ingestion task ended; shutting down"),
+        () = drain.finished() => warn!(target: LOG_TARGET, "The ingestion task ended; shutting down"),
     }
     rpc.stop();
     drain.stop();
@@ -183,12 +183,6 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     drop((controller, status, store));
     info!(target: LOG_TARGET, "Stopped; the database is closed");
     Ok(())
-}
-
-async fn wait_finished(drain: &ferry_messaging::DrainHandle) {
-    while !drain.is_finished() {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
 }
 
 fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {

@@ -7,7 +7,7 @@ use http_body_util::Full;
 use hyper::{body::Bytes, service::service_fn};
 use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use std::{convert::Infallible, sync::Arc};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
@@ -101,9 +101,4 @@ fn readiness(observed: &Observed) -> (StatusCode, String) {
         }
         None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no L1 head seen yet\n".to_owned()),
     }
-}
-
-/// Where the endpoints are served.
-pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }

@@ -60,16 +60,17 @@ async fn send(
     fee: u64,
 ) -> u64 {
     let payload = payload.into_iter().map(U256::from).collect();
-    let receipt = contract
+    let call = contract
         .sendMessageToL2(U256::from(0x1234), U256::from(0x5678), payload)
-        .value(U256::from(fee))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    receipt.block_number.unwrap()
+        .value(U256::from(fee));
+    mined_block(call.send().await.unwrap()).await
+}
+
+/// The block a sent transaction was mined in.
+async fn mined_block(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+) -> u64 {
+    pending.get_receipt().await.unwrap().block_number.unwrap()
 }
 
 async fn send_many(
@@ -77,16 +78,10 @@ async fn send_many(
     count: u64,
     fee: u64,
 ) -> u64 {
-    let receipt = contract
+    let call = contract
         .sendMessagesToL2(U256::from(9), U256::from(10), vec![U256::from(11)], U256::from(count))
-        .value(U256::from(fee))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    receipt.block_number.unwrap()
+        .value(U256::from(fee));
+    mined_block(call.send().await.unwrap()).await
 }
 
 #[tokio::test]
