@@ -27,6 +27,9 @@ enum Scenario {
         /// Messages on the chain (100 per transaction).
         #[arg(long, default_value_t = 100_000)]
         messages: u64,
+        /// Measure ferry only (for profiling it): no floor, no ratio.
+        #[arg(long)]
+        ferry_only: bool,
     },
     /// Catch up over empty blocks after the contract's last message.
     Catchup {
@@ -73,9 +76,19 @@ enum Scenario {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    // Silent unless RUST_LOG asks (`RUST_LOG=ferry=debug` shows each gather and commit).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     println!("{}", stats::machine());
     match cli.scenario {
-        Scenario::Ingest { messages } => scenarios::ingest(messages, cli.runs).await,
+        Scenario::Ingest { messages, ferry_only } => {
+            scenarios::ingest(messages, ferry_only, cli.runs).await;
+        }
         Scenario::Catchup { blocks, max_block_range } => {
             scenarios::catchup(blocks, max_block_range, cli.runs).await;
         }

@@ -47,3 +47,15 @@ pub(crate) fn peak_rss_mib() -> u64 {
         })
         .map_or(0, |kib| kib / 1024)
 }
+
+/// CPU seconds (user and system) that process `pid` has used so far, from /proc/<pid>/stat.
+/// Both processes share the two cores, so these tell who spent them.
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    // USER_HZ: 100 on every Linux the kernel's ABI promises to user space.
+    ticks as f64 / 100.0
+}

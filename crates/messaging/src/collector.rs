@@ -76,6 +76,11 @@ pub struct Gathered {
     pub malformed: Vec<MalformedLog>,
     /// The last block scanned completely, with its hash.
     pub last_block: BlockRef,
+    /// The block before the first one gathered, with its hash as the collector saw it while
+    /// gathering (`None` from block 0). Two ranges gathered apart may be committed together
+    /// only if this matches the previous range's `last_block`: the chain they were read from
+    /// is then the same one.
+    pub parent: Option<BlockRef>,
 }
 
 /// Where L1 data comes from. The Ethereum implementation is [`EthereumCollector`]; tests

@@ -6,7 +6,7 @@ use tokio::{
     task::JoinHandle,
     time::Instant,
 };
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 const LOG_TARGET: &str = "ferry::messaging::drain";
 
@@ -156,7 +156,13 @@ async fn commit<C: Collector>(
     let writer = store.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let scanned = batch.scanned_blocks();
-        let outcome = writer.commit_batch(batch.from, &batch.messages, batch.next, &scanned);
+        let outcome = writer.commit_hashed_batch(
+            batch.from,
+            &batch.messages,
+            &batch.hashes,
+            batch.next,
+            &scanned,
+        );
         (outcome, batch)
     })
     .await;
@@ -171,6 +177,9 @@ async fn commit<C: Collector>(
     };
     match outcome {
         Ok(CommitOutcome::Committed(summary)) => {
+            debug!(target: LOG_TARGET, from = %batch.from, next = %batch.next,
+                stored = summary.stored, skipped = summary.skipped,
+                elapsed = ?started.elapsed(), "Committed");
             status.record_commit(
                 &summary,
                 batch.messages.iter().map(|l1| l1.message.nonce),

@@ -35,7 +35,7 @@ pub use controller::{
 };
 pub use drain::{DrainHandle, DrainTask};
 pub use error::{CollectorError, ControllerError};
-pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2};
+pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
 pub use nonces::{NonceGap, NonceTracker};
 pub use status::{Phase, Status, StatusSnapshot, UpstreamSnapshot};
 pub use stream::{Batch, MessageStream, Reorg, StreamItem};

@@ -325,8 +325,11 @@ impl Collector for ScriptedCollector {
                 }
             }
         }
-        let last_block = BlockRef { number: last, hash: script.blocks[last as usize].hash };
-        Ok(Gathered { messages, malformed, last_block })
+        let block_ref =
+            |number: u64| BlockRef { number, hash: script.blocks[number as usize].hash };
+        let last_block = block_ref(last);
+        let parent = from.block.checked_sub(1).map(block_ref);
+        Ok(Gathered { messages, malformed, last_block, parent })
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>, CollectorError> {

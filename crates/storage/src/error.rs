@@ -95,6 +95,14 @@ pub enum Error {
         /// Why it is out of range.
         reason: &'static str,
     },
+    /// A batch handed over with a different number of hashes than messages.
+    #[error("batch of {messages} messages came with {hashes} message hashes")]
+    HashCountMismatch {
+        /// Messages in the batch.
+        messages: usize,
+        /// Hashes that came with them.
+        hashes: usize,
+    },
     /// A fault injected by a test (feature `test-utils`).
     #[cfg(any(test, feature = "test-utils"))]
     #[error("injected fault after writing {written} messages of the batch")]

@@ -7,7 +7,7 @@ use ferry_primitives::{
     Address, B256, BlockRef, Checkpoint, L1Message, Position, Seq, StoredMessage, U256,
 };
 use signet_libmdbx::{
-    Environment, Geometry, Mode, SyncMode, WriteFlags,
+    Environment, Geometry, MdbxError, Mode, SyncMode, WriteFlags,
     tx::{
         TransactionKind, Tx,
         aliases::{RoTxUnsync, RwTxUnsync},
@@ -203,7 +203,28 @@ impl Store {
         next: Position,
         scanned: &[BlockRef],
     ) -> Result<CommitOutcome> {
+        let hashes: Vec<B256> = messages.iter().map(L1Message::hash).collect();
+        self.commit_hashed_batch(from, messages, &hashes, next, scanned)
+    }
+
+    /// [`Store::commit_batch`] with the messages' hashes computed beforehand (`hashes[i]` is
+    /// `messages[i].hash()`), so that hashing stays off the single writer's path.
+    pub fn commit_hashed_batch(
+        &self,
+        from: Position,
+        messages: &[L1Message],
+        hashes: &[B256],
+        next: Position,
+        scanned: &[BlockRef],
+    ) -> Result<CommitOutcome> {
         check_batch_range(from, messages, next)?;
+        if hashes.len() != messages.len() {
+            return Err(Error::HashCountMismatch {
+                messages: messages.len(),
+                hashes: hashes.len(),
+            });
+        }
+        debug_assert!(messages.iter().zip(hashes).all(|(l1, hash)| l1.hash() == *hash));
 
         let txn = self.write_txn()?;
         let found = self.read_checkpoint(&txn)?;
@@ -215,26 +236,26 @@ impl Store {
         let first_seq = self.read_last_seq(&txn)?.map_or(Seq::ZERO, Seq::next);
         let mut summary = CommitSummary { first_seq, stored: 0, skipped: 0 };
         let mut value = Vec::new();
-        for l1 in messages {
-            let hash = l1.hash();
-            let known: Option<Cow<'_, [u8]>> = txn
-                .get(tables.get(Table::MessageHashes).dbi(), hash.as_slice())
-                .map_err(Error::read(Table::MessageHashes))?;
-            if known.is_some() {
-                summary.skipped += 1;
-                continue;
-            }
+        for (l1, &hash) in messages.iter().zip(hashes) {
             #[cfg(any(test, feature = "test-utils"))]
             self.maybe_inject_fault(summary.stored as usize)?;
 
             let seq = Seq(first_seq.0 + summary.stored);
             let key = codec::u64_key(seq.0);
+            // Indexing the hash first finds a message stored before (a re-scan) in the same
+            // descent of the tree that would index it.
+            match txn.put(tables.get(Table::MessageHashes), hash, key, WriteFlags::NO_OVERWRITE) {
+                Ok(()) => {}
+                Err(MdbxError::KeyExist) => {
+                    summary.skipped += 1;
+                    continue;
+                }
+                Err(error) => return Err(Error::mdbx("index a message hash")(error)),
+            }
             value.clear();
             codec::encode_message(hash, l1, &mut value);
             txn.append(tables.get(Table::Messages), key, &value)
                 .map_err(Error::mdbx("append a message"))?;
-            txn.put(tables.get(Table::MessageHashes), hash, key, WriteFlags::NO_OVERWRITE)
-                .map_err(Error::mdbx("index a message hash"))?;
             txn.put(
                 tables.get(Table::Nonces),
                 l1.message.nonce.to_be_bytes::<32>(),

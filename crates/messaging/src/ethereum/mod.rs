@@ -14,17 +14,15 @@
 //! the backoff.
 
 mod classify;
+mod logs;
 mod range;
 
-use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, MalformedLog, Status};
+use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, Status};
 use alloy::{
     eips::BlockNumberOrTag,
     primitives::{Address, B256},
     providers::{DynProvider, Provider, RootProvider},
-    rpc::{
-        client::ClientBuilder,
-        types::{Filter, Log},
-    },
+    rpc::{client::ClientBuilder, types::Filter},
     sol_types::SolEvent,
     transports::{
         TransportError,
@@ -34,7 +32,9 @@ use alloy::{
 };
 use backon::{ExponentialBuilder, Retryable};
 use classify::{ErrorClass, classify};
-use ferry_primitives::{BlockRef, L1Message, Message, Origin, Position};
+use ferry_primitives::{BlockRef, Position};
+pub use logs::MessageLog;
+use logs::decode_logs;
 use range::AdaptiveRange;
 use std::{
     future::Future,
@@ -220,21 +220,31 @@ impl EthereumCollector {
         Ok(block.map(|block| BlockRef { number: block.header.number, hash: block.header.hash }))
     }
 
-    /// `eth_getLogs` over `first..=last` and the hash of `last`, requested together.
-    async fn logs_and_last_block(
+    /// `eth_getLogs` over `first..=last`, the hash of `last` and that of the block before
+    /// `first`, requested together.
+    async fn logs_and_bounds(
         &self,
         first: u64,
         last: u64,
-    ) -> Result<(Vec<Log>, Option<BlockRef>), (ErrorClass, CollectorError)> {
+    ) -> Result<(Vec<MessageLog>, Option<BlockRef>, Option<BlockRef>), (ErrorClass, CollectorError)>
+    {
         let filter = Filter::new()
             .address(self.config.contract)
             .event_signature(LogMessageToL2::SIGNATURE_HASH)
             .from_block(first)
             .to_block(last);
         let name = format!("eth_getLogs {first}..={last}");
-        let logs = self.retrying(&name, || self.provider.get_logs(&filter));
+        let logs = self.retrying(&name, || {
+            self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (&filter,))
+        });
         let last_block = self.block_by_tag(BlockNumberOrTag::Number(last));
-        let (logs, last_block) = tokio::join!(logs, last_block);
+        let parent = async {
+            match first.checked_sub(1) {
+                Some(parent) => self.block_by_tag(BlockNumberOrTag::Number(parent)).await,
+                None => Ok(None),
+            }
+        };
+        let (logs, last_block, parent) = tokio::join!(logs, last_block, parent);
         let logs = match logs {
             Ok(logs) => logs,
             Err(error) => {
@@ -247,7 +257,8 @@ impl EthereumCollector {
         };
         self.status.record_upstream_success();
         let last_block = last_block.map_err(|error| (ErrorClass::Fatal, error))?;
-        Ok((logs, last_block))
+        let parent = parent.map_err(|error| (ErrorClass::Fatal, error))?;
+        Ok((logs, last_block, parent))
     }
 }
 
@@ -293,15 +304,15 @@ impl Collector for EthereumCollector {
         loop {
             let blocks = self.lock_range().blocks();
             let last = to_block.min(from.block.saturating_add(blocks - 1));
-            match self.logs_and_last_block(from.block, last).await {
-                Ok((logs, Some(last_block))) => {
+            match self.logs_and_bounds(from.block, last).await {
+                Ok((logs, Some(last_block), parent)) => {
                     self.lock_range().succeeded_with(last - from.block + 1, logs.len() as u64);
                     metrics::histogram!("ferry_gather_seconds")
                         .record(started.elapsed().as_secs_f64());
                     let (messages, malformed) = decode_logs(logs, from, last);
-                    return Ok(Gathered { messages, malformed, last_block });
+                    return Ok(Gathered { messages, malformed, last_block, parent });
                 }
-                Ok((_, None)) => {
+                Ok((_, None, _)) => {
                     return Err(CollectorError::Inconsistent(format!(
                         "block {last} was reported safe but does not exist"
                     )));
@@ -330,69 +341,6 @@ impl EthereumCollector {
     fn lock_range(&self) -> std::sync::MutexGuard<'_, AdaptiveRange> {
         self.range.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// Turns the logs of `from.block..=last` into messages in `(block, logIndex)` order: pending
-/// logs (no block number) and logs before `from` are dropped, logs that do not decode are
-/// set aside as malformed, a log repeated by the provider is kept once.
-fn decode_logs(
-    mut logs: Vec<Log>,
-    from: Position,
-    last: u64,
-) -> (Vec<L1Message>, Vec<MalformedLog>) {
-    logs.retain(|log| !log.removed && log.block_number.is_some());
-    logs.sort_by_key(|log| (log.block_number, log.log_index));
-    let mut messages = Vec::with_capacity(logs.len());
-    let mut malformed = Vec::new();
-    let mut previous: Option<Position> = None;
-    for log in logs {
-        let block = log.block_number.unwrap_or_default();
-        let Some(index) = log.log_index else {
-            malformed.push(MalformedLog {
-                position: Position::block_start(block),
-                transaction_hash: log.transaction_hash,
-                reason: "the provider gave no log index".to_owned(),
-            });
-            continue;
-        };
-        let position = Position::new(block, index);
-        if position < from || block > last || previous == Some(position) {
-            continue;
-        }
-        previous = Some(position);
-        match decode_log(&log, position) {
-            Ok(message) => messages.push(message),
-            Err(reason) => malformed.push(MalformedLog {
-                position,
-                transaction_hash: log.transaction_hash,
-                reason,
-            }),
-        }
-    }
-    (messages, malformed)
-}
-
-fn decode_log(log: &Log, position: Position) -> Result<L1Message, String> {
-    let decoded = log.log_decode::<LogMessageToL2>().map_err(|error| error.to_string())?;
-    let event = decoded.inner.data;
-    let block_hash = log.block_hash.ok_or("the provider gave no block hash")?;
-    let transaction_hash = log.transaction_hash.ok_or("the provider gave no transaction hash")?;
-    Ok(L1Message {
-        message: Message {
-            from: event.fromAddress,
-            to: event.toAddress,
-            selector: event.selector,
-            payload: event.payload,
-            nonce: event.nonce,
-            fee: event.fee,
-        },
-        origin: Origin {
-            block_number: position.block,
-            block_hash,
-            transaction_hash,
-            log_index: position.index,
-        },
-    })
 }
 
 /// Keeps `heads` at the newest head number the provider pushes; re-subscribes after the

@@ -254,6 +254,20 @@ fn a_batch_outside_its_range_is_refused_and_writes_nothing() {
 }
 
 #[test]
+fn a_batch_with_a_hash_missing_is_refused_and_writes_nothing() {
+    let (_dir, store) = temp_store();
+    let batch = [l1_message(0, 3, 0), l1_message(1, 3, 1)];
+    let hashes = [batch[0].hash()];
+    let next = Position::block_start(4);
+    let error = store
+        .commit_hashed_batch(Position::block_start(0), &batch, &hashes, next, &[])
+        .unwrap_err();
+    assert!(matches!(error, Error::HashCountMismatch { messages: 2, hashes: 1 }), "{error}");
+    assert_eq!(store.checkpoint().unwrap(), None);
+    assert_eq!(store.last_seq().unwrap(), None);
+}
+
+#[test]
 fn seqs_are_contiguous_from_zero_across_reopen_and_checkpoint_changes() {
     let dir = tempfile::tempdir().unwrap();
     let mut nonce = 0;
