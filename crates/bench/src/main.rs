@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a measuring tool: a failure aborts the run
 
 mod chain;
+mod process;
 mod scenarios;
 mod stats;
 
@@ -24,7 +25,7 @@ struct Cli {
 enum Scenario {
     /// Ingest N messages: the eth_getLogs floor, then ferry from an empty datadir.
     Ingest {
-        /// Messages on the chain (100 per transaction).
+        /// Messages on the chain (100 per transaction up to 100,000, then 1,000).
         #[arg(long, default_value_t = 100_000)]
         messages: u64,
         /// Measure ferry only (for profiling it): no floor, no ratio.
@@ -62,6 +63,16 @@ enum Scenario {
         #[arg(long, default_value_t = 5_000)]
         requests: usize,
     },
+    /// The node as its own process (the release binary): peak memory while ingesting, while one
+    /// subscriber replays everything, and with many live subscribers.
+    Memory {
+        /// Messages on the chain (100 per transaction up to 100,000, then 1,000).
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Live subscribers.
+        #[arg(long, default_value_t = 1_000)]
+        subscribers: usize,
+    },
     /// Subscribers on a live stream, and one subscriber replaying stored messages.
     Fanout {
         /// Live subscribers.
@@ -98,6 +109,12 @@ async fn main() {
         Scenario::Latency { samples } => scenarios::latency(samples).await,
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
+        Scenario::Memory { messages, subscribers } => {
+            scenarios::memory(messages, subscribers).await;
+        }
     }
-    println!("peak RSS of this process (node + clients): {} MiB", stats::peak_rss_mib());
+    println!(
+        "\npeak RSS of the benchmark process (clients, and the node where it runs in-process): {} MiB",
+        stats::peak_rss_mib()
+    );
 }

@@ -2,6 +2,7 @@
 
 use crate::{
     chain::{BenchChain, anvil_path, wallet_provider},
+    process::{Memory, NodeProcess},
     stats::{cpu_seconds, millis, percentile, summary},
 };
 use alloy::{
@@ -19,7 +20,7 @@ use ferry_messaging::{
 use ferry_primitives::{Position, Seq, test_utils::l1_message};
 use ferry_rpc::{AdminApiClient, PublicApiClient, ResumingSubscriber, RpcConfig, RpcServer};
 use ferry_storage::{Store, StoreConfig};
-use jsonrpsee::http_client::HttpClient;
+use jsonrpsee::{http_client::HttpClient, ws_client::WsClientBuilder};
 use std::{
     collections::VecDeque,
     net::SocketAddr,
@@ -128,7 +129,11 @@ pub(crate) async fn ingest(messages: u64, ferry_only: bool, runs: usize) {
     let chain = BenchChain::with_messages(messages).await;
     let url = chain.anvil.endpoint();
     let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
-    println!("\n## Ingest: {messages} messages, {} blocks (100 per transaction)\n", chain.head);
+    let per_transaction = crate::chain::per_transaction(messages);
+    println!(
+        "\n## Ingest: {messages} messages, {} blocks ({per_transaction} per transaction)\n",
+        chain.head
+    );
     println!(
         "| what | messages/s: median (min..max) over {runs} runs | CPU s per run: Anvil / this process |\n| --- | --- | --- |"
     );
@@ -194,14 +199,10 @@ fn cpu_per_run(before: (f64, f64), after: (f64, f64), runs: usize) -> String {
 }
 
 pub(crate) async fn catchup(blocks: u64, max_block_range: u64, runs: usize) {
-    // Under Prague (Anvil's default), every mined block writes the EIP-2935 history contract
-    // and Anvil keeps a state per block: mining slows down with the length of the chain
-    // (2,000 blocks take 20 s at block 8,000). Cancun without kept states mines ~35,000
-    // empty blocks/s; blocks, receipts and logs are all still served.
-    let anvil = Anvil::at(anvil_path())
-        .args(["--hardfork", "cancun", "--prune-history"])
-        .try_spawn()
-        .unwrap();
+    // Prague makes mining slow down with the chain's length (see `chain::CHAIN_ARGS`): 2,000
+    // blocks take 20 s at block 8,000, where Cancun without kept states mines ~35,000 empty
+    // blocks/s.
+    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
     let provider = wallet_provider(&anvil);
     let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
     contract
@@ -464,4 +465,86 @@ pub(crate) async fn fanout(subscribers: usize, replay: u64) {
     handle.stop();
     handle.stopped().await;
     drop(status);
+}
+
+/// The node as its own process: its peak memory while ingesting `messages` messages, while
+/// one subscriber replays them all, and with `subscribers` live subscribers.
+pub(crate) async fn memory(messages: u64, subscribers: usize) {
+    let chain = BenchChain::with_messages(messages).await;
+    let head = chain.head;
+    let connections = subscribers as u32 + 16;
+    let node = NodeProcess::start(&chain.anvil.ws_endpoint(), chain.contract, connections).await;
+    let idle = node.memory();
+    let started = Instant::now();
+    node.wait_checkpoint(Position::block_start(head + 1)).await;
+    let ingest = started.elapsed();
+    let ingested = node.memory();
+    assert_eq!(node.messages_stored().await, messages);
+    println!("\n## Memory of the node process ({messages} messages, {subscribers} subscribers)\n");
+    println!("| phase | result | node RSS now / peak so far |\n| --- | --- | --- |");
+    let row = |phase: &str, result: String, memory: Memory| {
+        println!("| {phase} | {result} | {:.0} / {:.0} MiB |", memory.rss, memory.peak);
+    };
+    row("started, empty datadir", "-".to_owned(), idle);
+    let rate = messages as f64 / ingest.as_secs_f64();
+    row("ingest to the head", format!("{rate:.0} messages/s, {}", millis(ingest)), ingested);
+
+    let url = format!("ws://{}", node.public);
+    let started = Instant::now();
+    let mut replaying = ResumingSubscriber::new(url.clone(), 0);
+    while replaying.next_seq() < messages {
+        replaying.next().await;
+    }
+    let replay = started.elapsed();
+    drop(replaying);
+    let rate = messages as f64 / replay.as_secs_f64();
+    row("one subscriber replays every message", format!("{rate:.0} messages/s"), node.memory());
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = node.memory();
+    const LIVE: usize = 1_000;
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        let (url, ready) = (url.clone(), ready_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = WsClientBuilder::default().build(&url).await.unwrap();
+            let mut subscription = client.subscribe_messages(Some(messages)).await.unwrap();
+            ready.send(()).await.unwrap();
+            let mut received = 0;
+            while received < LIVE {
+                received += subscription.next().await.unwrap().unwrap().messages.len();
+            }
+        }));
+    }
+    for _ in 0..subscribers {
+        ready_rx.recv().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let subscribed = node.memory();
+    let per_subscriber = (subscribed.rss - before.rss) * 1024.0 / subscribers as f64;
+    row(
+        &format!("{subscribers} live subscribers connected"),
+        format!("{per_subscriber:.0} KiB each (RSS growth / subscribers)"),
+        subscribed,
+    );
+    let contract = FerryMessaging::new(chain.contract, wallet_provider(&chain.anvil));
+    let started = Instant::now();
+    for _ in 0..LIVE / 100 {
+        let call = contract.sendMessagesToL2(
+            U256::from(1),
+            U256::from(2),
+            vec![U256::from(3)],
+            U256::from(100),
+        );
+        call.send().await.unwrap().get_receipt().await.unwrap();
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    row(
+        &format!("{LIVE} live messages (10 transactions, one at a time) to each subscriber"),
+        format!("all delivered {} after the first was sent", millis(started.elapsed())),
+        node.memory(),
+    );
 }

@@ -48,7 +48,7 @@ pub(crate) fn peak_rss_mib() -> u64 {
         .map_or(0, |kib| kib / 1024)
 }
 
-/// CPU seconds (user and system) that process `pid` has used so far, from /proc/<pid>/stat.
+/// CPU seconds (user and system) that process `pid` has used so far, from `/proc/<pid>/stat`.
 /// Both processes share the two cores, so these tell who spent them.
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -69,6 +69,14 @@ pub struct NodeArgs {
     #[arg(long = "rpc.addr", env = "FERRY_RPC_ADDR", value_name = "ADDR")]
     pub rpc_addr: Option<SocketAddr>,
 
+    /// Connections the public listener accepts at once (HTTP and WebSocket). [default: 256]
+    #[arg(long = "rpc.max-connections", env = "FERRY_RPC_MAX_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpc_max_connections: Option<u32>,
+
+    /// Subscriptions open at once, over all connections. [default: 1024]
+    #[arg(long = "rpc.max-subscriptions", env = "FERRY_RPC_MAX_SUBSCRIPTIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpc_max_subscriptions: Option<u32>,
+
     /// Admin JSON-RPC listener (checkpoint get/set/reset); loopback only unless a JWT secret
     /// is set. [default: 127.0.0.1:5051]
     #[arg(long = "admin.addr", env = "FERRY_ADMIN_ADDR", value_name = "ADDR")]
@@ -134,7 +142,7 @@ struct FileConfig {
     max_block_range: Option<u64>,
     datadir: Option<PathBuf>,
     #[serde(default)]
-    rpc: FileAddr,
+    rpc: FileRpc,
     #[serde(default)]
     admin: FileAdmin,
     #[serde(default)]
@@ -151,6 +159,14 @@ struct FileL1 {
     rpc_url: Option<String>,
     contract: Option<Address>,
     chain_id: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileRpc {
+    addr: Option<SocketAddr>,
+    max_connections: Option<u32>,
+    max_subscriptions: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,6 +306,10 @@ pub struct NodeConfig {
     pub datadir: Option<PathBuf>,
     /// Public listener.
     pub rpc_addr: SocketAddr,
+    /// Connections the public listener accepts at once.
+    pub rpc_max_connections: u32,
+    /// Subscriptions open at once, over all connections.
+    pub rpc_max_subscriptions: u32,
     /// Admin listener.
     pub admin_addr: SocketAddr,
     /// The admin listener's JWT secret file.
@@ -345,6 +365,28 @@ impl NodeArgs {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let at_least_one = |key: &'static str, value: u32| {
+            if value == 0 {
+                return Err(ConfigError::InvalidValue {
+                    key,
+                    value: "0".to_owned(),
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+            Ok(value)
+        };
+        let rpc_max_connections = at_least_one(
+            "rpc.max-connections",
+            self.rpc_max_connections
+                .or(file.rpc.max_connections)
+                .unwrap_or(ferry_rpc::Limits::default().max_connections),
+        )?;
+        let rpc_max_subscriptions = at_least_one(
+            "rpc.max-subscriptions",
+            self.rpc_max_subscriptions
+                .or(file.rpc.max_subscriptions)
+                .unwrap_or(ferry_rpc::Limits::default().max_subscriptions_total),
+        )?;
         let config = NodeConfig {
             l1,
             from_block: self.from_block.or(file.from_block).unwrap_or(0),
@@ -366,6 +408,8 @@ impl NodeArgs {
                 .rpc_addr
                 .or(file.rpc.addr)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5050))),
+            rpc_max_connections,
+            rpc_max_subscriptions,
             admin_addr: self
                 .admin_addr
                 .or(file.admin.addr)
@@ -443,6 +487,7 @@ mod tests {
         assert_eq!(config.max_block_range, 1_000);
         assert_eq!(config.rpc_addr, "127.0.0.1:5050".parse().unwrap());
         assert_eq!(config.admin_addr, "127.0.0.1:5051".parse().unwrap());
+        assert_eq!((config.rpc_max_connections, config.rpc_max_subscriptions), (256, 1_024));
         assert_eq!(config.datadir, Some(PathBuf::from("ferry-data")));
         assert_eq!(config.dev_messages, None);
     }
@@ -466,6 +511,8 @@ mod tests {
             (&["--poll-interval", "fast"], "fast"),
             (&["--poll-interval", "0s"], "0s"),
             (&["--max-block-range", "0"], "0"),
+            (&["--rpc.max-connections", "0"], "0"),
+            (&["--rpc.max-subscriptions", "many"], "many"),
             (&["--rpc.addr", "localhost"], "localhost"),
             (&["--log.format", "xml"], "xml"),
         ];
@@ -507,12 +554,16 @@ mod tests {
             format!(
                 "from-block = 77\nconfirmations = \"safe\"\npoll-interval = \"250ms\"\n\
                  [l1]\nrpc-url = \"wss://l1.example\"\ncontract = \"{CONTRACT}\"\nchain-id = 11155111\n\
+                 [rpc]\nmax-subscriptions = 5000\n\
                  [admin]\naddr = \"127.0.0.1:6001\"\n[log]\nformat = \"json\"\n"
             ),
         )
         .unwrap();
         let path = path.to_str().unwrap();
-        let config = resolve(&["--config", path, "--from-block", "0x10"]).unwrap();
+        let config =
+            resolve(&["--config", path, "--from-block", "0x10", "--rpc.max-connections", "2000"])
+                .unwrap();
+        assert_eq!((config.rpc_max_connections, config.rpc_max_subscriptions), (2_000, 5_000));
         let l1 = config.l1.unwrap();
         assert_eq!((l1.rpc_url.as_str(), l1.chain_id), ("wss://l1.example", Some(11155111)));
         assert_eq!(config.from_block, 16, "the flag wins over the file");
@@ -525,6 +576,10 @@ mod tests {
         let bad = dir.path().join("bad.toml");
         let error = resolve(&["--config", bad.to_str().unwrap()]).unwrap_err();
         assert!(error.contains("rpc-urll") && error.contains("bad.toml"), "{error}");
+        std::fs::write(&bad, "[rpc]\nmax-connections = 0\n").unwrap();
+        let l1 = ["--l1.rpc-url", "http://127.0.0.1:8545", "--l1.contract", CONTRACT];
+        let error = resolve(&[&l1[..], &["--config", bad.to_str().unwrap()]].concat()).unwrap_err();
+        assert!(error.contains("rpc.max-connections") && error.contains("at least 1"), "{error}");
         std::fs::write(&bad, "confirmations = \"soon\"\n").unwrap();
         let error = resolve(&["--config", bad.to_str().unwrap()]).unwrap_err();
         assert!(error.contains("soon"), "{error}");

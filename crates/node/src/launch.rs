@@ -139,7 +139,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             public_addr: config.rpc_addr,
             admin_addr: config.admin_addr,
             jwt_secret,
-            ..RpcConfig::default()
+            limits: ferry_rpc::Limits {
+                max_connections: config.rpc_max_connections,
+                max_subscriptions_total: config.rpc_max_subscriptions,
+                ..ferry_rpc::Limits::default()
+            },
         },
         controller.clone(),
         env!("CARGO_PKG_VERSION"),

@@ -27,7 +27,7 @@ use alloy::{
     transports::{
         TransportError,
         http::reqwest::{self, Url},
-        ws::WsConnect,
+        ws::{WebSocketConfig, WsConnect},
     },
 };
 use backon::{ExponentialBuilder, Retryable};
@@ -45,6 +45,13 @@ use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use tracing::{debug, warn};
 
 const LOG_TARGET: &str = "ferry::messaging::ethereum";
+
+/// The largest WebSocket message accepted from the provider. An `eth_getLogs` answer comes as
+/// one message, and tungstenite's default (16 MiB) is smaller than the first answer on a
+/// dense chain (62 blocks of 1,000 messages is 60 MiB): the connection would drop and be
+/// re-opened forever, since a dropped connection does not shrink the range the way a refusal
+/// does. HTTP answers have no such cap; this one only bounds memory.
+const MAX_WS_MESSAGE: usize = 512 << 20;
 
 alloy::sol! {
     /// The messaging contract's event, as Starknet's StarknetMessaging emits it.
@@ -123,7 +130,11 @@ impl EthereumCollector {
         let url = config.url.trim();
         let is_ws = url.starts_with("ws://") || url.starts_with("wss://");
         let client = if is_ws {
+            let limits = WebSocketConfig::default()
+                .max_message_size(Some(MAX_WS_MESSAGE))
+                .max_frame_size(Some(MAX_WS_MESSAGE));
             let connect = WsConnect::new(url)
+                .with_config(limits)
                 .with_max_retries(u32::MAX)
                 .with_retry_interval(Duration::from_secs(1));
             ClientBuilder::default().ws(connect).await.map_err(|error| {

@@ -192,6 +192,29 @@ async fn transient_provider_failures_are_retried_and_reported() {
 }
 
 #[tokio::test]
+async fn a_dense_range_over_websocket_larger_than_16_mib_is_read_whole() {
+    let anvil = anvil(&["--gas-limit", "100000000"]);
+    let (_provider, contract) = deploy(&anvil).await;
+    let mut last = 0;
+    for _ in 0..10 {
+        last = send_many(&contract, 2_000, 0).await;
+    }
+    let (_dir, _status, collector) =
+        collector(&anvil.ws_endpoint(), *contract.address(), |_| {}).await;
+    // One answer of 20,000 logs (about 19 MiB), above tungstenite's default message limit.
+    let gathered = tokio::time::timeout(
+        Duration::from_secs(30),
+        collector.gather(Position::block_start(0), last),
+    )
+    .await
+    .expect("the gather must not hang on a dropped connection")
+    .unwrap();
+    assert_eq!(gathered.last_block.number, last);
+    let nonces: Vec<_> = gathered.messages.iter().map(|m| m.message.nonce).collect();
+    assert_eq!(nonces, (0..20_000u64).map(U256::from).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn new_heads_arrive_over_websocket_without_polling() {
     let anvil = anvil(&[]);
     let (provider, contract) = deploy(&anvil).await;

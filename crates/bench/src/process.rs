@@ -1,0 +1,108 @@
+//! The node as its own process (the release `ferry` binary), so that the memory measured is
+//! the node's alone, not shared with the benchmark's clients.
+
+use alloy::primitives::Address;
+use ferry_primitives::Position;
+use ferry_rpc::{AdminApiClient, PublicApiClient};
+use jsonrpsee::http_client::HttpClient;
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use tempfile::TempDir;
+
+/// The release `ferry` binary beside this benchmark, built first (a no-op when up to date).
+fn ferry_binary() -> PathBuf {
+    // `cargo run` says which cargo it is in CARGO.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", "ferry"])
+        .status()
+        .unwrap();
+    assert!(built.success(), "cargo build --release -p ferry failed");
+    std::env::current_exe().unwrap().with_file_name("ferry")
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`, in MiB.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Memory {
+    /// VmRSS: resident now.
+    pub(crate) rss: f64,
+    /// VmHWM: the peak so far.
+    pub(crate) peak: f64,
+}
+
+/// A running `ferry` process on a fresh datadir.
+pub(crate) struct NodeProcess {
+    child: Child,
+    pub(crate) public: SocketAddr,
+    admin: HttpClient,
+    _dir: TempDir,
+}
+
+impl NodeProcess {
+    /// Starts `ferry` reading `contract` at `url`, its public listener taking `connections`
+    /// connections and subscriptions.
+    pub(crate) async fn start(url: &str, contract: Address, connections: u32) -> Self {
+        let binary = ferry_binary();
+        let dir = tempfile::tempdir().unwrap();
+        let (public, admin) = (free_addr(), free_addr());
+        let limit = connections.to_string();
+        let child = Command::new(&binary)
+            .args(["--l1.rpc-url", url, "--l1.contract", &contract.to_string()])
+            .args(["--datadir", dir.path().to_str().unwrap()])
+            .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
+            .args(["--rpc.max-connections", &limit, "--rpc.max-subscriptions", &limit])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let admin = HttpClient::builder().build(format!("http://{admin}")).unwrap();
+        let node = Self { child, public, admin, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while node.admin.get_checkpoint().await.is_err() {
+            assert!(Instant::now() < deadline, "ferry did not start listening within 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        node
+    }
+
+    /// Waits until the checkpoint is `position`.
+    pub(crate) async fn wait_checkpoint(&self, position: Position) {
+        while self.admin.get_checkpoint().await.unwrap() != Some(position) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The node's count of stored messages.
+    pub(crate) async fn messages_stored(&self) -> u64 {
+        let public = HttpClient::builder().build(format!("http://{}", self.public)).unwrap();
+        public.status().await.unwrap().messages_stored
+    }
+
+    pub(crate) fn memory(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+                .map_or(0.0, |kib| kib / 1024.0)
+        };
+        Memory { rss: field("VmRSS:"), peak: field("VmHWM:") }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
