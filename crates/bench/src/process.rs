@@ -32,9 +32,12 @@ fn free_addr() -> SocketAddr {
 /// Resident memory of a process, from `/proc/<pid>/status`, in MiB.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Memory {
-    /// VmRSS: resident now.
-    pub(crate) rss: f64,
-    /// VmHWM: the peak so far.
+    /// RssAnon: the process's own memory (heap, stacks) resident now.
+    pub(crate) anon: f64,
+    /// RssFile: mapped file pages resident now, MDBX's database mostly (the kernel's page
+    /// cache, shared and reclaimable).
+    pub(crate) file: f64,
+    /// VmHWM: the peak of all resident memory so far.
     pub(crate) peak: f64,
 }
 
@@ -96,7 +99,7 @@ impl NodeProcess {
                 .and_then(|kib| kib.parse::<f64>().ok())
                 .map_or(0.0, |kib| kib / 1024.0)
         };
-        Memory { rss: field("VmRSS:"), peak: field("VmHWM:") }
+        Memory { anon: field("RssAnon:"), file: field("RssFile:"), peak: field("VmHWM:") }
     }
 }
 
