@@ -1,6 +1,7 @@
 //! The node as its own process (the release `ferry` binary), so that the memory measured is
 //! the node's alone, not shared with the benchmark's clients.
 
+use crate::stats::proc_kib;
 use alloy::primitives::Address;
 use ferry_primitives::Position;
 use ferry_rpc::{AdminApiClient, PublicApiClient};
@@ -90,15 +91,8 @@ impl NodeProcess {
     }
 
     pub(crate) fn memory(&self) -> Memory {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|line| line.starts_with(name))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-                .map_or(0.0, |kib| kib / 1024.0)
-        };
+        let status = format!("/proc/{}/status", self.child.id());
+        let field = |name: &str| proc_kib(&status, name).map_or(0.0, |kib| kib as f64 / 1024.0);
         Memory { anon: field("RssAnon:"), file: field("RssFile:"), peak: field("VmHWM:") }
     }
 }

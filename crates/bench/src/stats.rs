@@ -20,32 +20,28 @@ pub(crate) fn millis(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
+/// The value in KiB of `field` (`"VmHWM:"`, `"MemTotal:"`, ...) in a `/proc` file of
+/// `name: value kB` lines, such as `/proc/meminfo` or `/proc/<pid>/status`.
+pub(crate) fn proc_kib(path: &str, field: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|text| {
+        text.lines()
+            .find(|line| line.starts_with(field))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+    })
+}
+
 /// Cores and memory, from /proc.
 pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |cores| cores.get());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("MemTotal:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-        })
+    let memory = proc_kib("/proc/meminfo", "MemTotal:")
         .map_or_else(|| "?".to_owned(), |kib| format!("{} GiB", kib / (1 << 20)));
     format!("machine: {cores} cores, {memory}")
 }
 
 /// The process's peak resident memory so far, from /proc/self/status (VmHWM).
 pub(crate) fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
+    proc_kib("/proc/self/status", "VmHWM:").map_or(0, |kib| kib / 1024)
 }
 
 /// CPU seconds (user and system) that process `pid` has used so far, from `/proc/<pid>/stat`.
