@@ -10,8 +10,8 @@ use ferry_primitives::{L1Message, Message, Origin, Position};
 use serde::Deserialize;
 
 /// An `eth_getLogs` entry: only the fields ferry reads, in one pass. alloy's `Log` flattens
-/// its inner log through serde's buffered `Content`; on a dense chain that cost as much CPU
-/// as the rest of ferry's own work together (docs/benchmarks.md has the profile).
+/// its inner log through serde's buffered `Content`: fetching and decoding 100,000 logs from
+/// Anvil costs 0.24 CPU s that way and 0.19 this way (docs/benchmarks.md).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageLog {
