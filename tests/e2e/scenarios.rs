@@ -41,16 +41,20 @@ async fn caught_up(ferry: &mut Ferry, contract: &Messaging) -> NodeStatus {
     caught_up_behind(ferry, contract, 0).await
 }
 
-/// Waits until a node reading `confirmations` behind the head has read all it may.
+/// Waits until a node reading `confirmations` behind the head has read all it may. Both the
+/// stored checkpoint and the drain task's cursor must be there: the store shows a commit the
+/// moment it lands, and the counters in status (nonce gaps among them) follow once the task
+/// has recorded it, just before it moves its cursor.
 async fn caught_up_behind(
     ferry: &mut Ferry,
     contract: &Messaging,
     confirmations: u64,
 ) -> NodeStatus {
     let safe = head(contract).await - confirmations;
+    let next = Some(Position::block_start(safe + 1));
     ferry
         .wait_status(&format!("caught up with block {safe}"), |s| {
-            s.checkpoint == Some(Position::block_start(safe + 1))
+            s.checkpoint == next && s.pipeline.cursor == next
         })
         .await
 }
