@@ -5,6 +5,7 @@ use crate::{
     support::{Ferry, anvil, deploy, head, send_many},
 };
 use alloy::transports::http::reqwest;
+use ferry_messaging::test_utils::read_http_request;
 use ferry_primitives::Position;
 use std::{
     sync::{
@@ -14,7 +15,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncWriteExt, BufReader},
     net::{TcpListener, TcpStream},
 };
 
@@ -46,26 +47,7 @@ async fn serve(socket: TcpStream, upstream: String, faults: Arc<Faults>, dice: A
     let client = reqwest::Client::new();
     let mut reader = BufReader::new(socket);
     loop {
-        let mut content_length = 0;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; content_length];
-        if reader.read_exact(&mut body).await.is_err() {
-            return;
-        }
+        let Some(body) = read_http_request(&mut reader).await else { return };
         let socket = reader.get_mut();
         // One request in four goes wrong, in one of five ways.
         let fault = if dice.roll(4) == 0 { Some(dice.roll(5)) } else { None };

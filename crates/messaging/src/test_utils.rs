@@ -9,7 +9,10 @@ use std::{
     path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
 };
-use tokio::sync::{Notify, watch};
+use tokio::{
+    io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt},
+    sync::{Notify, watch},
+};
 
 /// A collector request, to pause or fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -336,6 +339,31 @@ impl Collector for ScriptedCollector {
         self.enter(Call::BlockHash).await?;
         Ok(self.lock().blocks.get(number as usize).map(|block| block.hash))
     }
+}
+
+/// Reads one HTTP/1.1 request from `reader` and returns its body; `None` when the peer closed
+/// the connection or the request was cut short. For the tests' L1 proxies, which put faults
+/// between ferry and Anvil and so must read requests themselves.
+pub async fn read_http_request<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Vec<u8>> {
+    let mut content_length = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body).await.ok()?;
+    Some(body)
 }
 
 /// The `anvil` binary for tests: `$ANVIL_PATH`, or the one `scripts/install-tools.sh`

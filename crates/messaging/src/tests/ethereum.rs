@@ -264,10 +264,11 @@ async fn confirmations_follow_block_counts_and_the_providers_tags() {
 
 /// A minimal HTTP/1.1 JSON-RPC proxy in front of Anvil that injects provider faults.
 mod proxy {
+    use crate::test_utils::read_http_request;
     use alloy::transports::http::reqwest;
     use std::sync::{Arc, Mutex};
     use tokio::{
-        io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+        io::{AsyncWriteExt, BufReader},
         net::{TcpListener, TcpStream},
         task::JoinHandle,
     };
@@ -339,24 +340,7 @@ mod proxy {
     ) {
         let mut reader = BufReader::new(socket);
         loop {
-            let mut content_length = 0;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    content_length = value.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; content_length];
-            reader.read_exact(&mut body).await.unwrap();
+            let Some(body) = read_http_request(&mut reader).await else { return };
             let (status, answer) = answer(&body, &client, &upstream, &log, &fault).await;
             let response = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
