@@ -77,9 +77,9 @@ pub struct Gathered {
     /// The last block scanned completely, with its hash.
     pub last_block: BlockRef,
     /// The block before the first one gathered, with its hash as the collector saw it while
-    /// gathering (`None` from block 0). Two ranges gathered apart may be committed together
-    /// only if this matches the previous range's `last_block`: the chain they were read from
-    /// is then the same one.
+    /// gathering; `None` from block 0, or when not asked for. Two ranges gathered apart may be
+    /// committed together only if this matches the previous range's `last_block`: the chain
+    /// they were read from is then the same one.
     pub parent: Option<BlockRef>,
 }
 
@@ -97,11 +97,14 @@ pub trait Collector: Send + Sync + 'static {
 
     /// The messages logged from `from` (its block, from its log index on) up to at most
     /// `to_block`; it may stop earlier (a provider's range limit), and says where in
-    /// [`Gathered::last_block`]. Never skips a block.
+    /// [`Gathered::last_block`]. Never skips a block. With `with_parent` it also reads
+    /// [`Gathered::parent`] (one more request): only ranges gathered ahead, to be merged, need
+    /// it; the range at the chain head does not.
     fn gather(
         &self,
         from: Position,
         to_block: u64,
+        with_parent: bool,
     ) -> impl Future<Output = Result<Gathered, CollectorError>> + Send;
 
     /// How many blocks one [`Collector::gather`] call would cover now; while far behind the

@@ -212,7 +212,7 @@ impl<C: Collector> MessageStream<C> {
                 }
                 hashed
             }
-            None => Hashed::new(self.collector.gather(from, safe).await?),
+            None => Hashed::new(self.collector.gather(from, safe, false).await?),
         };
         self.merge_ready(&mut hashed);
         let Hashed { gathered, hashes } = hashed;
@@ -286,10 +286,9 @@ impl<C: Collector> MessageStream<C> {
             let to_block = start.block + blocks - 1;
             blocks = range;
             let collector = Arc::clone(&self.collector);
-            let task =
-                tokio::spawn(
-                    async move { collector.gather(start, to_block).await.map(Hashed::new) },
-                );
+            let task = tokio::spawn(async move {
+                collector.gather(start, to_block, true).await.map(Hashed::new)
+            });
             self.prefetch.push_back(Prefetch { from: start, to_block, task });
             start = Position::block_start(to_block + 1);
         }

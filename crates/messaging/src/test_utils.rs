@@ -296,7 +296,12 @@ impl Collector for ScriptedCollector {
         let _ = head.wait_for(|head| *head > known_latest).await;
     }
 
-    async fn gather(&self, from: Position, to_block: u64) -> Result<Gathered, CollectorError> {
+    async fn gather(
+        &self,
+        from: Position,
+        to_block: u64,
+        with_parent: bool,
+    ) -> Result<Gathered, CollectorError> {
         self.lock().gathers.push((from, to_block));
         self.enter(Call::Gather).await?;
         let script = self.lock();
@@ -331,7 +336,7 @@ impl Collector for ScriptedCollector {
         let block_ref =
             |number: u64| BlockRef { number, hash: script.blocks[number as usize].hash };
         let last_block = block_ref(last);
-        let parent = from.block.checked_sub(1).map(block_ref);
+        let parent = from.block.checked_sub(1).filter(|_| with_parent).map(block_ref);
         Ok(Gathered { messages, malformed, last_block, parent })
     }
 

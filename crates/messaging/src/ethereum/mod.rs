@@ -231,12 +231,13 @@ impl EthereumCollector {
         Ok(block.map(|block| BlockRef { number: block.header.number, hash: block.header.hash }))
     }
 
-    /// `eth_getLogs` over `first..=last`, the hash of `last` and that of the block before
-    /// `first`, requested together.
+    /// `eth_getLogs` over `first..=last`, the hash of `last` and, `with_parent`, that of the
+    /// block before `first`, requested together.
     async fn logs_and_bounds(
         &self,
         first: u64,
         last: u64,
+        with_parent: bool,
     ) -> Result<(Vec<MessageLog>, Option<BlockRef>, Option<BlockRef>), (ErrorClass, CollectorError)>
     {
         let filter = Filter::new()
@@ -250,7 +251,7 @@ impl EthereumCollector {
         });
         let last_block = self.block_by_tag(BlockNumberOrTag::Number(last));
         let parent = async {
-            match first.checked_sub(1) {
+            match first.checked_sub(1).filter(|_| with_parent) {
                 Some(parent) => self.block_by_tag(BlockNumberOrTag::Number(parent)).await,
                 None => Ok(None),
             }
@@ -310,12 +311,17 @@ impl Collector for EthereumCollector {
         }
     }
 
-    async fn gather(&self, from: Position, to_block: u64) -> Result<Gathered, CollectorError> {
+    async fn gather(
+        &self,
+        from: Position,
+        to_block: u64,
+        with_parent: bool,
+    ) -> Result<Gathered, CollectorError> {
         let started = Instant::now();
         loop {
             let blocks = self.lock_range().blocks();
             let last = to_block.min(from.block.saturating_add(blocks - 1));
-            match self.logs_and_bounds(from.block, last).await {
+            match self.logs_and_bounds(from.block, last, with_parent).await {
                 Ok((logs, Some(last_block), parent)) => {
                     self.lock_range().succeeded_with(last - from.block + 1, logs.len() as u64);
                     metrics::histogram!("ferry_gather_seconds")

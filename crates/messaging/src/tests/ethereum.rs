@@ -97,7 +97,7 @@ async fn real_logs_decode_in_order_and_hash_as_the_contract_does() {
     let (_dir, _status, collector) =
         collector(&anvil.endpoint(), *contract.address(), |_| {}).await;
     assert_eq!(collector.chain_id().await.unwrap(), anvil.chain_id());
-    let gathered = collector.gather(Position::block_start(0), last).await.unwrap();
+    let gathered = collector.gather(Position::block_start(0), last, true).await.unwrap();
     assert_eq!(gathered.last_block.number, last);
     let canonical = provider.get_block_by_number(last.into()).await.unwrap().unwrap();
     assert_eq!(gathered.last_block.hash, canonical.header.hash);
@@ -132,13 +132,16 @@ async fn real_logs_decode_in_order_and_hash_as_the_contract_does() {
     assert_eq!(gathered.parent, None, "nothing comes before block 0");
 
     // Logs before the cursor's index in its block are skipped.
-    let from_middle = collector.gather(Position::new(batch_block, 2), batch_block).await.unwrap();
+    let from_middle =
+        collector.gather(Position::new(batch_block, 2), batch_block, true).await.unwrap();
     let indexes: Vec<_> = from_middle.messages.iter().map(|m| m.origin.log_index).collect();
     assert_eq!(indexes, [2, 3]);
     // The block before the range, as the collector saw it: what merging ranges checks.
     let parent = provider.get_block_by_number((batch_block - 1).into()).await.unwrap().unwrap();
     let expected = BlockRef { number: batch_block - 1, hash: parent.header.hash };
     assert_eq!(from_middle.parent, Some(expected));
+    let at_the_head = collector.gather(Position::new(batch_block, 2), batch_block, false).await;
+    assert_eq!(at_the_head.unwrap().parent, None, "read only when asked for");
 }
 
 #[tokio::test]
@@ -157,7 +160,7 @@ async fn the_range_halves_against_a_provider_refusing_large_ranges_and_skips_no_
     let mut from = Position::block_start(0);
     let mut messages = Vec::new();
     while from.block <= head {
-        let gathered = collector.gather(from, head).await.unwrap();
+        let gathered = collector.gather(from, head, false).await.unwrap();
         assert!(gathered.last_block.number >= from.block);
         messages.extend(gathered.messages);
         from = Position::block_start(gathered.last_block.number + 1);
@@ -180,7 +183,7 @@ async fn transient_provider_failures_are_retried_and_reported() {
     let proxy = Proxy::start(anvil.endpoint(), Fault::Statuses(vec![500, 429, 502, 503])).await;
 
     let (_dir, status, collector) = collector(&proxy.url(), *contract.address(), |_| {}).await;
-    let gathered = collector.gather(Position::block_start(0), last).await.unwrap();
+    let gathered = collector.gather(Position::block_start(0), last, false).await.unwrap();
     assert_eq!(gathered.messages.len(), 1);
     let upstream = status.snapshot().upstream;
     // Each of the four failures was reported as a backoff before its retry.
@@ -204,7 +207,7 @@ async fn a_dense_range_over_websocket_larger_than_16_mib_is_read_whole() {
     // One answer of 20,000 logs (about 19 MiB), above tungstenite's default message limit.
     let gathered = tokio::time::timeout(
         Duration::from_secs(30),
-        collector.gather(Position::block_start(0), last),
+        collector.gather(Position::block_start(0), last, false),
     )
     .await
     .expect("the gather must not hang on a dropped connection")
@@ -237,7 +240,7 @@ async fn new_heads_arrive_over_websocket_without_polling() {
 
     // Requests go over the same socket.
     let last = send(&contract, vec![1], 0).await;
-    let gathered = collector.gather(Position::block_start(0), last).await.unwrap();
+    let gathered = collector.gather(Position::block_start(0), last, false).await.unwrap();
     assert_eq!(gathered.messages.len(), 1);
 }
 
