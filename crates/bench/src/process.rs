@@ -8,22 +8,26 @@ use ferry_rpc::{AdminApiClient, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 use std::{
     net::{SocketAddr, TcpListener},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 use tempfile::TempDir;
 
-/// The release `ferry` binary beside this benchmark, built first (a no-op when up to date).
-fn ferry_binary() -> PathBuf {
-    // `cargo run` says which cargo it is in CARGO.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "ferry"])
-        .status()
-        .unwrap();
-    assert!(built.success(), "cargo build --release -p ferry failed");
-    std::env::current_exe().unwrap().with_file_name("ferry")
+/// The release `ferry` binary beside this benchmark, built once per run first.
+fn ferry_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // `cargo run` says which cargo it is in CARGO.
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "ferry"])
+            .status()
+            .unwrap();
+        assert!(built.success(), "cargo build --release -p ferry failed");
+        std::env::current_exe().unwrap().with_file_name("ferry")
+    })
 }
 
 fn free_addr() -> SocketAddr {
@@ -58,7 +62,7 @@ impl NodeProcess {
         let dir = tempfile::tempdir().unwrap();
         let (public, admin) = (free_addr(), free_addr());
         let limit = connections.to_string();
-        let child = Command::new(&binary)
+        let child = Command::new(binary)
             .args(["--l1.rpc-url", url, "--l1.contract", &contract.to_string()])
             .args(["--datadir", dir.path().to_str().unwrap()])
             .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
