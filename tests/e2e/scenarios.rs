@@ -2,22 +2,38 @@
 
 use crate::support::{Ferry, Messaging, anvil, deploy, head, reconnect, send_many, send_one};
 use alloy::{primitives::U256, providers::ext::AnvilApi, rpc::types::anvil::ReorgOptions};
-use ferry_primitives::{Position, StoredMessage};
+use ferry_primitives::{EntryKind, LogEntry, Position, StoredMessage};
 use ferry_rpc::{AdminApiClient, NodeStatus, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashSet, time::Duration};
 
-/// Every stored message, through `messaging_getMessages`.
-pub(crate) async fn stored(ferry: &Ferry) -> Vec<StoredMessage> {
+/// Every entry of the node's log, through `messaging_getMessages`.
+pub(crate) async fn log(ferry: &Ferry) -> Vec<LogEntry> {
     let client = ferry.public_client();
-    let mut messages = Vec::new();
+    let mut entries = Vec::new();
     loop {
-        let page = client.get_messages(messages.len() as u64, Some(1_000)).await.unwrap();
-        if page.messages.is_empty() {
-            return messages;
+        let page = client.get_messages(entries.len() as u64, Some(1_000), None).await.unwrap();
+        if page.entries.is_empty() {
+            return entries;
         }
-        messages.extend(page.messages);
+        entries.extend(page.entries);
     }
+}
+
+/// Every stored message, in the order of the log, as its message entry says.
+pub(crate) async fn stored(ferry: &Ferry) -> Vec<StoredMessage> {
+    log(ferry)
+        .await
+        .into_iter()
+        .filter(|entry| entry.kind == EntryKind::Message)
+        .map(|entry| StoredMessage {
+            seq: entry.seq,
+            hash: entry.hash,
+            l1: entry.l1,
+            inclusion: entry.inclusion,
+            reorg: None,
+        })
+        .collect()
 }
 
 /// Seqs 0..n, each hash once, and every message really recorded by the contract
@@ -247,14 +263,14 @@ async fn reorgs_are_detected_when_they_matter_and_lose_nothing() {
         caught_up(&mut ferry, &contract).await
     };
     assert_eq!(status.messages_stored, 5, "delivered messages stay stored");
-    assert_eq!(status.pipeline.orphaned_seqs.len(), 3);
+    assert_eq!((status.orphaned_messages, status.orphaned_seqs.len()), (3, 3));
     assert_consistent_seqs(&stored(&ferry).await);
 
     // The node reading 5 confirmations behind never read the replaced blocks.
     contract.provider().anvil_mine(Some(5), None).await.unwrap();
     let status = caught_up_behind(&mut behind, &contract, 5).await;
     assert_eq!(status.pipeline.reorgs_detected, 0);
-    assert!(status.pipeline.orphaned_seqs.is_empty());
+    assert_eq!(status.orphaned_messages, 0);
 
     // evm_snapshot / evm_revert: the chain goes back and grows another way.
     let snapshot = contract.provider().anvil_snapshot().await.unwrap();

@@ -6,6 +6,7 @@
 
 mod chain;
 mod process;
+mod proxy;
 mod scenarios;
 mod stats;
 
@@ -73,6 +74,9 @@ enum Scenario {
         #[arg(long, default_value_t = 1_000)]
         subscribers: usize,
     },
+    /// L1 requests (what a hosted provider bills) to catch up over a dense, a sparse and an
+    /// empty chain, and per block while following the head, counted by a proxy.
+    Requests,
     /// Subscribers on a live stream, and one subscriber replaying stored messages.
     Fanout {
         /// Live subscribers.
@@ -107,6 +111,7 @@ async fn main() {
             scenarios::rewind(messages, blocks, cli.runs).await
         }
         Scenario::Latency { samples } => scenarios::latency(samples).await,
+        Scenario::Requests => scenarios::requests().await,
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
         Scenario::Memory { messages, subscribers } => {

@@ -271,6 +271,106 @@ pub(crate) async fn rewind(messages: u64, blocks: u64, runs: usize) {
     node.stop().await;
 }
 
+/// One row of the requests table: the calls a node made to catch up from block 0 to `head`.
+fn requests_row(what: &str, blocks: u64, messages: u64, counts: &crate::proxy::Counts) {
+    let get = |method: &str| counts.get(method).copied().unwrap_or(0);
+    let (logs, headers) = (get("eth_getLogs"), get("eth_getBlockByNumber"));
+    let all: u64 = counts.values().sum();
+    let others: Vec<String> = counts
+        .iter()
+        .filter(|(method, _)| !matches!(method.as_str(), "eth_getLogs" | "eth_getBlockByNumber"))
+        .map(|(method, count)| format!("{method} {count}"))
+        .collect();
+    let per = |count: u64, unit: u64, of: u64| {
+        if of == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1}", count as f64 * unit as f64 / of as f64)
+        }
+    };
+    println!(
+        "| {what} | {blocks} | {messages} | {logs} | {headers} | {} | {all} | {} | {} |",
+        others.join(", "),
+        per(all, 1_000, blocks),
+        per(all, 100_000, messages),
+    );
+}
+
+/// Catches a fresh node up to `head` through a counting proxy; the calls it made.
+async fn count_catchup(url: &str, contract: Address, head: u64) -> crate::proxy::Counts {
+    let proxy = crate::proxy::CountingProxy::start(url.to_owned()).await;
+    let node = start_node(proxy.url(), contract, 1_000, Duration::from_secs(1)).await;
+    node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+    node.stop().await;
+    proxy.take()
+}
+
+pub(crate) async fn requests() {
+    println!("\n## L1 requests (calls a provider bills), counted by a proxy in front of Anvil\n");
+    println!(
+        "| chain | blocks | messages | eth_getLogs | eth_getBlockByNumber | other calls | all | all per 1,000 blocks | all per 100,000 messages |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    let dense = BenchChain::with_messages(100_000).await;
+    let counts = count_catchup(&dense.anvil.endpoint(), dense.contract, dense.head).await;
+    requests_row("dense: 100 messages in every block, catch-up", dense.head + 1, 100_000, &counts);
+    drop(dense);
+
+    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
+    let provider = wallet_provider(&anvil);
+    let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
+    let send = || async {
+        let call = contract.sendMessageToL2(U256::from(1), U256::from(2), vec![U256::from(3)]);
+        call.send().await.unwrap().get_receipt().await.unwrap();
+    };
+    for _ in 0..100 {
+        send().await;
+        provider.anvil_mine(Some(99), None).await.unwrap();
+    }
+    let head = provider.get_block_number().await.unwrap();
+    let counts = count_catchup(&anvil.endpoint(), *contract.address(), head).await;
+    requests_row("sparse: one message every 100 blocks, catch-up", head + 1, 100, &counts);
+
+    // Following the head: each block is mined once the node has read the one before, one in
+    // ten with a message; polling every 20 ms, so the count includes a poll or two per block.
+    let proxy = crate::proxy::CountingProxy::start(anvil.endpoint()).await;
+    let node = start_node(proxy.url(), *contract.address(), 1_000, Duration::from_millis(20)).await;
+    node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+    proxy.take();
+    const HEAD_BLOCKS: u64 = 200;
+    for block in 1..=HEAD_BLOCKS {
+        if block % 10 == 0 {
+            send().await;
+        } else {
+            provider.anvil_mine(Some(1), None).await.unwrap();
+        }
+        node.wait_cursor(|cursor| cursor == Position::block_start(head + block + 1)).await;
+    }
+    let counts = proxy.take();
+    requests_row(
+        "at the head: one block at a time, 1 in 10 with a message (polling every 20 ms)",
+        HEAD_BLOCKS,
+        HEAD_BLOCKS / 10,
+        &counts,
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = proxy.take();
+    println!(
+        "\nIdle at the head (nothing mined for 2 s, polling every 20 ms, about 100 polls): {} calls ({:?}).",
+        idle.values().sum::<u64>(),
+        idle
+    );
+    node.stop().await;
+    drop(anvil);
+
+    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
+    let provider = wallet_provider(&anvil);
+    let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
+    provider.anvil_mine(Some(10_000), None).await.unwrap();
+    let head = provider.get_block_number().await.unwrap();
+    let counts = count_catchup(&anvil.endpoint(), *contract.address(), head).await;
+    requests_row("empty: no message at all, catch-up", head + 1, 0, &counts);
+}
+
 async fn rpc_server(controller: MessagingController) -> RpcServer {
     let config = RpcConfig {
         public_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -522,11 +622,11 @@ pub(crate) async fn memory(messages: u64, subscribers: usize) {
         let (url, ready) = (url.clone(), ready_tx.clone());
         tasks.push(tokio::spawn(async move {
             let client = WsClientBuilder::default().build(&url).await.unwrap();
-            let mut subscription = client.subscribe_messages(Some(0)).await.unwrap();
+            let mut subscription = client.subscribe_messages(Some(0), None).await.unwrap();
             ready.send(()).await.unwrap();
             let mut received = 0;
             while received < LIVE {
-                received += subscription.next().await.unwrap().unwrap().messages.len();
+                received += subscription.next().await.unwrap().unwrap().entries.len();
             }
         }));
     }

@@ -1,6 +1,6 @@
 use crate::CollectorError;
 use alloy::primitives::B256;
-use ferry_primitives::{BlockRef, L1Message, Position};
+use ferry_primitives::{BlockHeader, L1Message, Position};
 use serde::{Deserialize, Serialize};
 use std::{fmt, future::Future, str::FromStr};
 
@@ -50,9 +50,16 @@ impl FromStr for Confirmations {
 pub struct Heads {
     /// The newest block.
     pub latest: u64,
+    /// Its hash: a reorg that replaces the newest block without adding one shows here.
+    pub latest_hash: B256,
     /// The newest block the node may read under its [`Confirmations`]; `None` while the chain
     /// is shorter than the confirmations asked for.
     pub safe: Option<u64>,
+    /// The provider's `safe` block, whatever the confirmations (consumers may wait for it).
+    pub l1_safe: Option<u64>,
+    /// The provider's `finalized` block, whatever the confirmations: no reorg may reach
+    /// below it, and consumers may wait for it.
+    pub finalized: Option<u64>,
 }
 
 /// A log with the messaging contract's `LogMessageToL2` topic that could not be decoded.
@@ -66,21 +73,25 @@ pub struct MalformedLog {
     pub reason: String,
 }
 
-/// What one [`Collector::gather`] call found.
+/// What one [`Collector::gather`] call found: everything in it read from one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gathered {
-    /// The messages logged from the requested position through `last_block`, in
+    /// The messages logged from the requested position through the last header's block, in
     /// `(block, logIndex)` order.
     pub messages: Vec<L1Message>,
     /// Logs that carried the message topic but could not be decoded, in the same range.
     pub malformed: Vec<MalformedLog>,
-    /// The last block scanned completely, with its hash.
-    pub last_block: BlockRef,
-    /// The block before the first one gathered, with its hash as the collector saw it while
-    /// gathering; `None` from block 0, or when not asked for. Two ranges gathered apart may be
-    /// committed together only if this matches the previous range's `last_block`: the chain
-    /// they were read from is then the same one.
-    pub parent: Option<BlockRef>,
+    /// The headers of the range's blocks from the one asked for (at least the last block),
+    /// ascending and linked; every log of a block among them carries its hash. The last one
+    /// is the last block scanned completely.
+    pub headers: Vec<BlockHeader>,
+}
+
+impl Gathered {
+    /// The last block scanned completely.
+    pub fn last_block(&self) -> BlockHeader {
+        *self.headers.last().expect("a gathered range has at least its last header")
+    }
 }
 
 /// Where L1 data comes from. The Ethereum implementation is [`EthereumCollector`]; tests
@@ -96,15 +107,16 @@ pub trait Collector: Send + Sync + 'static {
     fn wait_for_head(&self, known_latest: u64) -> impl Future<Output = ()> + Send;
 
     /// The messages logged from `from` (its block, from its log index on) up to at most
-    /// `to_block`; it may stop earlier (a provider's range limit), and says where in
-    /// [`Gathered::last_block`]. Never skips a block. With `with_parent` it also reads
-    /// [`Gathered::parent`] (one more request): only ranges gathered ahead, to be merged, need
-    /// it; the range at the chain head does not.
+    /// `to_block`; it may stop earlier (a provider's range limit), and says where with its
+    /// last header. Never skips a block. Headers come for every block from `headers_from` on
+    /// (the reorg window), and for the last block in any case; the logs of those blocks are
+    /// checked against them, so that nothing returned mixes two chains (invariant 9). An
+    /// answer that cannot be anchored so is asked again, never returned.
     fn gather(
         &self,
         from: Position,
         to_block: u64,
-        with_parent: bool,
+        headers_from: u64,
     ) -> impl Future<Output = Result<Gathered, CollectorError>> + Send;
 
     /// How many blocks one [`Collector::gather`] call would cover now; while far behind the
@@ -113,11 +125,11 @@ pub trait Collector: Send + Sync + 'static {
         None
     }
 
-    /// The canonical hash of block `number`; `None` if the chain has no such block.
-    fn block_hash(
+    /// The canonical header of block `number`; `None` if the chain has no such block.
+    fn header(
         &self,
         number: u64,
-    ) -> impl Future<Output = Result<Option<B256>, CollectorError>> + Send;
+    ) -> impl Future<Output = Result<Option<BlockHeader>, CollectorError>> + Send;
 }
 
 #[cfg(test)]

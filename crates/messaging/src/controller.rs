@@ -1,28 +1,25 @@
-use crate::{Collector, ControllerError, DrainHandle, DrainTask, MessageStream, Status};
+use crate::{
+    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, MessageStream, Status,
+    stream::DEFAULT_REORG_WINDOW,
+};
 use ferry_primitives::{Checkpoint, Position};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
 use serde::{Deserialize, Serialize};
 use std::{
     cmp::Ordering,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering as AtomicOrdering},
+    },
     time::Duration,
 };
-use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 const LOG_TARGET: &str = "ferry::messaging::controller";
 
-/// How long a set or reset waits for the drain task to apply the rewind.
+/// How long a set or reset waits for the drain task to apply the rewind, sending the request
+/// included.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Tells the drain task to move its cursor to `to`; it answers on `ack` once it has.
-#[derive(Debug)]
-pub struct RewindSignal {
-    /// The new cursor.
-    pub to: Position,
-    /// Answered once the cursor is at `to`.
-    pub ack: oneshot::Sender<()>,
-}
 
 /// What a set or reset changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +31,10 @@ pub struct CheckpointChange {
     /// Whether the running drain task has moved its cursor; `false` when it is not running,
     /// in which case the next start reads the stored value.
     pub rewind_applied: bool,
+    /// Messages orphaned by the change: while the node is halted by a deep reorg, a change
+    /// orphans what is stored from the new position on (found again by the re-scan if it is
+    /// still on the chain).
+    pub orphaned: u64,
 }
 
 /// What a set or reset would do, without doing it.
@@ -60,6 +61,9 @@ pub struct ChangeEffect {
     /// Stored messages logged in that range: found again and skipped on a re-scan; already
     /// delivered, though skipped now, on a skip.
     pub stored_messages: u64,
+    /// Canonical messages the change would orphan: those logged from the new position on,
+    /// while the node is halted by a deep reorg; 0 otherwise.
+    pub would_orphan: u64,
 }
 
 /// See [`ChangeEffect::action`].
@@ -88,26 +92,33 @@ pub struct MessagingController {
 struct Inner {
     store: Store,
     status: Arc<Status>,
-    rewinds: mpsc::Sender<RewindSignal>,
-    /// The receiving end, until the drain task is started with it.
-    pending_rewinds: Mutex<Option<mpsc::Receiver<RewindSignal>>>,
-    /// Serialises sets and resets: store write and signal happen in the same order.
+    /// The running drain task's requests, once started.
+    drain: Mutex<Option<DrainRequests>>,
+    /// Serialises sets and resets: store write and rewind happen in the same order.
     changes: tokio::sync::Mutex<()>,
+    /// The header window's depth below the head, for the task it starts.
+    reorg_window: AtomicU64,
 }
 
 impl MessagingController {
     /// A controller over `store`; `status` is shared with the drain task it starts.
     pub fn new(store: Store, status: Arc<Status>) -> Self {
-        let (rewinds, pending) = mpsc::channel(16);
         Self {
             inner: Arc::new(Inner {
                 store,
                 status,
-                rewinds,
-                pending_rewinds: Mutex::new(Some(pending)),
+                drain: Mutex::new(None),
                 changes: tokio::sync::Mutex::new(()),
+                reorg_window: AtomicU64::new(DEFAULT_REORG_WINDOW),
             }),
         }
+    }
+
+    /// Keeps the headers of at least `blocks` blocks below the head (see
+    /// [`MessageStream::with_reorg_window`]) in the task [`Self::start`] starts.
+    pub fn with_reorg_window(self, blocks: u64) -> Self {
+        self.inner.reorg_window.store(blocks, AtomicOrdering::Relaxed);
+        self
     }
 
     /// The store this controller writes.
@@ -183,16 +194,25 @@ impl MessagingController {
         let _serial = self.inner.changes.lock().await;
         let store = self.inner.store.clone();
         let origin = ChangeOrigin { method, caller: caller.to_owned() };
-        let previous = blocking(move || store.change_checkpoint(new, Some(&origin))).await?;
+        let status = &self.inner.status;
+        // Halted by a deep reorg: the operator says where the chain is to be read again.
+        let resolve = status.halted().map(|_| status.known_heads());
+        let changed =
+            blocking(move || store.change_checkpoint(new, Some(&origin), resolve)).await?;
+        let orphaned = changed.resolved.as_ref().map_or(0, |summary| summary.orphaned.len() as u64);
+        if let Some(summary) = &changed.resolved {
+            status.record_reorg(summary);
+        }
         let to = self.inner.store.resume_position(new);
-        warn!(target: LOG_TARGET, %method, caller, previous = ?previous, current = ?new, %to,
-            "Checkpoint changed");
-        let rewind_applied = self.signal(to).await;
-        Ok(CheckpointChange { previous, current: new, rewind_applied })
+        warn!(target: LOG_TARGET, %method, caller, previous = ?changed.previous, current = ?new,
+            %to, orphaned, "Checkpoint changed");
+        let rewind_applied = self.apply(to).await;
+        Ok(CheckpointChange { previous: changed.previous, current: new, rewind_applied, orphaned })
     }
 
     async fn preview(&self, new: Checkpoint) -> Result<CheckpointPreview, ControllerError> {
         let store = self.inner.store.clone();
+        let halted = self.inner.status.halted().is_some();
         let (previous, effect) = blocking(move || {
             let previous = store.checkpoint()?;
             let (from, to) = (store.resume_position(previous), store.resume_position(new));
@@ -202,8 +222,13 @@ impl MessagingController {
                 Ordering::Equal => (ChangeAction::None, None),
             };
             let stored_messages = match range {
-                Some((start, end)) => store.count_messages_between(start, end)?,
+                Some((start, end)) => store.count_messages_between(start, end)?.0,
                 None => 0,
+            };
+            let would_orphan = if halted {
+                store.count_messages_between(to, Position::new(u64::MAX, u64::MAX))?.1
+            } else {
+                0
             };
             // The range ends in the block before `end`, or in `end`'s block if it is inside it.
             let last_block = |end: Position| {
@@ -214,6 +239,7 @@ impl MessagingController {
                 from_block: range.map(|(start, _)| start.block),
                 to_block: range.map(|(_, end)| last_block(end)),
                 stored_messages,
+                would_orphan,
             };
             Ok((previous, effect))
         })
@@ -222,48 +248,39 @@ impl MessagingController {
     }
 
     /// Starts the drain task reading through `collector`, from the stored checkpoint. Only
-    /// once per controller: a second call is [`ControllerError::AlreadyStarted`].
+    /// once per controller: a second call is [`ControllerError::AlreadyStarted`]. Dropping
+    /// the handle stops the task.
     pub fn start<C: Collector>(&self, collector: Arc<C>) -> Result<DrainHandle, ControllerError> {
-        let rewinds = self
-            .inner
-            .pending_rewinds
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
-            .ok_or(ControllerError::AlreadyStarted)?;
-        // A set racing this start may land after the read below without being signalled;
-        // the task's first commit then finds the checkpoint moved and rewinds to it
-        // (invariant 3), so the set still wins.
+        let mut drain = self.inner.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if drain.is_some() {
+            return Err(ControllerError::AlreadyStarted);
+        }
+        // A set racing this start may land after the read below without being applied; the
+        // task's first commit then finds the checkpoint moved and rewinds to it (invariant 3),
+        // so the set still wins.
         let store = &self.inner.store;
         let cursor = store.resume_position(store.checkpoint()?);
         let status = Arc::clone(&self.inner.status);
-        let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor);
-        Ok(DrainTask::new(stream, store.clone(), status, rewinds).spawn())
+        let window = self.inner.reorg_window.load(AtomicOrdering::Relaxed);
+        let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor)
+            .with_reorg_window(window);
+        let (task, handle) = DrainTask::new(stream, store.clone(), status);
+        task.spawn();
+        *drain = Some(handle.requests());
+        Ok(handle)
     }
 
-    /// Sends the rewind and waits for the acknowledgement; `false` if the task is not running
-    /// or did not answer in time (the store holds the new value either way, and a batch
-    /// gathered before it can no longer commit).
-    async fn signal(&self, to: Position) -> bool {
-        let not_started = self
-            .inner
-            .pending_rewinds
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_some();
-        if not_started {
-            return false;
-        }
-        let (ack, acked) = oneshot::channel();
-        if self.inner.rewinds.send(RewindSignal { to, ack }).await.is_err() {
-            return false;
-        }
-        match tokio::time::timeout(ACK_TIMEOUT, acked).await {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) => false,
-            Err(_) => {
-                warn!(target: LOG_TARGET, %to, timeout = ?ACK_TIMEOUT,
-                    "The drain task did not acknowledge the rewind in time");
+    /// Asks the running task to move its cursor to `to` and waits (bounded, sending included)
+    /// for it; `false` if it is not running or did not answer in time (the store holds the
+    /// new value either way, and a batch gathered before it can no longer commit).
+    async fn apply(&self, to: Position) -> bool {
+        let requests =
+            self.inner.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let Some(requests) = requests else { return false };
+        match requests.rewind(to, ACK_TIMEOUT).await {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(target: LOG_TARGET, %to, %error, "The rewind was not applied by the running task");
                 false
             }
         }

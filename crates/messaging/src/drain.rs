@@ -1,9 +1,14 @@
-use crate::{Batch, Collector, MessageStream, Phase, Reorg, RewindSignal, Status, StreamItem};
-use ferry_storage::{ChangeMethod, ChangeOrigin, CommitOutcome, Store};
-use std::{future::Future, sync::Arc, time::Duration};
+//! The drain task: takes what the stream yields and writes it, one write transaction per
+//! batch or reorg, and applies the rewinds the controller asks for.
+
+use crate::{
+    Batch, Collector, DeepReorg, Halt, MessageStream, Phase, Reorg, Status, StreamError, StreamItem,
+};
+use ferry_primitives::Position;
+use ferry_storage::{BatchWrite, CommitOutcome, ReorgOutcome, ReorgWrite, Store};
+use std::{fmt, future::Future, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
-    task::JoinHandle,
     time::Instant,
 };
 use tracing::{debug, error, info, warn};
@@ -13,33 +18,106 @@ const LOG_TARGET: &str = "ferry::messaging::drain";
 /// How long to wait before gathering again after a failed gather or commit, at first and at
 /// most; it doubles in between.
 const RETRY_DELAY: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(10));
-/// How many of the newest stored messages a reorg looks through for orphaned ones.
-const ORPHAN_SCAN: usize = 10_000;
 
-/// The drain task: takes batches from the stream and commits them, one write transaction per
-/// batch, and applies rewind signals from the controller.
-///
-/// One `select!` loop, in this order of priority: shutdown, rewind signals, the next batch.
-/// A batch commits only on top of the checkpoint it was gathered from (invariant 3), and the
-/// cursor moves only after the commit succeeded (invariant 2); a failed commit leaves the
-/// cursor where the store says it is, and the range is gathered again.
+/// Requests queued for the task at most; a sender waits (bounded by its own timeout) beyond.
+const REQUEST_QUEUE: usize = 16;
+
+/// What the drain task can be asked to do; each request carries its reply.
 #[derive(Debug)]
-pub struct DrainTask<C> {
-    stream: MessageStream<C>,
-    store: Store,
-    status: Arc<Status>,
-    rewinds: mpsc::Receiver<RewindSignal>,
+pub enum DrainRequest {
+    /// Move the cursor to `to`, which the store already holds; answered once it has moved.
+    /// While ingestion is halted by a deep reorg, the rewind also resolves it: what is stored
+    /// from `to` on is orphaned (unless the controller did so already) and reading goes on.
+    Rewind {
+        /// The new cursor.
+        to: Position,
+        /// The answer.
+        reply: oneshot::Sender<Result<(), RewindError>>,
+    },
 }
 
-/// A running [`DrainTask`].
+/// Why a rewind was not applied by the running task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RewindError {
+    /// The task is not running; the store holds the new value and the next start reads it.
+    #[error("the ingestion task is not running")]
+    NotRunning,
+    /// The task did not answer in time (it is busy committing, or stuck upstream).
+    #[error("the ingestion task did not answer within {0:?}")]
+    TimedOut(Duration),
+    /// The task could not write what resolving a halt needs.
+    #[error("the ingestion task could not resolve the halt: {0}")]
+    Failed(String),
+}
+
+/// Why the drain task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrainExit {
+    /// It was asked to stop.
+    Shutdown,
+    /// It ended by itself: a bug, which the node reports by exiting non-zero.
+    Failed(String),
+}
+
+/// Why a rewind happened, for the log and the metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RewindCause {
+    /// An operator set or reset the checkpoint.
+    Operator,
+    /// A batch found the checkpoint moved under it (a set that raced it).
+    CheckpointMoved,
+    /// A reorg inside the window: back to the block after its common ancestor.
+    Reorg,
+    /// A batch did not link to the window: the anchor is checked again.
+    Unlinked,
+}
+
+impl fmt::Display for RewindCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Operator => "operator",
+            Self::CheckpointMoved => "checkpointMoved",
+            Self::Reorg => "reorg",
+            Self::Unlinked => "unlinked",
+        })
+    }
+}
+
+/// Sends requests to the drain task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DrainRequests(mpsc::Sender<DrainRequest>);
+
+impl DrainRequests {
+    /// Asks the task to move its cursor to `to` and waits at most `within` for it to have
+    /// done so, queueing included (invariant 4: a set returns once the task applied it).
+    pub async fn rewind(&self, to: Position, within: Duration) -> Result<(), RewindError> {
+        let ask = async {
+            let (reply, answer) = oneshot::channel();
+            self.0
+                .send(DrainRequest::Rewind { to, reply })
+                .await
+                .map_err(|_| RewindError::NotRunning)?;
+            answer.await.map_err(|_| RewindError::NotRunning)?
+        };
+        tokio::time::timeout(within, ask).await.unwrap_or(Err(RewindError::TimedOut(within)))
+    }
+}
+
+/// A [`DrainTask`]: stop it, wait for it, send it requests.
 #[derive(Debug)]
 pub struct DrainHandle {
+    requests: DrainRequests,
     stop: Option<oneshot::Sender<()>>,
-    /// `None` once the task has been seen to end.
-    task: Option<JoinHandle<()>>,
+    exit: Option<oneshot::Receiver<DrainExit>>,
+    ended: Option<DrainExit>,
 }
 
 impl DrainHandle {
+    /// A sender of requests to the task.
+    pub fn requests(&self) -> DrainRequests {
+        self.requests.clone()
+    }
+
     /// Asks the task to stop: a batch being committed finishes, one being gathered is dropped.
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -47,208 +125,292 @@ impl DrainHandle {
         }
     }
 
-    /// Resolves when the task has ended, for whatever reason. Cancel-safe: can be raced in a
-    /// `select!` and awaited again.
-    pub async fn finished(&mut self) {
-        if let Some(task) = &mut self.task {
-            if let Err(error) = task.await {
-                error!(target: LOG_TARGET, %error, "Drain task ended abnormally");
-            }
-            self.task = None;
+    /// Resolves when the task has ended, with why. Cancel-safe: can be raced in a `select!`
+    /// and awaited again.
+    pub async fn finished(&mut self) -> DrainExit {
+        if let Some(exit) = &mut self.exit {
+            let ended = exit.await.unwrap_or_else(|_| {
+                DrainExit::Failed("the ingestion task panicked or was dropped".to_owned())
+            });
+            self.exit = None;
+            self.ended = Some(ended);
         }
+        self.ended.clone().unwrap_or(DrainExit::Shutdown)
     }
 
     /// Waits until the task has stopped.
-    pub async fn stopped(mut self) {
-        self.finished().await;
-    }
-
-    /// Whether the task has ended.
-    pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+    pub async fn stopped(mut self) -> DrainExit {
+        self.finished().await
     }
 }
 
+/// The drain task: takes batches from the stream and commits them, one write transaction per
+/// batch, records the reorgs the stream finds, and applies rewinds.
+///
+/// One `select!` loop, in this order of priority: shutdown, requests, the next item. A batch
+/// commits only on top of the checkpoint it was gathered from (invariant 3), and the cursor
+/// moves only after the commit succeeded (invariant 2); a failed commit leaves the cursor
+/// where the store says it is, and the range is gathered again. A reorg deeper than the
+/// header window halts it: it reads nothing until an operator's rewind.
+#[derive(Debug)]
+pub struct DrainTask<C> {
+    stream: MessageStream<C>,
+    drain: Drain,
+    requests: mpsc::Receiver<DrainRequest>,
+    stop: oneshot::Receiver<()>,
+    exit: oneshot::Sender<DrainExit>,
+}
+
+/// What the loop works with besides the stream.
+#[derive(Debug)]
+struct Drain {
+    store: Store,
+    status: Arc<Status>,
+    retry: Retry,
+}
+
 impl<C: Collector> DrainTask<C> {
-    /// A task committing what `stream` yields into `store`.
-    pub fn new(
-        stream: MessageStream<C>,
-        store: Store,
-        status: Arc<Status>,
-        rewinds: mpsc::Receiver<RewindSignal>,
-    ) -> Self {
-        Self { stream, store, status, rewinds }
+    /// A task committing what `stream` yields into `store`, and its handle.
+    pub fn new(stream: MessageStream<C>, store: Store, status: Arc<Status>) -> (Self, DrainHandle) {
+        let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
+        let (stop_tx, stop) = oneshot::channel();
+        let (exit, exit_rx) = oneshot::channel();
+        let handle = DrainHandle {
+            requests: DrainRequests(requests_tx),
+            stop: Some(stop_tx),
+            exit: Some(exit_rx),
+            ended: None,
+        };
+        let drain = Drain { store, status, retry: Retry::default() };
+        (Self { stream, drain, requests, stop, exit }, handle)
     }
 
-    /// Spawns the task on the current tokio runtime.
-    pub fn spawn(self) -> DrainHandle {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(self.run(async move {
-            let _ = stopped.await;
-        }));
-        DrainHandle { stop: Some(stop), task: Some(task) }
+    /// Spawns the task on the current tokio runtime; it runs until its handle stops it.
+    pub fn spawn(self) {
+        tokio::spawn(self.run(std::future::pending()));
     }
 
-    /// Runs until `shutdown` resolves.
+    /// Runs until `shutdown` resolves or the handle stops it.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Self { mut stream, store, status, mut rewinds } = self;
-        let mut retry = Retry::default();
+        let Self { mut stream, mut drain, mut requests, mut stop, exit } = self;
         info!(target: LOG_TARGET, cursor = %stream.cursor(), "Drain task started");
         tokio::pin!(shutdown);
         loop {
+            let halted = drain.status.halted().is_some();
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(signal) = rewinds.recv() => {
-                    stream.rewind(signal.to);
-                    status.record_rewind();
-                    retry.reset();
-                    info!(target: LOG_TARGET, to = %signal.to, "Rewound");
-                    let _ = signal.ack.send(());
-                }
-                item = next_item(&mut stream, retry.at) => match item {
-                    Ok(StreamItem::Batch(batch)) => {
-                        match commit(&store, &status, &mut stream, batch).await {
-                            Ok(()) => retry.reset(),
-                            Err(()) => retry.failed(),
-                        }
-                    }
-                    Ok(StreamItem::Reorg(reorg)) => {
-                        match recover_from_reorg(&store, &status, &mut stream, reorg).await {
-                            Ok(()) => retry.reset(),
-                            Err(()) => retry.failed(),
-                        }
-                    }
+                _ = &mut stop => break,
+                Some(request) = requests.recv() => drain.answer(&mut stream, request).await,
+                item = next_item(&mut stream, drain.retry.at), if !halted => match item {
+                    Ok(StreamItem::Batch(batch)) => drain.commit(&mut stream, batch).await,
+                    Ok(StreamItem::Reorg(reorg)) => drain.reorg(&mut stream, reorg).await,
+                    Ok(StreamItem::DeepReorg(reorg)) => drain.halt(&reorg),
                     Err(error) => {
                         warn!(target: LOG_TARGET, %error, cursor = %stream.cursor(),
                             "Gathering failed; retrying");
-                        retry.failed();
+                        if let StreamError::Storage(_) = error {
+                            drain.status.record_storage_error();
+                        }
+                        drain.retry.failed();
                     }
                 },
             }
         }
-        status.set_phase(Phase::Stopped);
-        status.set_cursor(None);
+        drain.status.set_phase(Phase::Stopped);
+        drain.status.set_cursor(None);
         info!(target: LOG_TARGET, cursor = %stream.cursor(), "Drain task stopped");
+        let _ = exit.send(DrainExit::Shutdown);
     }
 }
 
 async fn next_item<C: Collector>(
     stream: &mut MessageStream<C>,
     retry_at: Option<Instant>,
-) -> Result<StreamItem, crate::CollectorError> {
+) -> Result<StreamItem, StreamError> {
     if let Some(at) = retry_at {
         tokio::time::sleep_until(at).await;
     }
     stream.next_item().await
 }
 
-/// Commits `batch`; on success moves the cursor past it, on `CheckpointMoved` rewinds the
-/// cursor to the stored checkpoint (a lost or late signal heals itself). `Err` means the
-/// commit failed and the same range must be gathered again later.
-async fn commit<C: Collector>(
-    store: &Store,
-    status: &Status,
-    stream: &mut MessageStream<C>,
-    batch: Batch,
-) -> Result<(), ()> {
-    let started = Instant::now();
-    let writer = store.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let scanned = batch.scanned_blocks();
-        let outcome = writer.commit_hashed_batch(
-            batch.from,
-            &batch.messages,
-            &batch.hashes,
-            batch.next,
-            &scanned,
-        );
-        (outcome, batch)
-    })
-    .await;
-    metrics::histogram!("ferry_commit_seconds").record(started.elapsed().as_secs_f64());
-    let (outcome, batch) = match outcome {
-        Ok(done) => done,
-        Err(panicked) => {
-            error!(target: LOG_TARGET, error = %panicked, "Commit task panicked");
-            status.record_storage_error();
-            return Err(());
-        }
-    };
-    match outcome {
-        Ok(CommitOutcome::Committed(summary)) => {
-            debug!(target: LOG_TARGET, from = %batch.from, next = %batch.next,
-                stored = summary.stored, skipped = summary.skipped,
-                elapsed = ?started.elapsed(), "Committed");
-            status.record_commit(
-                &summary,
-                batch.messages.iter().map(|l1| l1.message.nonce),
-                &batch.malformed,
-            );
-            stream.advance(batch.next);
-            Ok(())
-        }
-        Ok(CommitOutcome::CheckpointMoved { expected, found }) => {
-            let to = store.resume_position(found);
-            info!(target: LOG_TARGET, %expected, found = ?found, "Checkpoint moved under a batch; dropped it");
-            stream.rewind(to);
-            Ok(())
-        }
-        Err(error) => {
-            error!(target: LOG_TARGET, %error, from = %batch.from, next = %batch.next,
-                "Commit failed; the range will be gathered again");
-            status.record_storage_error();
-            Err(())
-        }
+/// Runs a store write off the async runtime: MDBX commits wait for the disk. A panic in it is
+/// a bug, reported as a failed write.
+async fn blocking<T: Send + 'static>(
+    write: impl FnOnce() -> ferry_storage::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(write).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(panicked) => Err(format!("the write panicked: {panicked}")),
     }
 }
 
-/// Moves the stored checkpoint back below a reorg (unless an operator moved it meanwhile)
-/// and the cursor with it.
-async fn recover_from_reorg<C: Collector>(
-    store: &Store,
-    status: &Status,
-    stream: &mut MessageStream<C>,
-    reorg: Reorg,
-) -> Result<(), ()> {
-    let from = stream.cursor();
-    let writer = store.clone();
-    let ancestor = reorg.common_ancestor.unwrap_or(reorg.rewind_to.block.saturating_sub(1));
-    let result = tokio::task::spawn_blocking(move || {
-        let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
-        let moved = writer.replace_checkpoint(from, reorg.rewind_to, Some(&origin))?;
-        let orphaned = writer.recent_seqs_above_block(ancestor, ORPHAN_SCAN)?;
-        Ok::<_, ferry_storage::Error>((moved, orphaned))
-    })
-    .await;
-    let (moved, orphaned) = match result {
-        Ok(Ok(done)) => done,
-        Ok(Err(error)) => {
-            error!(target: LOG_TARGET, %error, "Cannot rewind below a reorg; retrying");
-            status.record_storage_error();
-            return Err(());
-        }
-        Err(panicked) => {
-            error!(target: LOG_TARGET, error = %panicked, "Reorg recovery task panicked");
-            status.record_storage_error();
-            return Err(());
-        }
-    };
-    match moved {
-        Ok(_) => {
-            error!(target: LOG_TARGET, block = reorg.block, scanned = %reorg.scanned_hash,
-                canonical = ?reorg.canonical_hash, rewind_to = %reorg.rewind_to,
-                orphaned_seqs = ?orphaned, "Reorg below the checkpoint; re-scanning");
-            status.record_reorg(&orphaned);
-            status.record_rewind();
-            stream.rewind(reorg.rewind_to);
-        }
-        Err(found) => {
-            // An operator moved the checkpoint since: theirs wins.
-            stream.rewind(store.resume_position(found));
+impl Drain {
+    /// The one rewind path: every rewind moves the cursor, is counted and logged.
+    fn rewind<C: Collector>(
+        &mut self,
+        stream: &mut MessageStream<C>,
+        to: Position,
+        cause: RewindCause,
+    ) {
+        stream.rewind(to);
+        self.status.record_rewind();
+        self.retry.reset();
+        metrics::counter!("ferry_rewinds_by_cause_total", "cause" => cause.to_string())
+            .increment(1);
+        info!(target: LOG_TARGET, %to, %cause, "Rewound");
+    }
+
+    async fn answer<C: Collector>(&mut self, stream: &mut MessageStream<C>, request: DrainRequest) {
+        match request {
+            DrainRequest::Rewind { to, reply } => {
+                let result = self.resolve_halt(to).await;
+                if result.is_ok() {
+                    self.rewind(stream, to, RewindCause::Operator);
+                }
+                let _ = reply.send(result);
+            }
         }
     }
-    Ok(())
+
+    /// While halted, an operator's rewind resolves the halt: what is stored from `to` on is
+    /// orphaned (a no-op when the controller did it with the checkpoint change) and ingestion
+    /// goes on from there.
+    async fn resolve_halt(&mut self, to: Position) -> Result<(), RewindError> {
+        if self.status.halted().is_none() {
+            return Ok(());
+        }
+        let (store, heads) = (self.store.clone(), self.status.known_heads());
+        match blocking(move || store.resolve_deep_reorg(to, heads)).await {
+            Ok(resolved) => {
+                if let Some(summary) = resolved {
+                    self.status.record_reorg(&summary);
+                }
+                warn!(target: LOG_TARGET, %to, "Halt resolved by an operator; reading again");
+                self.status.set_halted(None);
+                Ok(())
+            }
+            Err(error) => {
+                error!(target: LOG_TARGET, %error, %to, "Cannot resolve the halt");
+                self.status.record_storage_error();
+                Err(RewindError::Failed(error))
+            }
+        }
+    }
+
+    /// Commits `batch`; on success moves the cursor past it. If the checkpoint moved under it,
+    /// the cursor follows the store (a lost or late rewind heals itself); if it does not link
+    /// to the window, the anchor is checked again. A failed commit is retried later.
+    async fn commit<C: Collector>(&mut self, stream: &mut MessageStream<C>, batch: Batch) {
+        let started = Instant::now();
+        let (store, heads) = (self.store.clone(), self.status.known_heads());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = store.commit(&BatchWrite {
+                from: batch.from,
+                next: batch.next,
+                messages: &batch.messages,
+                hashes: &batch.hashes,
+                headers: &batch.headers,
+                window_floor: batch.window_floor,
+                heads,
+            });
+            (outcome, batch)
+        })
+        .await;
+        metrics::histogram!("ferry_commit_seconds").record(started.elapsed().as_secs_f64());
+        let (outcome, batch) = match outcome {
+            Ok(done) => done,
+            Err(panicked) => {
+                error!(target: LOG_TARGET, error = %panicked, "Commit task panicked");
+                self.status.record_storage_error();
+                self.retry.failed();
+                return;
+            }
+        };
+        match outcome {
+            Ok(CommitOutcome::Committed(summary)) => {
+                debug!(target: LOG_TARGET, from = %batch.from, next = %batch.next,
+                    stored = summary.stored, skipped = summary.skipped,
+                    reincluded = summary.reincluded, elapsed = ?started.elapsed(), "Committed");
+                if summary.reincluded > 0 {
+                    info!(target: LOG_TARGET, reincluded = summary.reincluded, from = %batch.from,
+                        "Orphaned messages found again on the canonical chain");
+                }
+                self.status.record_commit(
+                    &summary,
+                    batch.messages.iter().map(|l1| l1.message.nonce),
+                    &batch.malformed,
+                );
+                stream.advance(batch.next);
+                self.retry.reset();
+            }
+            Ok(CommitOutcome::CheckpointMoved { expected, found }) => {
+                info!(target: LOG_TARGET, %expected, found = ?found,
+                    "Checkpoint moved under a batch; dropped it");
+                self.rewind(
+                    stream,
+                    self.store.resume_position(found),
+                    RewindCause::CheckpointMoved,
+                );
+            }
+            Ok(CommitOutcome::Unlinked { kept, parent_hash }) => {
+                warn!(target: LOG_TARGET, block = kept.number, kept = %kept.hash, %parent_hash,
+                    "A batch does not link to the header window; checking it again");
+                let cursor = stream.cursor();
+                self.rewind(stream, cursor, RewindCause::Unlinked);
+            }
+            Err(error) => {
+                error!(target: LOG_TARGET, %error, from = %batch.from, next = %batch.next,
+                    "Commit failed; the range will be gathered again");
+                self.status.record_storage_error();
+                self.retry.failed();
+            }
+        }
+    }
+
+    /// Records a reorg inside the window (its removals with it) and rewinds to the block after
+    /// its common ancestor, unless an operator moved the checkpoint meanwhile.
+    async fn reorg<C: Collector>(&mut self, stream: &mut MessageStream<C>, reorg: Reorg) {
+        let write = ReorgWrite {
+            expected: stream.cursor(),
+            common_ancestor: reorg.common_ancestor,
+            heads: self.status.known_heads(),
+        };
+        let store = self.store.clone();
+        match blocking(move || store.record_reorg(&write)).await {
+            Ok(ReorgOutcome::Recorded(summary)) => {
+                error!(target: LOG_TARGET, id = summary.id, block = reorg.replaced.number,
+                    kept = %reorg.replaced.kept, canonical = ?reorg.replaced.canonical,
+                    common_ancestor = reorg.common_ancestor.number,
+                    orphaned = summary.orphaned.len(), rewind_to = %summary.record.rewind_to,
+                    "Reorg: orphaned what it removed; reading again from its common ancestor");
+                self.status.record_reorg(&summary);
+                self.rewind(stream, summary.record.rewind_to, RewindCause::Reorg);
+            }
+            Ok(ReorgOutcome::CheckpointMoved { found, .. }) => {
+                self.rewind(
+                    stream,
+                    self.store.resume_position(found),
+                    RewindCause::CheckpointMoved,
+                );
+            }
+            Err(error) => {
+                error!(target: LOG_TARGET, %error, "Cannot record a reorg; retrying");
+                self.status.record_storage_error();
+                self.retry.failed();
+            }
+        }
+    }
+
+    /// Halts ingestion: a reorg the node must not heal by itself.
+    fn halt(&mut self, reorg: &DeepReorg) {
+        let halt = Halt::of(reorg);
+        error!(target: LOG_TARGET, block = reorg.replaced.number, kept = %reorg.replaced.kept,
+            canonical = ?reorg.replaced.canonical, reason = %halt.reason,
+            "Ingestion halted: waiting for an operator to move the checkpoint");
+        self.status.set_halted(Some(halt));
+        self.status.set_phase(Phase::Halted);
+    }
 }
 
 /// When to gather again after a failure: `None` means at once.

@@ -24,6 +24,17 @@ pub enum CollectorError {
     Inconsistent(String),
 }
 
+/// Why the message stream could not yield its next item; the drain task retries.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// L1 could not answer.
+    #[error(transparent)]
+    Collector(#[from] CollectorError),
+    /// The store could not be read (the header window, during a reorg check).
+    #[error("storage failed: {0}")]
+    Storage(#[from] ferry_storage::Error),
+}
+
 /// Why a checkpoint operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {

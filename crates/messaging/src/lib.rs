@@ -6,14 +6,17 @@
 //!                         reorg check         compare-and-set on the checkpoint
 //!
 //! operator -> MessagingController -> store (write checkpoint)
-//!                                 -> RewindSignal (mpsc, oneshot ack) -> DrainTask -> stream.rewind()
+//!                                 -> DrainRequest::Rewind (oneshot reply) -> DrainTask -> stream.rewind()
 //! ```
 //!
 //! - [`Collector`] fetches heads and `LogMessageToL2` logs; [`EthereumCollector`] is the alloy
 //!   implementation (adaptive block range, retries with backoff, newHeads over WebSocket).
-//! - [`MessageStream`] holds the in-memory cursor and yields [`Batch`]es in L1 order.
-//! - [`DrainTask`] commits each batch with the checkpoint it was gathered from; the cursor moves
-//!   only after the commit succeeded.
+//! - [`MessageStream`] holds the in-memory cursor and yields [`Batch`]es in L1 order, each
+//!   anchored to the window of canonical headers the store keeps, and the reorgs it finds.
+//! - [`DrainTask`] commits each batch with the checkpoint it was gathered from (the cursor moves
+//!   only after the commit succeeded), records reorgs with what they removed, and halts on
+//!   one deeper than the window.
+//! - [`visibility`] decides what a consumer waiting for `safe` or `finalized` blocks is told.
 //! - [`MessagingController`] reads, sets and resets the checkpoint while the task runs.
 //! - [`Status`] is what the node reports about all of it.
 
@@ -22,6 +25,7 @@ mod controller;
 mod drain;
 mod error;
 mod ethereum;
+mod finality;
 mod nonces;
 mod status;
 mod stream;
@@ -31,14 +35,17 @@ pub mod test_utils;
 pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog};
 pub use controller::{
     ChangeAction, ChangeEffect, CheckpointChange, CheckpointPreview, MessagingController,
-    RewindSignal,
 };
-pub use drain::{DrainHandle, DrainTask};
-pub use error::{CollectorError, ControllerError};
+pub use drain::{DrainExit, DrainHandle, DrainRequest, DrainRequests, DrainTask, RewindError};
+pub use error::{CollectorError, ControllerError, StreamError};
 pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
+pub use finality::{Visibility, visibility};
 pub use nonces::{NonceGap, NonceTracker};
-pub use status::{Phase, Status, StatusSnapshot, UpstreamSnapshot};
-pub use stream::{Batch, MessageStream, Reorg, StreamItem};
+pub use status::{Halt, Phase, Status, StatusSnapshot, UpstreamSnapshot};
+pub use stream::{
+    Batch, DEFAULT_REORG_WINDOW, DeepReorg, DeepReorgKind, MessageStream, Reorg, ReplacedBlock,
+    StreamItem,
+};
 
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,25 @@ impl NonceTracker {
         self.runs.insert(first, last);
     }
 
+    /// Records `nonce` as no longer stored (a reorg orphaned the message that held it).
+    pub fn remove(&mut self, nonce: U256) {
+        let Some((first, last)) =
+            self.runs.range(..=nonce).next_back().map(|(first, last)| (*first, *last))
+        else {
+            return;
+        };
+        if last < nonce {
+            return;
+        }
+        self.runs.remove(&first);
+        if first < nonce {
+            self.runs.insert(first, nonce - U256::from(1));
+        }
+        if nonce < last {
+            self.runs.insert(nonce + U256::from(1), last);
+        }
+    }
+
     /// The lowest and highest stored nonce.
     pub fn range(&self) -> Option<(U256, U256)> {
         let first = self.runs.first_key_value()?.0;
@@ -104,6 +123,19 @@ mod tests {
         nonces.insert(U256::from(7));
         assert_eq!(nonces.gaps(), []);
         assert_eq!(nonces.range(), Some((U256::ZERO, U256::from(9))));
+    }
+
+    #[test]
+    fn a_removed_nonce_opens_a_gap_that_its_return_closes() {
+        let mut nonces = tracker(&[0, 1, 2, 3, 4]);
+        nonces.remove(U256::from(2));
+        assert_eq!(nonces.gaps(), [gap(2, 2)]);
+        nonces.remove(U256::from(4));
+        nonces.remove(U256::from(0));
+        nonces.remove(U256::from(9));
+        assert_eq!(nonces.range(), Some((U256::from(1), U256::from(3))));
+        nonces.insert(U256::from(2));
+        assert_eq!(nonces.gaps(), []);
     }
 
     #[test]

@@ -1,10 +1,9 @@
-use crate::{Heads, MalformedLog, NonceGap, NonceTracker};
+use crate::{DeepReorg, DeepReorgKind, Heads, MalformedLog, NonceGap, NonceTracker};
 use alloy::primitives::U256;
 use ferry_primitives::{Position, Seq};
-use ferry_storage::{CommitSummary, Store};
+use ferry_storage::{CommitSummary, KnownHeads, ReorgSummary, Store};
 use serde::{Deserialize, Serialize};
 use std::{
-    collections::VecDeque,
     sync::{
         Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -16,8 +15,6 @@ use tracing::{error, warn};
 
 const LOG_TARGET: &str = "ferry::messaging::status";
 
-/// How many orphaned seqs (messages stored from blocks a reorg removed) status keeps.
-const ORPHANED_SEQS_KEPT: usize = 1_000;
 /// How many nonce gaps a snapshot lists (the count of missing nonces covers all of them).
 const NONCE_GAPS_LISTED: usize = 100;
 
@@ -34,6 +31,9 @@ pub enum Phase {
     CheckingHead,
     /// Fetching logs and committing them.
     Gathering,
+    /// Halted by a reorg deeper than the header window or below a finalized block, until an
+    /// operator moves the checkpoint.
+    Halted,
 }
 
 /// The pipeline's live state and counters, shared by the stream, the drain task, the collector
@@ -41,18 +41,73 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Status {
     phase: Mutex<Phase>,
-    heads: Mutex<Option<Heads>>,
+    heads: watch::Sender<Option<Heads>>,
     cursor: Mutex<Option<Position>>,
     last_seq: watch::Sender<Option<Seq>>,
     nonces: Mutex<NonceTracker>,
-    orphaned_seqs: Mutex<VecDeque<Seq>>,
+    halted: Mutex<Option<Halt>>,
     upstream: Mutex<Upstream>,
     messages_stored: AtomicU64,
     duplicates_skipped: AtomicU64,
+    reincluded: AtomicU64,
+    orphaned: AtomicU64,
     malformed_logs: AtomicU64,
     reorgs_detected: AtomicU64,
     rewinds: AtomicU64,
     storage_errors: AtomicU64,
+    l1_requests: AtomicU64,
+}
+
+/// Why ingestion is halted, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Halt {
+    /// What happened, and what the operator can do.
+    pub reason: String,
+    /// The newest block of the header window that was replaced.
+    pub replaced_block: u64,
+    /// The common ancestor, when one was found (below a finalized block).
+    pub common_ancestor: Option<u64>,
+    /// The provider's finalized block then.
+    pub finalized: Option<u64>,
+    /// When, in Unix milliseconds.
+    pub since: u64,
+}
+
+impl Halt {
+    /// The halt a deep reorg causes.
+    pub fn of(reorg: &DeepReorg) -> Self {
+        let (reason, common_ancestor, finalized) = match reorg.kind {
+            DeepReorgKind::BeyondWindow { lowest } => (
+                format!(
+                    "reorg deeper than the header window: block {} (the lowest kept) was \
+                     replaced too; no rewind is safe without an operator: move the checkpoint \
+                     to a block before the fork (messaging_setCheckpoint); what was stored \
+                     from there is orphaned and found again",
+                    lowest.number
+                ),
+                None,
+                None,
+            ),
+            DeepReorgKind::BelowFinalized { common_ancestor, finalized } => (
+                format!(
+                    "reorg below the finalized block {finalized}: the chain replaced blocks \
+                     after {}; the provider's finality is broken or it lies; move the \
+                     checkpoint (messaging_setCheckpoint) once the chain is trusted again",
+                    common_ancestor.number
+                ),
+                Some(common_ancestor.number),
+                Some(finalized),
+            ),
+        };
+        Self {
+            reason,
+            replaced_block: reorg.replaced.number,
+            common_ancestor,
+            finalized,
+            since: unix_millis(SystemTime::now()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +144,10 @@ pub struct StatusSnapshot {
     pub l1_head: Option<u64>,
     /// The newest L1 block the node may read.
     pub safe_head: Option<u64>,
+    /// The provider's `safe` block.
+    pub l1_safe: Option<u64>,
+    /// The provider's `finalized` block.
+    pub l1_finalized: Option<u64>,
     /// The in-memory cursor: the next position the stream reads.
     pub cursor: Option<Position>,
     /// The seq of the newest stored message.
@@ -101,8 +160,13 @@ pub struct StatusSnapshot {
     pub malformed_logs: u64,
     /// Reorgs detected below the checkpoint since the node started.
     pub reorgs_detected: u64,
-    /// Seqs of stored messages whose blocks a reorg removed (the newest ones).
-    pub orphaned_seqs: Vec<Seq>,
+    /// Messages a reorg orphaned since the node started.
+    pub orphaned_since_start: u64,
+    /// Orphaned messages found again on the canonical chain since the node started.
+    pub reincluded_since_start: u64,
+    /// Set while ingestion is halted by a reorg deeper than the header window or below a
+    /// finalized block, until an operator moves the checkpoint.
+    pub halted: Option<Halt>,
     /// Rewinds applied (operator sets and resets, reorg recoveries) since the node started.
     pub rewinds: u64,
     /// Failed commits since the node started (each one retried).
@@ -117,6 +181,8 @@ pub struct StatusSnapshot {
     pub missing_nonces: U256,
     /// The L1 provider.
     pub upstream: UpstreamSnapshot,
+    /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
+    pub l1_requests: u64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -146,18 +212,21 @@ impl Status {
     pub fn new() -> Self {
         Self {
             phase: Mutex::default(),
-            heads: Mutex::default(),
+            heads: watch::Sender::new(None),
             cursor: Mutex::default(),
             last_seq: watch::Sender::new(None),
             nonces: Mutex::default(),
-            orphaned_seqs: Mutex::default(),
+            halted: Mutex::default(),
             upstream: Mutex::default(),
             messages_stored: AtomicU64::default(),
             duplicates_skipped: AtomicU64::default(),
+            reincluded: AtomicU64::default(),
+            orphaned: AtomicU64::default(),
             malformed_logs: AtomicU64::default(),
             reorgs_detected: AtomicU64::default(),
             rewinds: AtomicU64::default(),
             storage_errors: AtomicU64::default(),
+            l1_requests: AtomicU64::default(),
         }
     }
 
@@ -169,14 +238,33 @@ impl Status {
         Ok(())
     }
 
-    /// The newest stored seq, updated after every commit: consumers wait on it.
+    /// The newest seq of the log, updated after every commit and reorg: consumers wait on it.
     pub fn subscribe_last_seq(&self) -> watch::Receiver<Option<Seq>> {
         self.last_seq.subscribe()
     }
 
+    /// The heads, updated whenever they are fetched: consumers waiting for finality wait on it.
+    pub fn subscribe_heads(&self) -> watch::Receiver<Option<Heads>> {
+        self.heads.subscribe()
+    }
+
     /// The heads last seen.
     pub fn heads(&self) -> Option<Heads> {
-        *lock(&self.heads)
+        *self.heads.borrow()
+    }
+
+    /// The provider's safe and finalized blocks as last seen, as notices record them.
+    pub fn known_heads(&self) -> KnownHeads {
+        let heads = self.heads();
+        KnownHeads {
+            safe: heads.and_then(|heads| heads.l1_safe),
+            finalized: heads.and_then(|heads| heads.finalized),
+        }
+    }
+
+    /// Why ingestion is halted, if it is.
+    pub fn halted(&self) -> Option<Halt> {
+        lock(&self.halted).clone()
     }
 
     /// A copy for reporting.
@@ -201,13 +289,17 @@ impl Status {
             phase: *lock(&self.phase),
             l1_head: heads.map(|heads| heads.latest),
             safe_head: heads.and_then(|heads| heads.safe),
+            l1_safe: heads.and_then(|heads| heads.l1_safe),
+            l1_finalized: heads.and_then(|heads| heads.finalized),
             cursor: *lock(&self.cursor),
             last_seq: *self.last_seq.borrow(),
             stored_since_start: self.messages_stored.load(Ordering::Relaxed),
             duplicates_skipped: self.duplicates_skipped.load(Ordering::Relaxed),
             malformed_logs: self.malformed_logs.load(Ordering::Relaxed),
             reorgs_detected: self.reorgs_detected.load(Ordering::Relaxed),
-            orphaned_seqs: lock(&self.orphaned_seqs).iter().copied().collect(),
+            orphaned_since_start: self.orphaned.load(Ordering::Relaxed),
+            reincluded_since_start: self.reincluded.load(Ordering::Relaxed),
+            halted: self.halted(),
             rewinds: self.rewinds.load(Ordering::Relaxed),
             storage_errors: self.storage_errors.load(Ordering::Relaxed),
             lowest_nonce: range.map(|(lowest, _)| lowest),
@@ -215,6 +307,7 @@ impl Status {
             nonce_gaps: gaps,
             missing_nonces,
             upstream: upstream_snapshot,
+            l1_requests: self.l1_requests.load(Ordering::Relaxed),
         }
     }
 
@@ -223,10 +316,13 @@ impl Status {
     }
 
     pub(crate) fn set_heads(&self, heads: Heads) {
-        *lock(&self.heads) = Some(heads);
+        self.heads.send_replace(Some(heads));
         metrics::gauge!("ferry_l1_head").set(heads.latest as f64);
         if let Some(safe) = heads.safe {
             metrics::gauge!("ferry_l1_safe_head").set(safe as f64);
+        }
+        if let Some(finalized) = heads.finalized {
+            metrics::gauge!("ferry_l1_finalized_head").set(finalized as f64);
         }
         self.update_lag();
     }
@@ -258,8 +354,10 @@ impl Status {
     ) {
         self.messages_stored.fetch_add(summary.stored, Ordering::Relaxed);
         self.duplicates_skipped.fetch_add(summary.skipped, Ordering::Relaxed);
+        self.reincluded.fetch_add(summary.reincluded, Ordering::Relaxed);
         metrics::counter!("ferry_messages_stored_total").increment(summary.stored);
         metrics::counter!("ferry_duplicates_skipped_total").increment(summary.skipped);
+        metrics::counter!("ferry_messages_reincluded_total").increment(summary.reincluded);
         for log in malformed {
             error!(target: LOG_TARGET, position = %log.position,
                 transaction = ?log.transaction_hash, reason = %log.reason,
@@ -268,7 +366,7 @@ impl Status {
         self.malformed_logs.fetch_add(malformed.len() as u64, Ordering::Relaxed);
         metrics::counter!("ferry_malformed_logs_total").increment(malformed.len() as u64);
 
-        if summary.stored > 0 {
+        if summary.entries > 0 {
             let mut tracker = lock(&self.nonces);
             let before = tracker.gaps();
             for nonce in nonces {
@@ -290,18 +388,34 @@ impl Status {
         metrics::counter!("ferry_rewinds_total").increment(1);
     }
 
-    pub(crate) fn record_reorg(&self, orphaned: &[Seq]) {
+    /// Records a reorg the store wrote: counters, the nonces it released, and the last seq
+    /// for consumers (its notices are entries of the log).
+    pub(crate) fn record_reorg(&self, reorg: &ReorgSummary) {
         self.reorgs_detected.fetch_add(1, Ordering::Relaxed);
+        self.orphaned.fetch_add(reorg.orphaned.len() as u64, Ordering::Relaxed);
         metrics::counter!("ferry_reorgs_total").increment(1);
-        let mut kept = lock(&self.orphaned_seqs);
-        for seq in orphaned {
-            if !kept.contains(seq) {
-                kept.push_back(*seq);
-            }
+        metrics::counter!("ferry_messages_orphaned_total").increment(reorg.orphaned.len() as u64);
+        if let Some(ancestor) = reorg.record.common_ancestor
+            && let Some(tip) = reorg.record.old_tip
+        {
+            metrics::histogram!("ferry_reorg_depth_blocks")
+                .record(tip.number.saturating_sub(ancestor.number) as f64);
         }
-        while kept.len() > ORPHANED_SEQS_KEPT {
-            kept.pop_front();
+        let mut tracker = lock(&self.nonces);
+        for nonce in &reorg.released_nonces {
+            tracker.remove(*nonce);
         }
+        metrics::gauge!("ferry_missing_nonces").set(f64::from(tracker.missing()));
+        drop(tracker);
+        if reorg.last_seq.is_some() {
+            self.last_seq.send_replace(reorg.last_seq);
+        }
+    }
+
+    /// Sets or clears the halt (a deep reorg, until an operator moves the checkpoint).
+    pub(crate) fn set_halted(&self, halt: Option<Halt>) {
+        metrics::gauge!("ferry_ingestion_halted").set(if halt.is_some() { 1.0 } else { 0.0 });
+        *lock(&self.halted) = halt;
     }
 
     pub(crate) fn record_storage_error(&self) {
@@ -328,6 +442,11 @@ impl Status {
         upstream.last_error = Some((error, SystemTime::now()));
         upstream.errors += 1;
         metrics::counter!("ferry_upstream_errors_total").increment(1);
+    }
+
+    /// Counts JSON-RPC calls sent to the provider.
+    pub(crate) fn record_upstream_calls(&self, calls: u64) {
+        self.l1_requests.fetch_add(calls, Ordering::Relaxed);
     }
 
     /// Records a successful L1 request.

@@ -3,7 +3,7 @@
 
 use crate::{Collector, CollectorError, Gathered, Heads, MalformedLog};
 use alloy::primitives::{Address, B256, U256, keccak256};
-use ferry_primitives::{BlockRef, L1Message, Message, Origin, Position};
+use ferry_primitives::{BlockHeader, L1Message, Message, Origin, Position};
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
@@ -21,8 +21,8 @@ pub enum Call {
     Heads,
     /// [`Collector::gather`].
     Gather,
-    /// [`Collector::block_hash`].
-    BlockHash,
+    /// [`Collector::header`].
+    Header,
 }
 
 /// A log in a scripted block.
@@ -37,6 +37,7 @@ pub enum ScriptedLog {
 #[derive(Debug, Clone)]
 struct Block {
     hash: B256,
+    parent_hash: B256,
     logs: Vec<(ScriptedLog, B256)>,
 }
 
@@ -73,6 +74,10 @@ struct Script {
     failures: HashMap<Call, usize>,
     hidden: HashSet<Position>,
     gathers: Vec<(Position, u64)>,
+    /// How far below the latest block the provider's finalized block is; `None`: it has none.
+    finalized_depth: Option<u64>,
+    /// The changes count when `heads` last answered.
+    changes_at_heads: u64,
 }
 
 /// An in-memory L1 chain behind the [`Collector`] trait, that tests extend, reorg, pause and
@@ -82,7 +87,8 @@ pub struct ScriptedCollector {
     script: Mutex<Script>,
     confirmations: u64,
     max_range: u64,
-    head: watch::Sender<u64>,
+    /// Bumped by every block mined and every reorg: what `wait_for_head` waits on.
+    changes: watch::Sender<u64>,
 }
 
 /// The sender every scripted message comes from.
@@ -96,9 +102,13 @@ impl ScriptedCollector {
             script: Mutex::default(),
             confirmations,
             max_range: max_range.max(1),
-            head: watch::Sender::new(0),
+            changes: watch::Sender::new(0),
         };
-        collector.lock().blocks.push(Block { hash: block_hash(0, 0), logs: Vec::new() });
+        collector.lock().blocks.push(Block {
+            hash: block_hash(0, 0),
+            parent_hash: B256::ZERO,
+            logs: Vec::new(),
+        });
         Arc::new(collector)
     }
 
@@ -138,10 +148,11 @@ impl ScriptedCollector {
             let fork = script.fork;
             let transaction = keccak256([number.to_be_bytes(), fork.to_be_bytes()].concat());
             let logs = logs.into_iter().map(|log| (log, transaction)).collect();
-            script.blocks.push(Block { hash: block_hash(number, fork), logs });
+            let parent_hash = script.blocks[number as usize - 1].hash;
+            script.blocks.push(Block { hash: block_hash(number, fork), parent_hash, logs });
             number
         };
-        self.head.send_replace(number);
+        self.changes.send_modify(|changes| *changes += 1);
         number
     }
 
@@ -156,18 +167,52 @@ impl ScriptedCollector {
         self.reorg_with(depth, false);
     }
 
+    /// Replaces the newest `depth` blocks with blocks holding `messages[i]` new messages each
+    /// (from a new transaction), instead of what they held.
+    pub fn reorg_with_new_messages(&self, depth: u64, messages: &[usize]) {
+        let mut script = self.lock();
+        let len = script.blocks.len() as u64;
+        let first = len.saturating_sub(depth).max(1);
+        for (offset, count) in messages.iter().enumerate() {
+            let number = first + offset as u64;
+            if number >= len {
+                break;
+            }
+            let transaction = keccak256([number.to_be_bytes(), u64::MAX.to_be_bytes()].concat());
+            let logs = (0..*count)
+                .map(|_| {
+                    let nonce = script.next_nonce;
+                    script.next_nonce += 1;
+                    (ScriptedLog::Message(message(nonce)), transaction)
+                })
+                .collect();
+            script.blocks[number as usize].logs = logs;
+        }
+        drop(script);
+        self.reorg_with(depth, true);
+    }
+
     fn reorg_with(&self, depth: u64, keep_logs: bool) {
         let mut script = self.lock();
         script.fork += 1;
         let fork = script.fork;
         let len = script.blocks.len() as u64;
         for number in len.saturating_sub(depth).max(1)..len {
+            let parent_hash = script.blocks[number as usize - 1].hash;
             let block = &mut script.blocks[number as usize];
             block.hash = block_hash(number, fork);
+            block.parent_hash = parent_hash;
             if !keep_logs {
                 block.logs.clear();
             }
         }
+        drop(script);
+        self.changes.send_modify(|changes| *changes += 1);
+    }
+
+    /// The provider's finalized block is `depth` below the latest (`None`: there is none).
+    pub fn set_finalized_depth(&self, depth: Option<u64>) {
+        self.lock().finalized_depth = depth;
     }
 
     /// The newest block.
@@ -178,6 +223,13 @@ impl ScriptedCollector {
     /// The hash of block `number` now.
     pub fn hash_of(&self, number: u64) -> B256 {
         self.lock().blocks[number as usize].hash
+    }
+
+    /// The header of block `number` now.
+    pub fn header_of(&self, number: u64) -> BlockHeader {
+        let script = self.lock();
+        let block = &script.blocks[number as usize];
+        BlockHeader { number, hash: block.hash, parent_hash: block.parent_hash }
     }
 
     /// Calls of `call` wait at the returned gate until it is released.
@@ -287,20 +339,34 @@ impl Collector for ScriptedCollector {
 
     async fn heads(&self) -> Result<Heads, CollectorError> {
         self.enter(Call::Heads).await?;
-        let latest = self.latest();
-        Ok(Heads { latest, safe: latest.checked_sub(self.confirmations) })
+        let mut script = self.lock();
+        script.changes_at_heads = *self.changes.borrow();
+        let latest = script.blocks.len() as u64 - 1;
+        let finalized = script.finalized_depth.map(|depth| latest.saturating_sub(depth));
+        Ok(Heads {
+            latest,
+            latest_hash: script.blocks[latest as usize].hash,
+            safe: latest.checked_sub(self.confirmations),
+            l1_safe: finalized,
+            finalized,
+        })
     }
 
     async fn wait_for_head(&self, known_latest: u64) {
-        let mut head = self.head.subscribe();
-        let _ = head.wait_for(|head| *head > known_latest).await;
+        // Any change wakes the stream: a new block, or a reorg at the same height (which the
+        // Ethereum collector's polling notices too).
+        let mut changes = self.changes.subscribe();
+        if self.latest() > known_latest || *changes.borrow() != self.lock().changes_at_heads {
+            return;
+        }
+        let _ = changes.changed().await;
     }
 
     async fn gather(
         &self,
         from: Position,
         to_block: u64,
-        with_parent: bool,
+        headers_from: u64,
     ) -> Result<Gathered, CollectorError> {
         self.lock().gathers.push((from, to_block));
         self.enter(Call::Gather).await?;
@@ -333,16 +399,23 @@ impl Collector for ScriptedCollector {
                 }
             }
         }
-        let block_ref =
-            |number: u64| BlockRef { number, hash: script.blocks[number as usize].hash };
-        let last_block = block_ref(last);
-        let parent = from.block.checked_sub(1).filter(|_| with_parent).map(block_ref);
-        Ok(Gathered { messages, malformed, last_block, parent })
+        let headers = (headers_from.max(from.block).min(last)..=last)
+            .map(|number| {
+                let block = &script.blocks[number as usize];
+                BlockHeader { number, hash: block.hash, parent_hash: block.parent_hash }
+            })
+            .collect();
+        Ok(Gathered { messages, malformed, headers })
     }
 
-    async fn block_hash(&self, number: u64) -> Result<Option<B256>, CollectorError> {
-        self.enter(Call::BlockHash).await?;
-        Ok(self.lock().blocks.get(number as usize).map(|block| block.hash))
+    async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {
+        self.enter(Call::Header).await?;
+        let script = self.lock();
+        Ok(script.blocks.get(number as usize).map(|block| BlockHeader {
+            number,
+            hash: block.hash,
+            parent_hash: block.parent_hash,
+        }))
     }
 }
 

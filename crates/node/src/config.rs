@@ -61,6 +61,12 @@ pub struct NodeArgs {
     #[arg(long = "max-block-range", env = "FERRY_MAX_BLOCK_RANGE", value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_block_range: Option<u64>,
 
+    /// Blocks below the head whose headers are kept (from the finalized block if that is
+    /// deeper): a reorg inside this window is healed by rewinding to its common ancestor; a
+    /// deeper one halts ingestion until an operator moves the checkpoint. [default: 128]
+    #[arg(long = "reorg-window", env = "FERRY_REORG_WINDOW", value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub reorg_window: Option<u64>,
+
     /// Directory of the node's database. [default: ./ferry-data; a temporary one with --dev]
     #[arg(long, env = "FERRY_DATADIR", value_name = "DIR")]
     pub datadir: Option<PathBuf>,
@@ -140,6 +146,7 @@ struct FileConfig {
     confirmations: Option<FromText<Confirmations>>,
     poll_interval: Option<FromText<DurationText>>,
     max_block_range: Option<u64>,
+    reorg_window: Option<u64>,
     datadir: Option<PathBuf>,
     #[serde(default)]
     rpc: FileRpc,
@@ -302,6 +309,8 @@ pub struct NodeConfig {
     pub poll_interval: Duration,
     /// Largest eth_getLogs range.
     pub max_block_range: u64,
+    /// Depth of the header window below the head.
+    pub reorg_window: u64,
     /// Database directory; `None` in dev mode without `--datadir` (a temporary one).
     pub datadir: Option<PathBuf>,
     /// Public listener.
@@ -365,6 +374,17 @@ impl NodeArgs {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let reorg_window = self
+            .reorg_window
+            .or(file.reorg_window)
+            .unwrap_or(ferry_messaging::DEFAULT_REORG_WINDOW);
+        if reorg_window == 0 {
+            return Err(ConfigError::InvalidValue {
+                key: "reorg-window",
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
         let at_least_one = |key: &'static str, value: u32| {
             if value == 0 {
                 return Err(ConfigError::InvalidValue {
@@ -399,6 +419,7 @@ impl NodeArgs {
                 .or(file.poll_interval.map(|FromText(DurationText(value))| value))
                 .unwrap_or(Duration::from_secs(1)),
             max_block_range,
+            reorg_window,
             datadir: self
                 .datadir
                 .clone()
@@ -485,6 +506,7 @@ mod tests {
         assert_eq!(config.confirmations, Confirmations::Blocks(0));
         assert_eq!(config.poll_interval, Duration::from_secs(1));
         assert_eq!(config.max_block_range, 1_000);
+        assert_eq!(config.reorg_window, 128);
         assert_eq!(config.rpc_addr, "127.0.0.1:5050".parse().unwrap());
         assert_eq!(config.admin_addr, "127.0.0.1:5051".parse().unwrap());
         assert_eq!((config.rpc_max_connections, config.rpc_max_subscriptions), (256, 1_024));
@@ -511,6 +533,7 @@ mod tests {
             (&["--poll-interval", "fast"], "fast"),
             (&["--poll-interval", "0s"], "0s"),
             (&["--max-block-range", "0"], "0"),
+            (&["--reorg-window", "0"], "0"),
             (&["--rpc.max-connections", "0"], "0"),
             (&["--rpc.max-subscriptions", "many"], "many"),
             (&["--rpc.addr", "localhost"], "localhost"),
@@ -552,7 +575,7 @@ mod tests {
         std::fs::write(
             &path,
             format!(
-                "from-block = 77\nconfirmations = \"safe\"\npoll-interval = \"250ms\"\n\
+                "from-block = 77\nconfirmations = \"safe\"\npoll-interval = \"250ms\"\nreorg-window = 300\n\
                  [l1]\nrpc-url = \"wss://l1.example\"\ncontract = \"{CONTRACT}\"\nchain-id = 11155111\n\
                  [rpc]\nmax-subscriptions = 5000\n\
                  [admin]\naddr = \"127.0.0.1:6001\"\n[log]\nformat = \"json\"\n"
@@ -569,6 +592,7 @@ mod tests {
         assert_eq!(config.from_block, 16, "the flag wins over the file");
         assert_eq!(config.confirmations, Confirmations::Safe);
         assert_eq!(config.poll_interval, Duration::from_millis(250));
+        assert_eq!(config.reorg_window, 300);
         assert_eq!(config.admin_addr, "127.0.0.1:6001".parse().unwrap());
         assert_eq!(config.log_format, LogFormat::Json);
 

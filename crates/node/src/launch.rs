@@ -6,12 +6,12 @@ use crate::{
     observe::{self, Observed},
 };
 use ferry_messaging::{
-    CollectorError, EthereumCollector, EthereumConfig, MessagingController, Status,
+    CollectorError, DrainExit, EthereumCollector, EthereumConfig, MessagingController, Status,
 };
 use ferry_rpc::{JwtError, JwtSecret, RpcConfig, RpcServer, ServerError};
 use ferry_storage::{Store, StoreConfig};
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
-use tracing::{info, warn};
+use tracing::{error, info};
 
 const LOG_TARGET: &str = "ferry::node";
 
@@ -62,6 +62,13 @@ pub enum NodeError {
     /// Dev mode could not start its chain.
     #[error("dev mode: {0}")]
     Dev(String),
+    /// The ingestion task could not start.
+    #[error("cannot start the ingestion task: {0}")]
+    Ingestion(String),
+    /// The ingestion task ended without being asked to: the node stops and exits non-zero so
+    /// that a supervisor restarts it.
+    #[error("the ingestion task stopped: {0}")]
+    IngestionStopped(String),
 }
 
 /// Runs the node until `shutdown` resolves, then stops the listeners, lets the ingestion task
@@ -133,7 +140,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         StoreConfig { chain_id, contract: l1.contract, from_block: config.from_block },
     )?;
     status.restore(&store)?;
-    let controller = MessagingController::new(store.clone(), Arc::clone(&status));
+    let controller = MessagingController::new(store.clone(), Arc::clone(&status))
+        .with_reorg_window(config.reorg_window);
     let rpc = RpcServer::start(
         RpcConfig {
             public_addr: config.rpc_addr,
@@ -165,18 +173,27 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     };
     let mut drain = controller
         .start(Arc::new(collector))
-        .map_err(|error| NodeError::Dev(format!("cannot start the ingestion task: {error}")))?;
+        .map_err(|error| NodeError::Ingestion(error.to_string()))?;
     info!(target: LOG_TARGET, chain_id, contract = %l1.contract, datadir = %datadir.display(),
         public = %rpc.public_addr(), admin = %rpc.admin_addr(), "ferry is running");
     if let Some(chain) = &dev_chain {
         chain.print_banner(rpc.public_addr(), rpc.admin_addr(), config.metrics_addr);
     }
 
-    tokio::select! {
+    let failed = tokio::select! {
         biased;
-        () = &mut shutdown => info!(target: LOG_TARGET, "Shutting down"),
-        () = drain.finished() => warn!(target: LOG_TARGET, "The ingestion task ended; shutting down"),
-    }
+        () = &mut shutdown => {
+            info!(target: LOG_TARGET, "Shutting down");
+            None
+        }
+        exit = drain.finished() => match exit {
+            DrainExit::Shutdown => None,
+            DrainExit::Failed(reason) => {
+                error!(target: LOG_TARGET, %reason, "The ingestion task stopped; shutting down");
+                Some(reason)
+            }
+        },
+    };
     rpc.stop();
     drain.stop();
     drain.stopped().await;
@@ -186,7 +203,10 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     }
     drop((controller, status, store));
     info!(target: LOG_TARGET, "Stopped; the database is closed");
-    Ok(())
+    match failed {
+        Some(reason) => Err(NodeError::IngestionStopped(reason)),
+        None => Ok(()),
+    }
 }
 
 fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {

@@ -6,10 +6,16 @@
 //! - [`Message`], [`Origin`], [`L1Message`], [`StoredMessage`]: an L1→L2 message, where it
 //!   was logged, and what the store keeps of it.
 //! - [`Message::hash`]: Starknet's L1→L2 message hash, the deduplication key.
+//! - [`LogEntry`], [`EntryKind`], [`Inclusion`]: the node's log as consumers read it: messages,
+//!   and the notices that tell what a reorg removed and what it included again.
+//! - [`BlockHeader`]: the part of an L1 header that links a block to its parent.
+//! - [`Finality`]: how final a block must be before a consumer hears of it.
 //!
 //! On the wire (JSON-RPC), integers are accepted as JSON numbers or `0x` hex strings and
 //! written as JSON numbers; hashes, addresses and felts are `0x` hex, see [`quantity`].
 
+mod entry;
+mod header;
 mod message;
 mod position;
 pub mod quantity;
@@ -17,6 +23,8 @@ mod seq;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
+pub use entry::{EntryKind, Finality, Inclusion, LogEntry};
+pub use header::{BlockHeader, first_unlinked};
 pub use message::{L1Message, Message, Origin, StoredMessage};
 pub use position::{BlockRef, Checkpoint, Position};
 pub use seq::Seq;

@@ -1,4 +1,4 @@
-use crate::{Position, Seq};
+use crate::{Inclusion, Position, Seq};
 use alloy_primitives::{Address, B256, U256, keccak256};
 use serde::{Deserialize, Serialize};
 
@@ -82,16 +82,25 @@ impl L1Message {
     }
 }
 
-/// A message as the store holds it: its seq, its hash, and what was found on L1.
+/// A message as the store holds it: its seq, its hash, what was found on L1 and whether it is
+/// still on the canonical chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoredMessage {
-    /// The seq assigned when the message was stored.
+    /// The seq of the log entry that first delivered it.
     pub seq: Seq,
     /// The message hash, see [`Message::hash`].
     pub hash: B256,
-    /// The message and its origin.
+    /// The message and its origin: where it is on the canonical chain (after a re-inclusion,
+    /// where it was included again), or where it was when a reorg removed it.
     #[serde(flatten)]
     pub l1: L1Message,
+    /// Whether it is on the canonical chain.
+    #[serde(default)]
+    pub inclusion: Inclusion,
+    /// The reorg that orphaned it, while it is orphaned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorg: Option<u64>,
 }
 
 #[cfg(test)]
@@ -173,6 +182,8 @@ mod tests {
                     log_index: 4,
                 },
             },
+            inclusion: Inclusion::Canonical,
+            reorg: None,
         };
         let json = serde_json::to_value(&stored).unwrap();
         assert_eq!(json["seq"], 7);
@@ -182,6 +193,7 @@ mod tests {
         assert_eq!(json["payload"], serde_json::json!(["0x1", "0xff"]));
         assert_eq!(json["nonce"], "0x3");
         assert_eq!(json["blockHash"], format!("0x{}", "01".repeat(32)));
+        assert_eq!(json["inclusion"], "canonical");
         let back: StoredMessage = serde_json::from_value(json).unwrap();
         assert_eq!(back, stored);
     }

@@ -31,6 +31,12 @@ impl From<u64> for Seq {
     }
 }
 
+impl From<Seq> for u64 {
+    fn from(seq: Seq) -> Self {
+        seq.0
+    }
+}
+
 impl<'de> Deserialize<'de> for Seq {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         crate::quantity::deserialize(deserializer).map(Self)

@@ -4,7 +4,10 @@
 //! param at fault in every invalid-params error; a test drives the server through these
 //! clients, and another checks both against `rpc-spec/openrpc.json`.
 
-use crate::{ChangeOptions, CheckpointChangeResult, HistoryEntry, MessagesPage, NodeStatus};
+use crate::{
+    ChangeOptions, CheckpointChangeResult, HistoryEntry, LogPage, NodeStatus, ReadOptions,
+    ReorgEntry,
+};
 use ferry_primitives::{B256, Position, StoredMessage};
 use jsonrpsee::proc_macros::rpc;
 
@@ -46,17 +49,33 @@ pub trait PublicApi {
     #[method(name = "status")]
     async fn status(&self) -> RpcResult<NodeStatus>;
 
-    /// Stored messages from `from_seq` on, in seq order (default 100, at most 1,000).
+    /// Entries of the log from `from_seq` on, in seq order (default 100, at most 1,000):
+    /// messages, and the notices that say what a reorg removed and included again; with a
+    /// finality option, only what is final enough.
     #[method(name = "getMessages")]
-    async fn get_messages(&self, from_seq: u64, limit: Option<u64>) -> RpcResult<MessagesPage>;
+    async fn get_messages(
+        &self,
+        from_seq: u64,
+        limit: Option<u64>,
+        options: Option<ReadOptions>,
+    ) -> RpcResult<LogPage>;
 
-    /// The stored message with this Starknet L1->L2 message hash, or null.
+    /// The stored message with this Starknet L1->L2 message hash, as it is now (its origin,
+    /// whether it is orphaned), or null.
     #[method(name = "getMessageByHash")]
     async fn get_message_by_hash(&self, hash: B256) -> RpcResult<Option<StoredMessage>>;
 
-    /// Stored messages from `from_seq` on (replayed from the store), then live as they are
-    /// committed; without `from_seq`, live only. Each notification is a page of messages with
-    /// their seqs; resume with the last seq + 1. WebSocket only.
-    #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = MessagesPage)]
-    async fn subscribe_messages(&self, from_seq: Option<u64>) -> SubscriptionResult;
+    /// The newest reorgs the node recorded, newest first (default 20, at most 1,000).
+    #[method(name = "getReorgs")]
+    async fn get_reorgs(&self, limit: Option<u64>) -> RpcResult<Vec<ReorgEntry>>;
+
+    /// Entries of the log from `from_seq` on (replayed from the store), then live as they are
+    /// written; without `from_seq`, live only. Each notification is a page of entries; resume
+    /// with its `nextSeq`. WebSocket only.
+    #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = LogPage)]
+    async fn subscribe_messages(
+        &self,
+        from_seq: Option<u64>,
+        options: Option<ReadOptions>,
+    ) -> SubscriptionResult;
 }

@@ -1,17 +1,20 @@
-//! The consumer side: reading stored messages, and the resumable subscription.
+//! The consumer side: reading the log, and the resumable subscription.
 //!
 //! Every notification is read from the store, never from an in-memory buffer: a subscriber
 //! from seq `n` is sent `n, n+1, ...` as far as the last committed seq, then waits for the
 //! drain task's last-seq watch to move and reads on. So a subscriber can start at any seq
 //! ever stored, the hand-over from replay to live cannot skip or repeat (there is only one
-//! path), and a slow subscriber costs the drain task nothing.
+//! path), and a slow subscriber costs the drain task nothing. A subscriber that waits for
+//! `safe` or `finalized` blocks reads the same log through [`visibility`], and also wakes
+//! when the heads move.
 
 use crate::{
-    MessagesPage, RpcError, codes,
+    LogPage, ReadOptions, ReorgEntry, RpcError, codes,
     methods::{Context, answer},
     params::{CallParams, Quantity},
 };
-use ferry_primitives::{B256, Seq};
+use ferry_messaging::{Visibility, visibility};
+use ferry_primitives::{B256, Finality, Seq};
 use jsonrpsee::{
     PendingSubscriptionSink, RpcModule,
     core::{SubscriptionError, server::SendTimeoutError},
@@ -28,6 +31,13 @@ const LOG_TARGET: &str = "ferry::rpc::consumers";
 
 /// `messaging_getMessages`' default and largest `limit`.
 const PAGE_LIMIT: (u64, u64) = (100, 1_000);
+
+/// `messaging_getReorgs`' default and largest `limit`.
+const REORGS_LIMIT: (u64, u64) = (20, 1_000);
+
+/// Entries a page looks at, for each one it may return, while a finality option leaves some
+/// out: bounds the work of one call.
+const SCAN_FACTOR: usize = 8;
 
 /// Subscriptions open on the public listener, against `Limits::max_subscriptions_total`.
 #[derive(Debug, Default)]
@@ -76,6 +86,11 @@ pub(crate) fn register(module: &mut RpcModule<Context>) {
             })
             .map(drop),
         module
+            .register_async_method("messaging_getReorgs", |params, context, _| async move {
+                answer("messaging_getReorgs", reorgs(&params, &context))
+            })
+            .map(drop),
+        module
             .register_subscription(
                 "messaging_subscribe",
                 "messaging_subscription",
@@ -89,19 +104,67 @@ pub(crate) fn register(module: &mut RpcModule<Context>) {
     }
 }
 
-fn messages(params: &Params<'_>, context: &Context) -> Result<MessagesPage, RpcError> {
-    let call = CallParams::parse(params, &["fromSeq", "limit"])?;
-    let Quantity(from_seq) = call.required(0)?;
-    let limit = call.optional::<Quantity>(1)?.map_or(PAGE_LIMIT.0, |Quantity(limit)| limit);
-    if limit == 0 || limit > PAGE_LIMIT.1 {
+/// A `limit` param: 1 to `max`, `default` when absent.
+fn limit(call: &CallParams, index: usize, (default, max): (u64, u64)) -> Result<usize, RpcError> {
+    let limit = call.optional::<Quantity>(index)?.map_or(default, |Quantity(limit)| limit);
+    if limit == 0 || limit > max {
         return Err(RpcError::InvalidParam {
             param: "limit",
-            reason: format!("{limit} is out of range 1..={}", PAGE_LIMIT.1),
+            reason: format!("{limit} is out of range 1..={max}"),
         });
     }
-    let messages = context.controller.store().messages_from(Seq(from_seq), limit as usize)?;
-    let next_seq = messages.last().map_or(from_seq, |last| last.seq.0 + 1);
-    Ok(MessagesPage { messages, next_seq })
+    Ok(limit as usize)
+}
+
+fn messages(params: &Params<'_>, context: &Context) -> Result<LogPage, RpcError> {
+    let call = CallParams::parse(params, &["fromSeq", "limit", "options"])?;
+    let Quantity(from_seq) = call.required(0)?;
+    let limit = limit(&call, 1, PAGE_LIMIT)?;
+    let options: ReadOptions = call.optional(2)?.unwrap_or_default();
+    page(context, from_seq, limit, options.finality)
+}
+
+/// Up to `limit` entries from `from_seq` that a consumer following `finality` is told of now,
+/// and where to read on: past what was left out, up to the first entry not final yet.
+fn page(
+    context: &Context,
+    from_seq: u64,
+    limit: usize,
+    finality: Finality,
+) -> Result<LogPage, RpcError> {
+    let store = context.controller.store();
+    if finality == Finality::Latest {
+        let entries: Vec<_> = store
+            .entries_from(Seq(from_seq), limit)?
+            .into_iter()
+            .map(|stored| stored.entry)
+            .collect();
+        let next_seq = entries.last().map_or(from_seq, |last| last.seq.0 + 1);
+        return Ok(LogPage { entries, next_seq });
+    }
+    let heads = context.controller.status().heads();
+    let mut entries = Vec::new();
+    let mut next_seq = from_seq;
+    for stored in store.entries_from(Seq(from_seq), limit * SCAN_FACTOR)? {
+        let seq = stored.entry.seq;
+        match visibility(stored.settlement, finality, heads.as_ref()) {
+            Visibility::Wait => break,
+            Visibility::Skip => {}
+            Visibility::Deliver => entries.push(stored.entry),
+        }
+        next_seq = seq.0 + 1;
+        if entries.len() == limit {
+            break;
+        }
+    }
+    Ok(LogPage { entries, next_seq })
+}
+
+fn reorgs(params: &Params<'_>, context: &Context) -> Result<Vec<ReorgEntry>, RpcError> {
+    let call = CallParams::parse(params, &["limit"])?;
+    let limit = limit(&call, 0, REORGS_LIMIT)?;
+    let (reorgs, _) = context.controller.store().reorgs(limit)?;
+    Ok(reorgs.into_iter().map(|(id, record)| ReorgEntry::new(id, record)).collect())
 }
 
 /// The error a subscription is closed with when its subscriber cannot keep up.
@@ -121,10 +184,13 @@ async fn subscribe(
     pending: PendingSubscriptionSink,
     context: Arc<Context>,
 ) -> Result<(), SubscriptionError> {
-    let from_seq = match CallParams::parse(&params, &["fromSeq"])
-        .and_then(|call| call.optional::<Quantity>(0))
-    {
-        Ok(from_seq) => from_seq.map(|Quantity(seq)| seq),
+    let parsed = CallParams::parse(&params, &["fromSeq", "options"]).and_then(|call| {
+        let from_seq = call.optional::<Quantity>(0)?.map(|Quantity(seq)| seq);
+        let options: ReadOptions = call.optional(1)?.unwrap_or_default();
+        Ok((from_seq, options.finality))
+    });
+    let (from_seq, finality) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             pending.reject(ErrorObjectOwned::from(error)).await;
             return Ok(());
@@ -142,28 +208,36 @@ async fn subscribe(
             .await;
         return Ok(());
     };
-    let mut last_seq = context.controller.status().subscribe_last_seq();
-    // Without fromSeq: live only, from the message after the newest stored now.
+    let status = context.controller.status();
+    let mut last_seq = status.subscribe_last_seq();
+    let mut heads = status.subscribe_heads();
+    // Without fromSeq: live only, from the entry after the newest stored now.
     let mut next = from_seq.unwrap_or_else(|| last_seq.borrow().map_or(0, |seq| seq.0 + 1));
     let Ok(sink) = pending.accept().await else { return Ok(()) };
-    debug!(target: LOG_TARGET, from = next, live_only = from_seq.is_none(), "Subscribed");
-    let store = context.controller.store().clone();
+    debug!(target: LOG_TARGET, from = next, live_only = from_seq.is_none(), %finality, "Subscribed");
     let batch = context.limits.subscription_batch.max(1) as usize;
     loop {
-        // Everything committed up to the last seq seen, then wait for it to move. A commit
-        // after this read marks the watch changed, so the wait below returns at once.
+        // Everything written up to the last seq seen, then wait for it (or, waiting for
+        // finality, the heads) to move. A write after this read marks the watch changed, so
+        // the wait below returns at once.
         let newest = *last_seq.borrow_and_update();
+        heads.borrow_and_update();
         while let Some(newest) = newest.filter(|newest| newest.0 >= next) {
             let count = ((newest.0 - next + 1) as usize).min(batch);
-            let messages = store
-                .messages_from(Seq(next), count)
-                .map_err(|error| SubscriptionError::from(format!("storage failed: {error}")))?;
-            let Some(last) = messages.last().map(|message| message.seq.0) else { break };
-            let page = MessagesPage { messages, next_seq: last + 1 };
+            let page = page(&context, next, count, finality)
+                .map_err(|error| SubscriptionError::from(error.to_string()))?;
+            if page.next_seq == next {
+                break; // the next entry is not final yet
+            }
+            if page.entries.is_empty() {
+                next = page.next_seq;
+                continue;
+            }
+            let next_seq = page.next_seq;
             let raw = serde_json::value::to_raw_value(&page)
                 .map_err(|error| SubscriptionError::from(error.to_string()))?;
             match sink.send_timeout(raw, context.limits.slow_subscriber_timeout).await {
-                Ok(()) => next = last + 1,
+                Ok(()) => next = next_seq,
                 Err(SendTimeoutError::Timeout(_)) => {
                     info!(target: LOG_TARGET, next, "Closing a subscriber that cannot keep up");
                     metrics::counter!("ferry_rpc_slow_subscribers_total").increment(1);
@@ -172,9 +246,11 @@ async fn subscribe(
                 Err(SendTimeoutError::Closed(_)) => return Ok(()),
             }
         }
+        let waits_for_heads = finality != Finality::Latest;
         tokio::select! {
             () = sink.closed() => return Ok(()),
             changed = last_seq.changed() => if changed.is_err() { return Ok(()) },
+            changed = heads.changed(), if waits_for_heads => if changed.is_err() { return Ok(()) },
         }
     }
 }

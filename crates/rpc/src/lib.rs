@@ -5,8 +5,9 @@
 //!   request needs an HS256 bearer token whose `iat` is within 60 s, as the Engine API does;
 //!   without one the listener binds loopback addresses only.
 //! - **public** (default `127.0.0.1:5050`): `messaging_status`, `messaging_getMessages`,
-//!   `messaging_getMessageByHash`, `messaging_subscribe` / `messaging_unsubscribe` (resumable
-//!   by seq, see [`ResumingSubscriber`]), and `rpc.discover` (the OpenRPC document).
+//!   `messaging_getMessageByHash`, `messaging_getReorgs`, `messaging_subscribe` /
+//!   `messaging_unsubscribe` (resumable by seq, see [`ResumingSubscriber`]), and `rpc.discover`
+//!   (the OpenRPC document).
 //!
 //! Both serve HTTP and WebSocket on one port. The methods, their params, results and errors
 //! are written down in `rpc-spec/openrpc.json`, which a test checks against this server.
@@ -27,7 +28,10 @@ pub use auth::{JwtError, JwtSecret};
 pub use error::{RpcError, codes};
 pub use server::{Limits, RpcConfig, RpcServer, ServerError};
 pub use subscriber::ResumingSubscriber;
-pub use types::{ChangeOptions, CheckpointChangeResult, HistoryEntry, MessagesPage, NodeStatus};
+pub use types::{
+    ChangeOptions, CheckpointChangeResult, HeaderWindow, HistoryEntry, LogPage, NodeStatus,
+    ReadOptions, ReorgEntry,
+};
 
 /// The OpenRPC document of the namespace, as served by `rpc.discover`.
 pub const OPENRPC_DOCUMENT: &str = include_str!("../../../rpc-spec/openrpc.json");

@@ -1,8 +1,8 @@
 //! The method handlers: thin adapters over the controller and the store.
 
 use crate::{
-    ChangeOptions, CheckpointChangeResult, HistoryEntry, Limits, NodeStatus, OPENRPC_DOCUMENT,
-    RpcError,
+    ChangeOptions, CheckpointChangeResult, HeaderWindow, HistoryEntry, Limits, NodeStatus,
+    OPENRPC_DOCUMENT, ReorgEntry, RpcError,
     consumers::{self, SubscriptionCount},
     params::{CallParams, Quantity},
     server::RemoteAddr,
@@ -169,6 +169,9 @@ fn history(
     Ok(entries.into_iter().map(HistoryEntry::from).collect())
 }
 
+/// How many orphaned seqs status lists (the count covers them all).
+const ORPHANED_SEQS_LISTED: usize = 100;
+
 fn status(context: &Context) -> Result<NodeStatus, RpcError> {
     let store = context.controller.store();
     let config = store.config();
@@ -181,7 +184,10 @@ fn status(context: &Context) -> Result<NodeStatus, RpcError> {
         .cursor
         .zip(pipeline.safe_head)
         .map(|(cursor, safe)| (safe + 1).saturating_sub(cursor.block));
-    let messages_stored = pipeline.last_seq.map_or(0, |seq| seq.0 + 1);
+    // What reorgs did is read from the store: it survives restarts.
+    let (messages_stored, orphaned_messages) = store.message_counts()?;
+    let (last_reorg, reorgs) = store.reorgs(1)?;
+    let window = store.window()?;
     Ok(NodeStatus {
         version: context.version.clone(),
         chain_id: config.chain_id,
@@ -190,6 +196,12 @@ fn status(context: &Context) -> Result<NodeStatus, RpcError> {
         checkpoint,
         lag_blocks,
         messages_stored,
+        orphaned_messages,
+        orphaned_seqs: store.orphaned_seqs(ORPHANED_SEQS_LISTED)?,
+        reorgs,
+        last_reorg: last_reorg.into_iter().next().map(|(id, record)| ReorgEntry::new(id, record)),
+        header_window: window
+            .map(|window| HeaderWindow { from: window.bottom.number, to: window.tip.number }),
         pipeline,
     })
 }

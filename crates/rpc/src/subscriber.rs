@@ -1,8 +1,8 @@
 //! A consumer that never skips or repeats a message: subscribes from a seq, and after any
 //! disconnect or node restart subscribes again from the seq after the last one it handed out.
 
-use crate::{MessagesPage, PublicApiClient};
-use ferry_primitives::StoredMessage;
+use crate::{LogPage, PublicApiClient, ReadOptions};
+use ferry_primitives::{Finality, LogEntry};
 use jsonrpsee::{
     core::client::Subscription,
     ws_client::{WsClient, WsClientBuilder},
@@ -15,22 +15,29 @@ const LOG_TARGET: &str = "ferry::rpc::subscriber";
 /// The first and the longest wait between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
-/// Reads the node's messages in seq order, exactly once, across disconnects and restarts.
+/// Reads the node's log in seq order, each entry exactly once, across disconnects and
+/// restarts.
+///
+/// A consumer applies each entry as `eth_subscribe("logs")` consumers do: an entry with
+/// `removed: false` puts its message (by hash, at the entry's origin), one with
+/// `removed: true` drops it. Following `finalized` ([`Self::with_finality`]), only messages
+/// from finalized blocks arrive, and none is ever retracted.
 ///
 /// ```no_run
 /// # async fn consume() {
 /// let mut subscriber = ferry_rpc::ResumingSubscriber::new("ws://127.0.0.1:5050", 0);
 /// loop {
-///     for message in subscriber.next().await {
-///         println!("{} {}", message.seq, message.hash);
+///     for entry in subscriber.next().await {
+///         println!("{} {:?} {} removed={}", entry.seq, entry.kind, entry.hash, entry.removed);
 ///     }
-///     // Persist subscriber.next_seq() with what was done with the messages to resume there.
+///     // Persist subscriber.next_seq() with what was done with the entries to resume there.
 /// }
 /// # }
 /// ```
 #[derive(Debug)]
 pub struct ResumingSubscriber {
     url: String,
+    finality: Finality,
     next_seq: u64,
     live: Option<Live>,
     backoff: Duration,
@@ -41,7 +48,7 @@ pub struct ResumingSubscriber {
 struct Live {
     // Kept alive for the subscription's sake.
     _client: WsClient,
-    subscription: Subscription<MessagesPage>,
+    subscription: Subscription<LogPage>,
 }
 
 impl ResumingSubscriber {
@@ -50,6 +57,7 @@ impl ResumingSubscriber {
     pub fn new(url: impl Into<String>, from_seq: u64) -> Self {
         Self {
             url: url.into(),
+            finality: Finality::Latest,
             next_seq: from_seq,
             live: None,
             backoff: BACKOFF.0,
@@ -57,8 +65,14 @@ impl ResumingSubscriber {
         }
     }
 
-    /// The seq of the next message this subscriber will hand out: store it with what the
-    /// consumer did with the messages, and resume from it.
+    /// Follows blocks only once they are `finality` (`safe`, `finalized`).
+    pub fn with_finality(mut self, finality: Finality) -> Self {
+        self.finality = finality;
+        self
+    }
+
+    /// The seq this subscriber reads on from: store it with what the consumer did with the
+    /// entries, and resume from it.
     pub const fn next_seq(&self) -> u64 {
         self.next_seq
     }
@@ -68,9 +82,10 @@ impl ResumingSubscriber {
         self.subscriptions
     }
 
-    /// The next messages, in seq order, starting exactly at [`Self::next_seq`]; waits (and
-    /// reconnects, with backoff, as often as needed) until there are some.
-    pub async fn next(&mut self) -> Vec<StoredMessage> {
+    /// The next entries, in seq order, from [`Self::next_seq`] on (exactly there under
+    /// `latest`; past entries left out under a finality); waits (and reconnects, with backoff,
+    /// as often as needed) until there are some.
+    pub async fn next(&mut self) -> Vec<LogEntry> {
         loop {
             let Some(live) = &mut self.live else {
                 match self.subscribe().await {
@@ -89,24 +104,27 @@ impl ResumingSubscriber {
             };
             match live.subscription.next().await {
                 Some(Ok(page)) => {
-                    let messages: Vec<StoredMessage> = page
-                        .messages
+                    let entries: Vec<LogEntry> = page
+                        .entries
                         .into_iter()
-                        .filter(|message| message.seq.0 >= self.next_seq)
+                        .filter(|entry| entry.seq.0 >= self.next_seq)
                         .collect();
-                    let contiguous = messages
-                        .iter()
-                        .enumerate()
-                        .all(|(i, message)| message.seq.0 == self.next_seq + i as u64);
-                    if !contiguous {
+                    let latest = self.finality == Finality::Latest;
+                    let in_order =
+                        entries.iter().enumerate().all(|(i, entry)| {
+                            let after =
+                                i.checked_sub(1).map_or(self.next_seq, |i| entries[i].seq.0 + 1);
+                            if latest { entry.seq.0 == after } else { entry.seq.0 >= after }
+                        }) && entries.last().is_none_or(|last| last.seq.0 < page.next_seq);
+                    if !in_order {
                         warn!(target: LOG_TARGET, expected = self.next_seq,
                             "Notification does not continue the stream; subscribing again");
                         self.live = None;
                         continue;
                     }
-                    if let Some(last) = messages.last() {
-                        self.next_seq = last.seq.0 + 1;
-                        return messages;
+                    self.next_seq = self.next_seq.max(page.next_seq);
+                    if !entries.is_empty() {
+                        return entries;
                     }
                 }
                 Some(Err(error)) => {
@@ -124,7 +142,8 @@ impl ResumingSubscriber {
 
     async fn subscribe(&mut self) -> Result<Live, jsonrpsee::core::ClientError> {
         let client = WsClientBuilder::default().build(&self.url).await?;
-        let subscription = client.subscribe_messages(Some(self.next_seq)).await?;
+        let options = ReadOptions { finality: self.finality };
+        let subscription = client.subscribe_messages(Some(self.next_seq), Some(options)).await?;
         self.subscriptions += 1;
         Ok(Live { _client: client, subscription })
     }

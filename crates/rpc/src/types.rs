@@ -1,5 +1,6 @@
 use ferry_messaging::{ChangeEffect, CheckpointChange, CheckpointPreview, StatusSnapshot};
-use ferry_primitives::{Address, Checkpoint, StoredMessage};
+use ferry_primitives::{Address, BlockRef, Checkpoint, Finality, LogEntry, Position, Seq};
+use ferry_storage::ReorgRecord;
 use serde::{Deserialize, Serialize};
 
 /// The options object of `messaging_setCheckpoint` and `messaging_resetCheckpoint`.
@@ -28,6 +29,10 @@ pub struct CheckpointChangeResult {
     /// Previews: the blocks that would be re-scanned or skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<ChangeEffect>,
+    /// Applied changes that resolved a halt (a reorg deeper than the header window): the
+    /// messages orphaned, to be found again by the re-scan if they are still on the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphaned: Option<u64>,
 }
 
 impl From<CheckpointChange> for CheckpointChangeResult {
@@ -38,6 +43,7 @@ impl From<CheckpointChange> for CheckpointChangeResult {
             current: change.current,
             rewind_applied: Some(change.rewind_applied),
             effect: None,
+            orphaned: (change.orphaned > 0).then_some(change.orphaned),
         }
     }
 }
@@ -50,6 +56,7 @@ impl From<CheckpointPreview> for CheckpointChangeResult {
             current: preview.current,
             rewind_applied: None,
             effect: Some(preview.effect),
+            orphaned: None,
         }
     }
 }
@@ -101,20 +108,93 @@ pub struct NodeStatus {
     pub checkpoint: Checkpoint,
     /// Blocks between the cursor and the safe head still to read.
     pub lag_blocks: Option<u64>,
-    /// Messages in the store (the last seq + 1).
+    /// Messages in the store, canonical and orphaned.
     pub messages_stored: u64,
+    /// Stored messages a reorg orphaned and the chain has not included again.
+    pub orphaned_messages: u64,
+    /// The seqs of the newest of them (at most 100).
+    pub orphaned_seqs: Vec<Seq>,
+    /// Reorgs recorded since the database was created.
+    pub reorgs: u64,
+    /// The newest of them.
+    pub last_reorg: Option<ReorgEntry>,
+    /// The window of canonical headers kept below the checkpoint: a reorg inside it is
+    /// healed, a deeper one halts ingestion.
+    pub header_window: Option<HeaderWindow>,
     /// The pipeline's live state and counters.
     #[serde(flatten)]
     pub pipeline: StatusSnapshot,
 }
 
-/// A page of stored messages: the answer of `messaging_getMessages`, and every notification of
+/// The blocks the header window holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderWindow {
+    /// Its lowest block.
+    pub from: u64,
+    /// Its newest block: the one before the checkpoint.
+    pub to: u64,
+}
+
+/// One reorg, as `messaging_getReorgs` and `messaging_status` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReorgEntry {
+    /// Its id: notices name it in their `reorg` field.
+    pub id: u64,
+    /// When it was handled, in Unix milliseconds.
+    pub time: u64,
+    /// `detected` (the node found it), `resolvedByOperator` (a checkpoint move ended a halt) or
+    /// `movedOnRescan` (a re-scan found messages elsewhere).
+    pub cause: String,
+    /// Where reading went on from.
+    pub rewind_to: Position,
+    /// The newest block still canonical, when the node found one.
+    pub common_ancestor: Option<BlockRef>,
+    /// The newest block scanned before it.
+    pub old_tip: Option<BlockRef>,
+    /// Messages it orphaned.
+    pub orphaned: u64,
+    /// The seq of its first removal notice.
+    pub first_notice_seq: Option<Seq>,
+}
+
+impl ReorgEntry {
+    /// The wire form of reorg `id`.
+    pub fn new(id: u64, record: ReorgRecord) -> Self {
+        Self {
+            id,
+            time: record.at_millis,
+            cause: record.cause.name().to_owned(),
+            rewind_to: record.rewind_to,
+            common_ancestor: record.common_ancestor,
+            old_tip: record.old_tip,
+            orphaned: record.orphaned,
+            first_notice_seq: record.first_notice,
+        }
+    }
+}
+
+/// The options object of `messaging_getMessages` and `messaging_subscribe`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadOptions {
+    /// How final a block must be before the consumer hears of it: `latest` (default; reorgs
+    /// show as `removed` and `reincluded` entries), `safe`, or `finalized` (never retracted).
+    #[serde(default)]
+    pub finality: Finality,
+}
+
+/// A page of the log: the answer of `messaging_getMessages`, and every notification of
 /// `messaging_subscribe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MessagesPage {
-    /// Messages in seq order, without gaps.
-    pub messages: Vec<StoredMessage>,
-    /// The seq to ask for next: the last message's seq + 1 (or the requested one when empty).
+pub struct LogPage {
+    /// Entries in seq order: messages, and notices about messages delivered before. Under
+    /// `latest` without gaps; under `safe` and `finalized`, entries the consumer must never
+    /// see are left out.
+    pub entries: Vec<LogEntry>,
+    /// The seq to ask for next: past the last entry delivered or left out (or the requested
+    /// one when nothing is).
     pub next_seq: u64,
 }

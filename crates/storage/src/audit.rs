@@ -1,7 +1,7 @@
 //! The audit trail of checkpoint changes: who moved the checkpoint, when, from where to where.
 
-use crate::codec::{self, DecodeResult, LengthMismatch};
-use ferry_primitives::Checkpoint;
+use crate::codec::{DecodeError, DecodeResult, Value};
+use ferry_primitives::{Checkpoint, Position};
 use std::fmt;
 
 /// What changed the checkpoint.
@@ -76,23 +76,32 @@ pub struct AuditEntry {
 }
 
 fn encode_checkpoint(checkpoint: Checkpoint, buf: &mut Vec<u8>) {
-    match checkpoint {
-        Some(position) => {
-            buf.push(1);
-            buf.extend_from_slice(&codec::encode_position(position));
-        }
-        None => {
-            buf.push(0);
-            buf.extend_from_slice(&[0; 16]);
-        }
-    }
+    buf.push(u8::from(checkpoint.is_some()));
+    checkpoint.unwrap_or_default().encode_into(buf);
 }
 
 fn decode_checkpoint(bytes: &[u8]) -> DecodeResult<Checkpoint> {
     match bytes.split_first() {
         Some((0, _)) => Ok(None),
-        Some((_, position)) => codec::decode_position(position).map(Some),
-        None => Err(LengthMismatch::new(17, 0)),
+        Some((_, position)) => Position::decode(position).map(Some),
+        None => Err(DecodeError::length(17, 0)),
+    }
+}
+
+/// An Audit value: an [`AuditEntry`] without its id, which is the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditRecord {
+    pub(crate) at_millis: u64,
+    pub(crate) method: ChangeMethod,
+    pub(crate) caller: String,
+    pub(crate) previous: Checkpoint,
+    pub(crate) current: Checkpoint,
+}
+
+impl AuditRecord {
+    pub(crate) fn entry(self, id: u64) -> AuditEntry {
+        let Self { at_millis, method, caller, previous, current } = self;
+        AuditEntry { id, at_millis, method, caller, previous, current }
     }
 }
 
@@ -100,55 +109,47 @@ fn decode_checkpoint(bytes: &[u8]) -> DecodeResult<Checkpoint> {
 /// current (flag u8 + position 16), caller (UTF-8, the rest).
 const HEADER_LEN: usize = 8 + 1 + 17 + 17;
 
-pub(crate) fn encode_entry(
-    at_millis: u64,
-    origin: &ChangeOrigin,
-    previous: Checkpoint,
-    current: Checkpoint,
-) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(HEADER_LEN + origin.caller.len());
-    buf.extend_from_slice(&at_millis.to_be_bytes());
-    buf.push(origin.method.code());
-    encode_checkpoint(previous, &mut buf);
-    encode_checkpoint(current, &mut buf);
-    buf.extend_from_slice(origin.caller.as_bytes());
-    buf
-}
-
-pub(crate) fn decode_entry(id: u64, bytes: &[u8]) -> DecodeResult<AuditEntry> {
-    if bytes.len() < HEADER_LEN {
-        return Err(LengthMismatch::new(HEADER_LEN, bytes.len()));
+impl Value for AuditRecord {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.reserve(HEADER_LEN + self.caller.len());
+        buf.extend_from_slice(&self.at_millis.to_be_bytes());
+        buf.push(self.method.code());
+        encode_checkpoint(self.previous, buf);
+        encode_checkpoint(self.current, buf);
+        buf.extend_from_slice(self.caller.as_bytes());
     }
-    let at_millis = codec::decode_u64(&bytes[..8])?;
-    let method = ChangeMethod::from_code(bytes[8]).ok_or(LengthMismatch::new(HEADER_LEN, 0))?;
-    let previous = decode_checkpoint(&bytes[9..26])?;
-    let current = decode_checkpoint(&bytes[26..43])?;
-    let caller = String::from_utf8_lossy(&bytes[HEADER_LEN..]).into_owned();
-    Ok(AuditEntry { id, at_millis, method, caller, previous, current })
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        if bytes.len() < HEADER_LEN {
+            return Err(DecodeError::length(HEADER_LEN, bytes.len()));
+        }
+        let at_millis = <u64 as Value>::decode(&bytes[..8])?;
+        let method = ChangeMethod::from_code(bytes[8])
+            .ok_or_else(|| DecodeError::invalid(format!("unknown change method {}", bytes[8])))?;
+        let previous = decode_checkpoint(&bytes[9..26])?;
+        let current = decode_checkpoint(&bytes[26..43])?;
+        let caller = String::from_utf8_lossy(&bytes[HEADER_LEN..]).into_owned();
+        Ok(Self { at_millis, method, caller, previous, current })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_primitives::Position;
 
     #[test]
     fn entries_round_trip() {
-        let origin =
-            ChangeOrigin { method: ChangeMethod::ResetCheckpoint, caller: "127.0.0.1:4242".into() };
-        let bytes = encode_entry(1_700_000_000_123, &origin, Some(Position::new(9, 2)), None);
-        let entry = decode_entry(7, &bytes).unwrap();
-        assert_eq!(
-            entry,
-            AuditEntry {
-                id: 7,
-                at_millis: 1_700_000_000_123,
-                method: ChangeMethod::ResetCheckpoint,
-                caller: "127.0.0.1:4242".into(),
-                previous: Some(Position::new(9, 2)),
-                current: None,
-            }
-        );
-        assert!(decode_entry(0, &bytes[..20]).is_err());
+        let record = AuditRecord {
+            at_millis: 1_700_000_000_123,
+            method: ChangeMethod::ResetCheckpoint,
+            caller: "127.0.0.1:4242".into(),
+            previous: Some(Position::new(9, 2)),
+            current: None,
+        };
+        let mut bytes = Vec::new();
+        record.encode_into(&mut bytes);
+        assert_eq!(AuditRecord::decode(&bytes).unwrap(), record);
+        assert!(AuditRecord::decode(&bytes[..20]).is_err());
+        assert_eq!(record.entry(7).id, 7);
     }
 }

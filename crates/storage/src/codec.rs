@@ -1,75 +1,323 @@
-//! The byte encodings of keys and values: one explicit layout per table, versioned as a
-//! whole by [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) in the Meta table.
+//! The byte encodings of keys and values: one explicit layout per type, versioned as a whole
+//! by [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) in the Meta table.
 //!
 //! Numbers in keys are fixed-width big-endian so that MDBX's lexicographic byte order is
 //! numeric order: iterating Messages walks seqs upwards, and positions compare as they do in
-//! Rust.
+//! Rust. Every table's key and value types are declared once, in `tables.rs`.
 
-use ferry_primitives::{Address, B256, L1Message, Message, Origin, Position, Seq, U256};
+use ferry_primitives::{
+    Address, B256, BlockHeader, L1Message, Message, Origin, Position, Seq, U256,
+};
 
-/// The Checkpoint table's only key.
-pub(crate) const CHECKPOINT_KEY: &[u8] = b"checkpoint";
-
-/// Meta keys.
-pub(crate) mod meta {
-    pub(crate) const SCHEMA_VERSION: &[u8] = b"schema_version";
-    pub(crate) const CHAIN_ID: &[u8] = b"chain_id";
-    pub(crate) const CONTRACT: &[u8] = b"contract";
-    pub(crate) const FROM_BLOCK: &[u8] = b"from_block";
-}
-
-/// A value whose bytes do not have the layout its table promises.
+/// Bytes that do not have the layout their table promises.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected {expected} bytes, found {found}")]
-pub(crate) struct LengthMismatch {
-    expected: usize,
-    found: usize,
-}
+#[error("{0}")]
+pub(crate) struct DecodeError(String);
 
-impl LengthMismatch {
-    pub(crate) const fn new(expected: usize, found: usize) -> Self {
-        Self { expected, found }
+impl DecodeError {
+    pub(crate) fn length(expected: usize, found: usize) -> Self {
+        Self(format!("expected {expected} bytes, found {found}"))
+    }
+
+    pub(crate) fn invalid(what: impl Into<String>) -> Self {
+        Self(what.into())
     }
 }
 
-pub(crate) type DecodeResult<T> = Result<T, LengthMismatch>;
+pub(crate) type DecodeResult<T> = Result<T, DecodeError>;
+
+/// A table key: fixed-width where it is a number, so byte order is numeric order.
+pub(crate) trait Key: Sized {
+    /// The encoded key.
+    fn encode(&self) -> impl AsRef<[u8]>;
+    /// The key back from its bytes.
+    fn decode(bytes: &[u8]) -> DecodeResult<Self>;
+}
+
+/// A table value.
+pub(crate) trait Value: Sized {
+    /// Appends the encoding to `buf`.
+    fn encode_into(&self, buf: &mut Vec<u8>);
+    /// The value back from its bytes.
+    fn decode(bytes: &[u8]) -> DecodeResult<Self>;
+}
+
+/// Something that encodes as a `V` without being one: a borrowed form, so that the hot path
+/// writes messages without copying them first.
+pub(crate) trait EncodeAs<V> {
+    /// Appends the encoding of the `V` it stands for to `buf`.
+    fn encode_as(&self, buf: &mut Vec<u8>);
+}
+
+impl<V: Value> EncodeAs<V> for V {
+    fn encode_as(&self, buf: &mut Vec<u8>) {
+        self.encode_into(buf);
+    }
+}
 
 fn fixed<const N: usize>(bytes: &[u8]) -> DecodeResult<[u8; N]> {
-    bytes.try_into().map_err(|_| LengthMismatch { expected: N, found: bytes.len() })
+    bytes.try_into().map_err(|_| DecodeError::length(N, bytes.len()))
 }
 
-pub(crate) const fn u64_key(value: u64) -> [u8; 8] {
-    value.to_be_bytes()
+/// Reads fixed-width fields off the front of a value whose length was checked.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, len: usize) -> DecodeResult<&'a [u8]> {
+        if self.0.len() < len {
+            return Err(DecodeError::invalid(format!(
+                "value ends {} bytes early",
+                len - self.0.len()
+            )));
+        }
+        let (head, tail) = self.0.split_at(len);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn b256(&mut self) -> DecodeResult<B256> {
+        self.take(32).map(B256::from_slice)
+    }
+
+    fn u256(&mut self) -> DecodeResult<U256> {
+        self.take(32).map(U256::from_be_slice)
+    }
+
+    fn u64(&mut self) -> DecodeResult<u64> {
+        self.take(8).and_then(fixed).map(u64::from_be_bytes)
+    }
+
+    fn u8(&mut self) -> DecodeResult<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn optional_u64(&mut self) -> DecodeResult<Option<u64>> {
+        let present = self.u8()?;
+        let value = self.u64()?;
+        Ok((present != 0).then_some(value))
+    }
+
+    fn end(self) -> DecodeResult<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            extra => Err(DecodeError::invalid(format!("{extra} bytes past the end of the value"))),
+        }
+    }
 }
 
-pub(crate) fn decode_u64(bytes: &[u8]) -> DecodeResult<u64> {
-    fixed(bytes).map(u64::from_be_bytes)
+fn put_optional_u64(value: Option<u64>, buf: &mut Vec<u8>) {
+    buf.push(u8::from(value.is_some()));
+    buf.extend_from_slice(&value.unwrap_or(0).to_be_bytes());
 }
 
-pub(crate) fn decode_u32(bytes: &[u8]) -> DecodeResult<u32> {
-    fixed(bytes).map(u32::from_be_bytes)
+impl Key for u64 {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        self.to_be_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        fixed(bytes).map(Self::from_be_bytes)
+    }
 }
 
-pub(crate) fn decode_b256(bytes: &[u8]) -> DecodeResult<B256> {
-    fixed::<32>(bytes).map(B256::from)
+impl Value for u64 {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.to_be_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        fixed(bytes).map(Self::from_be_bytes)
+    }
 }
 
-pub(crate) fn decode_address(bytes: &[u8]) -> DecodeResult<Address> {
-    fixed::<20>(bytes).map(Address::from)
+impl Key for Seq {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        self.0.to_be_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        <u64 as Key>::decode(bytes).map(Self)
+    }
+}
+
+impl Value for Seq {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        self.0.encode_into(buf);
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        <u64 as Value>::decode(bytes).map(Self)
+    }
+}
+
+impl Key for B256 {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        self.0
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        fixed::<32>(bytes).map(Self::from)
+    }
+}
+
+impl Value for B256 {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self.as_slice());
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        fixed::<32>(bytes).map(Self::from)
+    }
+}
+
+impl Key for U256 {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        self.to_be_bytes::<32>()
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        fixed::<32>(bytes).map(Self::from_be_bytes)
+    }
+}
+
+/// Two numbers in one key, compared first by the first: `(block, seq)`, `(message, notice)`.
+impl<A: From<u64> + Into<u64> + Copy, B: From<u64> + Into<u64> + Copy> Key for (A, B) {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.0.into().to_be_bytes());
+        bytes[8..].copy_from_slice(&self.1.into().to_be_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let bytes: [u8; 16] = fixed(bytes)?;
+        let (first, second) = bytes.split_at(8);
+        Ok((A::from(<u64 as Key>::decode(first)?), B::from(<u64 as Key>::decode(second)?)))
+    }
+}
+
+/// The Checkpoint table's only key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Singleton;
+
+impl Key for Singleton {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        b"checkpoint"
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        match bytes {
+            b"checkpoint" => Ok(Self),
+            _ => Err(DecodeError::invalid("not the checkpoint key")),
+        }
+    }
+}
+
+/// The WindowBounds table's only key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowKey;
+
+impl Key for WindowKey {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        b"window"
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        match bytes {
+            b"window" => Ok(Self),
+            _ => Err(DecodeError::invalid("not the window key")),
+        }
+    }
+}
+
+/// What the node knew of the chain when it last extended the header window: the lowest block
+/// it had to keep, and the provider's finalized block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowBounds {
+    /// The window's floor then: blocks below it were final enough not to keep.
+    pub floor: u64,
+    /// The provider's finalized block then.
+    pub finalized: Option<u64>,
+}
+
+impl Value for WindowBounds {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.floor.to_be_bytes());
+        put_optional_u64(self.finalized, buf);
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut fields = Fields(bytes);
+        let bounds = Self { floor: fields.u64()?, finalized: fields.optional_u64()? };
+        fields.end()?;
+        Ok(bounds)
+    }
+}
+
+/// A Meta key: the name of a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MetaKey(pub(crate) &'static str);
+
+impl Key for MetaKey {
+    fn encode(&self) -> impl AsRef<[u8]> {
+        self.0.as_bytes()
+    }
+
+    fn decode(_: &[u8]) -> DecodeResult<Self> {
+        Err(DecodeError::invalid("Meta keys are looked up by name, never listed"))
+    }
+}
+
+/// The bytes of a Meta setting; each setting says how to read them.
+impl Value for Vec<u8> {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self);
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Index tables keep their facts in their keys.
+impl Value for () {
+    fn encode_into(&self, _: &mut Vec<u8>) {}
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        match bytes.len() {
+            0 => Ok(()),
+            found => Err(DecodeError::length(0, found)),
+        }
+    }
 }
 
 /// `block` then `index`, both big-endian, so encoded positions sort like [`Position`]s.
-pub(crate) fn encode_position(position: Position) -> [u8; 16] {
-    let mut bytes = [0; 16];
-    bytes[..8].copy_from_slice(&position.block.to_be_bytes());
-    bytes[8..].copy_from_slice(&position.index.to_be_bytes());
-    bytes
+impl Value for Position {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.block.to_be_bytes());
+        buf.extend_from_slice(&self.index.to_be_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut fields = Fields(bytes);
+        let position = Self::new(fields.u64()?, fields.u64()?);
+        fields.end()?;
+        Ok(position)
+    }
 }
 
-pub(crate) fn decode_position(bytes: &[u8]) -> DecodeResult<Position> {
-    let bytes: [u8; 16] = fixed(bytes)?;
-    let (block, index) = bytes.split_at(8);
-    Ok(Position::new(decode_u64(block)?, decode_u64(index)?))
+/// A Messages value: the message's hash and what was found on L1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MessageRecord {
+    pub(crate) hash: B256,
+    pub(crate) l1: L1Message,
+}
+
+/// A message to store, borrowed: encodes as a [`MessageRecord`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageRef<'a> {
+    pub(crate) hash: B256,
+    pub(crate) l1: &'a L1Message,
 }
 
 /// Length of a Messages value without its payload:
@@ -77,85 +325,266 @@ pub(crate) fn decode_position(bytes: &[u8]) -> DecodeResult<Position> {
 /// transaction hash 32, log index 8, payload length 4.
 const MESSAGE_HEADER_LEN: usize = 32 + 20 + 32 * 4 + 8 + 32 + 32 + 8 + 4;
 
-/// Appends the Messages value of `message` (whose hash is `hash`) to `buf`.
-pub(crate) fn encode_message(hash: B256, l1: &L1Message, buf: &mut Vec<u8>) {
-    let Message { from, to, selector, payload, nonce, fee } = &l1.message;
-    let Origin { block_number, block_hash, transaction_hash, log_index } = &l1.origin;
-    buf.reserve(MESSAGE_HEADER_LEN + 32 * payload.len());
-    buf.extend_from_slice(hash.as_slice());
-    buf.extend_from_slice(from.as_slice());
-    for felt in [to, selector, nonce, fee] {
-        buf.extend_from_slice(&felt.to_be_bytes::<32>());
-    }
-    buf.extend_from_slice(&block_number.to_be_bytes());
-    buf.extend_from_slice(block_hash.as_slice());
-    buf.extend_from_slice(transaction_hash.as_slice());
-    buf.extend_from_slice(&log_index.to_be_bytes());
-    let payload_len = u32::try_from(payload.len()).expect("payload lengths are bounded by L1 gas");
-    buf.extend_from_slice(&payload_len.to_be_bytes());
-    for felt in payload {
-        buf.extend_from_slice(&felt.to_be_bytes::<32>());
+impl EncodeAs<MessageRecord> for MessageRef<'_> {
+    fn encode_as(&self, buf: &mut Vec<u8>) {
+        let Message { from, to, selector, payload, nonce, fee } = &self.l1.message;
+        buf.reserve(MESSAGE_HEADER_LEN + 32 * payload.len());
+        buf.extend_from_slice(self.hash.as_slice());
+        buf.extend_from_slice(from.as_slice());
+        for felt in [to, selector, nonce, fee] {
+            buf.extend_from_slice(&felt.to_be_bytes::<32>());
+        }
+        encode_origin(&self.l1.origin, buf);
+        let payload_len =
+            u32::try_from(payload.len()).expect("payload lengths are bounded by L1 gas");
+        buf.extend_from_slice(&payload_len.to_be_bytes());
+        for felt in payload {
+            buf.extend_from_slice(&felt.to_be_bytes::<32>());
+        }
     }
 }
 
-/// Reads fixed-width fields off the front of a value.
-struct Fields<'a>(&'a [u8]);
-
-impl<'a> Fields<'a> {
-    fn take(&mut self, len: usize) -> &'a [u8] {
-        let (head, tail) = self.0.split_at(len);
-        self.0 = tail;
-        head
+impl Value for MessageRecord {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        MessageRef { hash: self.hash, l1: &self.l1 }.encode_as(buf);
     }
 
-    fn b256(&mut self) -> B256 {
-        B256::from_slice(self.take(32))
-    }
-
-    fn u256(&mut self) -> U256 {
-        U256::from_be_slice(self.take(32))
-    }
-
-    fn u64(&mut self) -> u64 {
-        u64::from_be_bytes(self.take(8).try_into().expect("took 8 bytes"))
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        if bytes.len() < MESSAGE_HEADER_LEN {
+            return Err(DecodeError::length(MESSAGE_HEADER_LEN, bytes.len()));
+        }
+        let payload_len =
+            u32::from_be_bytes(fixed(&bytes[MESSAGE_HEADER_LEN - 4..MESSAGE_HEADER_LEN])?) as usize;
+        let expected = MESSAGE_HEADER_LEN + 32 * payload_len;
+        if bytes.len() != expected {
+            return Err(DecodeError::length(expected, bytes.len()));
+        }
+        let mut fields = Fields(bytes);
+        let hash = fields.b256()?;
+        let from = Address::from_slice(fields.take(20)?);
+        let (to, selector) = (fields.u256()?, fields.u256()?);
+        let (nonce, fee) = (fields.u256()?, fields.u256()?);
+        let origin = decode_origin(&mut fields)?;
+        fields.take(4)?;
+        let payload = (0..payload_len).map(|_| fields.u256()).collect::<DecodeResult<_>>()?;
+        fields.end()?;
+        let message = Message { from, to, selector, payload, nonce, fee };
+        Ok(Self { hash, l1: L1Message { message, origin } })
     }
 }
 
-/// The position a Messages value was logged at, read without decoding the rest.
-pub(crate) fn message_position(bytes: &[u8]) -> DecodeResult<Position> {
-    if bytes.len() < MESSAGE_HEADER_LEN {
-        return Err(LengthMismatch { expected: MESSAGE_HEADER_LEN, found: bytes.len() });
-    }
-    Ok(Position::new(decode_u64(&bytes[180..188])?, decode_u64(&bytes[252..260])?))
+/// Block 8, block hash 32, transaction hash 32, log index 8.
+fn encode_origin(origin: &Origin, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&origin.block_number.to_be_bytes());
+    buf.extend_from_slice(origin.block_hash.as_slice());
+    buf.extend_from_slice(origin.transaction_hash.as_slice());
+    buf.extend_from_slice(&origin.log_index.to_be_bytes());
 }
 
-/// Decodes a Messages value into the message's hash and content.
-pub(crate) fn decode_message(bytes: &[u8]) -> DecodeResult<(B256, L1Message)> {
-    if bytes.len() < MESSAGE_HEADER_LEN {
-        return Err(LengthMismatch { expected: MESSAGE_HEADER_LEN, found: bytes.len() });
-    }
-    let payload_len = decode_u32(&bytes[MESSAGE_HEADER_LEN - 4..MESSAGE_HEADER_LEN])? as usize;
-    let expected = MESSAGE_HEADER_LEN + 32 * payload_len;
-    if bytes.len() != expected {
-        return Err(LengthMismatch { expected, found: bytes.len() });
-    }
-    let mut fields = Fields(bytes);
-    let hash = fields.b256();
-    let from = Address::from_slice(fields.take(20));
-    let (to, selector, nonce, fee) = (fields.u256(), fields.u256(), fields.u256(), fields.u256());
-    let block_number = fields.u64();
-    let (block_hash, transaction_hash) = (fields.b256(), fields.b256());
-    let log_index = fields.u64();
-    fields.take(4);
-    let payload = (0..payload_len).map(|_| fields.u256()).collect();
-    let message = Message { from, to, selector, payload, nonce, fee };
-    let origin = Origin { block_number, block_hash, transaction_hash, log_index };
-    Ok((hash, L1Message { message, origin }))
+fn decode_origin(fields: &mut Fields<'_>) -> DecodeResult<Origin> {
+    Ok(Origin {
+        block_number: fields.u64()?,
+        block_hash: fields.b256()?,
+        transaction_hash: fields.b256()?,
+        log_index: fields.u64()?,
+    })
 }
 
-/// The seq stored as a MessageHashes value or a Messages key.
-pub(crate) fn decode_seq(bytes: &[u8]) -> DecodeResult<Seq> {
-    decode_u64(bytes).map(Seq)
+/// A Headers value: the block's hash and its parent's (the number is the key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderValue {
+    pub(crate) hash: B256,
+    pub(crate) parent_hash: B256,
+}
+
+impl HeaderValue {
+    pub(crate) const fn of(header: &BlockHeader) -> Self {
+        Self { hash: header.hash, parent_hash: header.parent_hash }
+    }
+
+    pub(crate) const fn at(self, number: u64) -> BlockHeader {
+        BlockHeader { number, hash: self.hash, parent_hash: self.parent_hash }
+    }
+}
+
+impl Value for HeaderValue {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self.hash.as_slice());
+        buf.extend_from_slice(self.parent_hash.as_slice());
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut fields = Fields(bytes);
+        let value = Self { hash: fields.b256()?, parent_hash: fields.b256()? };
+        fields.end()?;
+        Ok(value)
+    }
+}
+
+/// The L1 safe and finalized heads the node knew when it wrote a notice: whether a consumer
+/// following `safe` or `finalized` had been told of what the notice retracts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KnownHeads {
+    /// The provider's `safe` block.
+    pub safe: Option<u64>,
+    /// The provider's `finalized` block.
+    pub finalized: Option<u64>,
+}
+
+/// What a notice says about the message it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoticeKind {
+    /// A reorg removed it.
+    Removed,
+    /// It is on the canonical chain again.
+    Reincluded,
+}
+
+/// A Notices value: a log entry that is not a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoticeRecord {
+    pub(crate) kind: NoticeKind,
+    /// The seq of the message entry.
+    pub(crate) message: Seq,
+    /// The reorg it comes from.
+    pub(crate) reorg: u64,
+    /// Where the message was removed from, or included again.
+    pub(crate) origin: Origin,
+    /// The heads when it was written.
+    pub(crate) heads: KnownHeads,
+}
+
+impl Value for NoticeRecord {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.push(match self.kind {
+            NoticeKind::Removed => 1,
+            NoticeKind::Reincluded => 2,
+        });
+        buf.extend_from_slice(&self.message.0.to_be_bytes());
+        buf.extend_from_slice(&self.reorg.to_be_bytes());
+        encode_origin(&self.origin, buf);
+        put_optional_u64(self.heads.safe, buf);
+        put_optional_u64(self.heads.finalized, buf);
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut fields = Fields(bytes);
+        let kind = match fields.u8()? {
+            1 => NoticeKind::Removed,
+            2 => NoticeKind::Reincluded,
+            other => return Err(DecodeError::invalid(format!("unknown notice kind {other}"))),
+        };
+        let message = Seq(fields.u64()?);
+        let reorg = fields.u64()?;
+        let origin = decode_origin(&mut fields)?;
+        let heads = KnownHeads { safe: fields.optional_u64()?, finalized: fields.optional_u64()? };
+        fields.end()?;
+        Ok(Self { kind, message, reorg, origin, heads })
+    }
+}
+
+/// An Orphans value: which reorg orphaned the message, and the entry that said so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OrphanRecord {
+    pub(crate) reorg: u64,
+    pub(crate) notice: Seq,
+}
+
+impl Value for OrphanRecord {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.reorg.to_be_bytes());
+        buf.extend_from_slice(&self.notice.0.to_be_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut fields = Fields(bytes);
+        let record = Self { reorg: fields.u64()?, notice: Seq(fields.u64()?) };
+        fields.end()?;
+        Ok(record)
+    }
+}
+
+/// What found a reorg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReorgCause {
+    /// The node: a block it had scanned, inside its header window, was replaced.
+    Detected,
+    /// An operator moved the checkpoint while the node was halted by a reorg deeper than its
+    /// window: what was stored from the new checkpoint on was orphaned, to be found again.
+    Resolved,
+    /// A re-scan found stored messages at another origin, in blocks the node had not kept
+    /// headers of (an operator had skipped them): each was moved, a removal and a re-inclusion.
+    Moved,
+}
+
+impl ReorgCause {
+    /// The name operators see.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Detected => "detected",
+            Self::Resolved => "resolvedByOperator",
+            Self::Moved => "movedOnRescan",
+        }
+    }
+}
+
+/// One reorg, as the Reorgs table keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReorgRecord {
+    /// When it was handled, in Unix milliseconds.
+    pub at_millis: u64,
+    /// What found it.
+    pub cause: ReorgCause,
+    /// Reading went on from here: the position after the common ancestor, or the operator's.
+    pub rewind_to: Position,
+    /// The newest block still canonical, with its hash, when the node found one.
+    pub common_ancestor: Option<ferry_primitives::BlockRef>,
+    /// The newest block scanned before the reorg, with its hash.
+    pub old_tip: Option<ferry_primitives::BlockRef>,
+    /// Messages it orphaned.
+    pub orphaned: u64,
+    /// The seq of its first removal notice, if it orphaned any.
+    pub first_notice: Option<Seq>,
+}
+
+impl Value for ReorgRecord {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.at_millis.to_be_bytes());
+        buf.push(match self.cause {
+            ReorgCause::Detected => 1,
+            ReorgCause::Resolved => 2,
+            ReorgCause::Moved => 3,
+        });
+        self.rewind_to.encode_into(buf);
+        for block in [self.common_ancestor, self.old_tip] {
+            put_optional_u64(block.map(|block| block.number), buf);
+            buf.extend_from_slice(block.map_or(B256::ZERO, |block| block.hash).as_slice());
+        }
+        buf.extend_from_slice(&self.orphaned.to_be_bytes());
+        put_optional_u64(self.first_notice.map(|seq| seq.0), buf);
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut fields = Fields(bytes);
+        let at_millis = fields.u64()?;
+        let cause = match fields.u8()? {
+            1 => ReorgCause::Detected,
+            2 => ReorgCause::Resolved,
+            3 => ReorgCause::Moved,
+            other => return Err(DecodeError::invalid(format!("unknown reorg cause {other}"))),
+        };
+        let rewind_to = Position::new(fields.u64()?, fields.u64()?);
+        let mut block = || -> DecodeResult<_> {
+            let number = fields.optional_u64()?;
+            let hash = fields.b256()?;
+            Ok(number.map(|number| ferry_primitives::BlockRef { number, hash }))
+        };
+        let (common_ancestor, old_tip) = (block()?, block()?);
+        let orphaned = fields.u64()?;
+        let first_notice = fields.optional_u64()?.map(Seq);
+        fields.end()?;
+        Ok(Self { at_millis, cause, rewind_to, common_ancestor, old_tip, orphaned, first_notice })
+    }
 }
 
 #[cfg(test)]
@@ -168,30 +597,55 @@ mod tests {
     }
 
     prop_compose! {
+        fn arb_origin()(
+            block_number in any::<u64>(),
+            (block_hash, transaction_hash) in (any::<[u8; 32]>(), any::<[u8; 32]>()),
+            log_index in any::<u64>(),
+        ) -> Origin {
+            Origin {
+                block_number,
+                block_hash: B256::from(block_hash),
+                transaction_hash: B256::from(transaction_hash),
+                log_index,
+            }
+        }
+    }
+
+    prop_compose! {
         fn arb_l1_message()(
             from in any::<[u8; 20]>(),
             (to, selector, nonce, fee) in (arb_u256(), arb_u256(), arb_u256(), arb_u256()),
             payload in prop::collection::vec(arb_u256(), 0..8),
-            block_number in any::<u64>(),
-            (block_hash, transaction_hash) in (any::<[u8; 32]>(), any::<[u8; 32]>()),
-            log_index in any::<u64>(),
+            origin in arb_origin(),
         ) -> L1Message {
             L1Message {
                 message: Message { from: Address::from(from), to, selector, payload, nonce, fee },
-                origin: Origin {
-                    block_number,
-                    block_hash: B256::from(block_hash),
-                    transaction_hash: B256::from(transaction_hash),
-                    log_index,
-                },
+                origin,
             }
         }
+    }
+
+    fn round_trip<V: Value + PartialEq + std::fmt::Debug>(value: &V) {
+        let mut buf = Vec::new();
+        value.encode_into(&mut buf);
+        assert_eq!(&V::decode(&buf).unwrap(), value);
+        assert!(buf.is_empty() || V::decode(&buf[..buf.len() - 1]).is_err(), "truncated");
     }
 
     proptest! {
         #[test]
         fn big_endian_u64_keys_sort_in_numeric_order(a in any::<u64>(), b in any::<u64>()) {
-            prop_assert_eq!(u64_key(a).cmp(&u64_key(b)), a.cmp(&b));
+            prop_assert_eq!(a.encode().as_ref().cmp(b.encode().as_ref()), a.cmp(&b));
+        }
+
+        #[test]
+        fn pair_keys_sort_by_their_first_then_second_number(
+            a in (any::<u64>(), any::<u64>()),
+            b in (any::<u64>(), any::<u64>()),
+        ) {
+            let (ka, kb) = ((a.0, Seq(a.1)), (b.0, Seq(b.1)));
+            prop_assert_eq!(ka.encode().as_ref().cmp(kb.encode().as_ref()), a.cmp(&b));
+            prop_assert_eq!(<(u64, Seq)>::decode(ka.encode().as_ref()), Ok(ka));
         }
 
         #[test]
@@ -200,29 +654,53 @@ mod tests {
             b in (any::<u64>(), any::<u64>()),
         ) {
             let (a, b) = (Position::new(a.0, a.1), Position::new(b.0, b.1));
-            prop_assert_eq!(encode_position(a).cmp(&encode_position(b)), a.cmp(&b));
-            prop_assert_eq!(decode_position(&encode_position(a)), Ok(a));
+            let (mut ea, mut eb) = (Vec::new(), Vec::new());
+            a.encode_into(&mut ea);
+            b.encode_into(&mut eb);
+            prop_assert_eq!(ea.cmp(&eb), a.cmp(&b));
+            prop_assert_eq!(Position::decode(&ea), Ok(a));
         }
 
         #[test]
         fn message_values_round_trip(l1 in arb_l1_message(), hash in any::<[u8; 32]>()) {
-            let mut buf = Vec::new();
-            encode_message(B256::from(hash), &l1, &mut buf);
-            prop_assert_eq!(decode_message(&buf), Ok((B256::from(hash), l1)));
+            round_trip(&MessageRecord { hash: B256::from(hash), l1 });
         }
 
         #[test]
         fn truncated_message_values_are_refused(l1 in arb_l1_message(), cut in 1usize..64) {
             let mut buf = Vec::new();
-            encode_message(B256::ZERO, &l1, &mut buf);
+            MessageRecord { hash: B256::ZERO, l1 }.encode_into(&mut buf);
             buf.truncate(buf.len().saturating_sub(cut));
-            prop_assert!(decode_message(&buf).is_err());
+            prop_assert!(MessageRecord::decode(&buf).is_err());
+        }
+
+        #[test]
+        fn notices_orphans_and_reorgs_round_trip(
+            origin in arb_origin(),
+            (message, reorg, notice) in (any::<u64>(), any::<u64>(), any::<u64>()),
+            (safe, finalized) in (any::<Option<u64>>(), any::<Option<u64>>()),
+            removed in any::<bool>(),
+        ) {
+            let kind = if removed { NoticeKind::Removed } else { NoticeKind::Reincluded };
+            let heads = KnownHeads { safe, finalized };
+            round_trip(&NoticeRecord { kind, message: Seq(message), reorg, origin, heads });
+            round_trip(&OrphanRecord { reorg, notice: Seq(notice) });
+            let block = ferry_primitives::BlockRef { number: message, hash: origin.block_hash };
+            round_trip(&ReorgRecord {
+                at_millis: reorg,
+                cause: if removed { ReorgCause::Detected } else { ReorgCause::Resolved },
+                rewind_to: origin.position(),
+                common_ancestor: safe.map(|_| block),
+                old_tip: finalized.map(|_| block),
+                orphaned: notice,
+                first_notice: safe.map(Seq),
+            });
         }
     }
 
     #[test]
     fn message_value_layout_is_pinned() {
-        // Changing this layout means bumping SCHEMA_VERSION.
+        // Changing this layout means bumping SCHEMA_VERSION (it is the same in versions 1 and 2).
         let l1 = L1Message {
             message: Message {
                 from: Address::repeat_byte(0x11),
@@ -240,7 +718,7 @@ mod tests {
             },
         };
         let mut buf = Vec::new();
-        encode_message(B256::repeat_byte(0xaa), &l1, &mut buf);
+        MessageRef { hash: B256::repeat_byte(0xaa), l1: &l1 }.encode_as(&mut buf);
         assert_eq!(buf.len(), MESSAGE_HEADER_LEN + 32);
         assert_eq!(&buf[..32], &[0xaa; 32]);
         assert_eq!(&buf[32..52], &[0x11; 20]);

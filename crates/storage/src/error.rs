@@ -1,4 +1,4 @@
-use ferry_primitives::{Address, Position};
+use ferry_primitives::{Address, B256, Position};
 use signet_libmdbx::{MdbxError, ReadError};
 use std::path::PathBuf;
 
@@ -21,6 +21,14 @@ pub enum Error {
     Mdbx {
         /// What the store was doing.
         operation: &'static str,
+        /// MDBX's error.
+        source: MdbxError,
+    },
+    /// Writing or deleting in a table failed in MDBX.
+    #[error("mdbx failed to write {table}: {source}")]
+    Write {
+        /// The table being written.
+        table: &'static str,
         /// MDBX's error.
         source: MdbxError,
     },
@@ -95,6 +103,29 @@ pub enum Error {
         /// Why it is out of range.
         reason: &'static str,
     },
+    /// A batch whose headers are not the consecutive, linked blocks it must end with.
+    #[error("batch gathered from {from} up to {next} has unusable headers: {reason}")]
+    BadHeaders {
+        /// Where the batch was gathered from.
+        from: Position,
+        /// The checkpoint it would set.
+        next: Position,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// A reorg's common ancestor is not the block the header window holds at that number.
+    #[error(
+        "block {number} ({hash}) is not in the header window (it holds {kept:?} there): it \
+         cannot be the common ancestor of a reorg"
+    )]
+    AncestorNotInWindow {
+        /// The block number.
+        number: u64,
+        /// The hash given.
+        hash: B256,
+        /// The hash kept, if any.
+        kept: Option<B256>,
+    },
     /// A batch handed over with a different number of hashes than messages.
     #[error("batch of {messages} messages came with {hashes} message hashes")]
     HashCountMismatch {
@@ -115,20 +146,5 @@ pub enum Error {
 impl Error {
     pub(crate) fn mdbx(operation: &'static str) -> impl FnOnce(MdbxError) -> Self {
         move |source| Self::Mdbx { operation, source }
-    }
-
-    pub(crate) fn read(table: crate::Table) -> impl FnOnce(ReadError) -> Self {
-        move |source| Self::Read { table: table.name(), source }
-    }
-
-    pub(crate) fn corrupt(
-        table: crate::Table,
-        key: &[u8],
-    ) -> impl FnOnce(crate::codec::LengthMismatch) -> Self + '_ {
-        move |reason| Self::Corrupt {
-            table: table.name(),
-            key: key.iter().map(|byte| format!("{byte:02x}")).collect(),
-            reason: reason.to_string(),
-        }
     }
 }

@@ -2,11 +2,14 @@
 //! to consumers.
 //!
 //! One MDBX environment (through `signet-libmdbx`) holds the tables declared in [`Table`]:
-//! the stored messages by seq, their hash index, the source checkpoint and the metadata that
-//! ties the database to one chain and one contract. [`Store::commit_batch`] writes a batch's
-//! messages, their hash rows and the new checkpoint in one write transaction, and only if the
-//! checkpoint is still the one the batch was gathered from; that compare-and-set is what
-//! keeps an operator's rewind from being overwritten by a batch in flight.
+//! the log (messages, and the notices that say what a reorg removed and what it included
+//! again), the hash index, the source checkpoint, the window of canonical headers below it,
+//! the reorgs and the metadata that ties the database to one chain and one contract.
+//! [`Store::commit`] writes a batch's entries, its headers and the new checkpoint in one write
+//! transaction, and only if the checkpoint is still the one the batch was gathered from and
+//! its headers link to the window; that compare-and-set is what keeps an operator's rewind
+//! from being overwritten by a batch in flight. [`Store::record_reorg`] writes what a reorg
+//! removes, in one transaction too.
 //!
 //! ```no_run
 //! use ferry_primitives::{Address, Position};
@@ -19,6 +22,7 @@
 //! match store.commit_batch(from, &[], Position::block_start(1000), &[])? {
 //!     CommitOutcome::Committed(summary) => println!("stored {}", summary.stored),
 //!     CommitOutcome::CheckpointMoved { found, .. } => println!("rewound to {found:?}"),
+//!     CommitOutcome::Unlinked { kept, .. } => println!("block {} was replaced", kept.number),
 //! }
 //! # Ok(())
 //! # }
@@ -29,10 +33,13 @@ mod codec;
 mod error;
 mod store;
 mod tables;
+mod txn;
 
 pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin};
+pub use codec::{KnownHeads, ReorgCause, ReorgRecord, WindowBounds};
 pub use error::{Error, Result};
 pub use store::{
-    CommitOutcome, CommitSummary, RETAINED_BLOCKS, SCHEMA_VERSION, Store, StoreConfig, StoreOptions,
+    BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, ReorgOutcome, ReorgSummary,
+    ReorgWrite, SCHEMA_VERSION, Settlement, Store, StoreConfig, StoreOptions, StoredEntry, Window,
 };
 pub use tables::Table;

@@ -1,71 +1,110 @@
+//! Every table of the store, declared once with its key and value types (reth's `tables!` is
+//! the model): a read is `txn.get::<tables::Headers>(&number)`, and the encoding and the error
+//! mapping live in `codec.rs` and `txn.rs`, never at the call site.
+
+use crate::codec::{
+    HeaderValue, MessageRecord, MetaKey, NoticeRecord, OrphanRecord, ReorgRecord, Singleton,
+    WindowBounds, WindowKey,
+};
+use ferry_primitives::{B256, Position, Seq, U256};
 use signet_libmdbx::{Database, DatabaseFlags, MdbxResult, tx::aliases::RwTxUnsync};
 
-/// Every table of the store, declared once.
-///
-/// Keys are fixed-width big-endian where they are numbers, so MDBX's byte order is numeric
-/// order; the value encodings are in `codec.rs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// `name` → value: schema version, chain id, contract address, start block.
-    Meta,
-    /// singleton → `(block, index)`; absent means "start at the configured start block".
-    Checkpoint,
-    /// seq (u64, big-endian) → the message, its hash and where it was logged.
-    Messages,
-    /// message hash → seq (u64, big-endian).
-    MessageHashes,
-    /// message nonce (U256, big-endian) → seq; tells which nonces are stored and which are
-    /// missing.
-    Nonces,
-    /// block number (u64, big-endian) → block hash, for the most recently scanned blocks; tells
-    /// whether what was scanned is still canonical.
-    Blocks,
-    /// change id (u64, big-endian) → time, method, previous and new checkpoint, caller.
-    Audit,
+/// A table: its name and the types of its keys and values.
+pub(crate) trait TableDef {
+    /// Which table.
+    const TABLE: Table;
+    /// The key type.
+    type Key: crate::codec::Key;
+    /// The value type.
+    type Value: crate::codec::Value;
 }
 
-impl Table {
-    /// All tables, in the order their handles are kept.
-    pub const ALL: [Self; 7] = [
-        Self::Meta,
-        Self::Checkpoint,
-        Self::Messages,
-        Self::MessageHashes,
-        Self::Nonces,
-        Self::Blocks,
-        Self::Audit,
-    ];
-
-    /// The MDBX name of the table.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Meta => "Meta",
-            Self::Checkpoint => "Checkpoint",
-            Self::Messages => "Messages",
-            Self::MessageHashes => "MessageHashes",
-            Self::Nonces => "Nonces",
-            Self::Blocks => "Blocks",
-            Self::Audit => "Audit",
+macro_rules! tables {
+    ($( $(#[$doc:meta])* $name:ident: $key:ty => $value:ty; )*) => {
+        /// Every table of the store. Keys are fixed-width big-endian where they are numbers, so
+        /// MDBX's byte order is numeric order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Table {
+            $( $(#[$doc])* $name, )*
         }
-    }
+
+        impl Table {
+            /// All tables, in the order their handles are kept.
+            pub const ALL: &'static [Self] = &[$( Self::$name, )*];
+
+            /// The MDBX name of the table.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Self::$name => stringify!($name), )*
+                }
+            }
+        }
+
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub(crate) struct $name;
+
+            impl TableDef for $name {
+                const TABLE: Table = Table::$name;
+                type Key = $key;
+                type Value = $value;
+            }
+        )*
+    };
+}
+
+tables! {
+    /// setting name → bytes: schema version, chain id, contract address, start block.
+    Meta: MetaKey => Vec<u8>;
+    /// singleton → `(block, index)`; absent means "start at the configured start block".
+    Checkpoint: Singleton => Position;
+    /// seq of a message entry → the message, its hash and where it is (updated when a reorg
+    /// moves it).
+    Messages: Seq => MessageRecord;
+    /// seq of a notice entry → what it says about which message. Every seq of the log is in
+    /// exactly one of Messages and Notices.
+    Notices: Seq => NoticeRecord;
+    /// message hash → seq of its message entry.
+    MessageHashes: B256 => Seq;
+    /// nonce → seq of the canonical message with it; tells which nonces are missing.
+    Nonces: U256 => Seq;
+    /// block number → hash and parent hash: the contiguous window of canonical headers below
+    /// the checkpoint, from the finalized block (or the configured depth) up.
+    Headers: u64 => HeaderValue;
+    /// singleton → the window's floor and the finalized block when it was last extended: what
+    /// was final enough to leave out, and what a reorg must not reach.
+    WindowState: WindowKey => WindowBounds;
+    /// (block, message seq) → (): the messages logged in the blocks of the header window, which
+    /// a reorg inside the window may remove.
+    WindowMessages: (u64, Seq) => ();
+    /// message seq → the reorg that orphaned it and the notice that said so; present while the
+    /// message is orphaned.
+    Orphans: Seq => OrphanRecord;
+    /// (message seq, notice seq) → (): the notices about each message, in order.
+    MessageNotices: (Seq, Seq) => ();
+    /// reorg id → when, why, from where to where, what it orphaned.
+    Reorgs: u64 => ReorgRecord;
+    /// change id → time, method, previous and new checkpoint, caller.
+    Audit: u64 => crate::audit::AuditRecord;
 }
 
 /// Open handles of every table; MDBX handles stay valid for the environment's lifetime once
 /// the transaction that opened them has committed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tables([Database; Table::ALL.len()]);
+#[derive(Debug, Clone)]
+pub(crate) struct Tables(Vec<Database>);
 
 impl Tables {
     /// Creates the tables that are missing and opens them all.
     pub(crate) fn create(txn: &RwTxUnsync) -> MdbxResult<Self> {
-        let mut handles = [Database::freelist_db(); Table::ALL.len()];
-        for (handle, table) in handles.iter_mut().zip(Table::ALL) {
-            *handle = txn.create_db(Some(table.name()), DatabaseFlags::empty())?;
-        }
-        Ok(Self(handles))
+        Table::ALL
+            .iter()
+            .map(|table| txn.create_db(Some(table.name()), DatabaseFlags::empty()))
+            .collect::<MdbxResult<_>>()
+            .map(Self)
     }
 
-    pub(crate) const fn get(&self, table: Table) -> Database {
+    pub(crate) fn get(&self, table: Table) -> Database {
         self.0[table as usize]
     }
 }

@@ -7,6 +7,9 @@ pub(crate) enum ErrorClass {
     RangeTooLarge,
     /// Transport trouble, rate limits, server errors, a truncated answer: try again later.
     Retryable,
+    /// The provider does not know the block asked for (yet, or any more: another backend, a
+    /// reorg). Asking by number again may help; asking for the same hash will not.
+    UnknownBlock,
     /// The request itself is wrong; repeating it will not help.
     Fatal,
 }
@@ -28,6 +31,10 @@ const RANGE_MESSAGES: &[&str] = &[
     "result window",
 ];
 
+/// Messages providers use for a block they do not have (geth, erigon, reth, anvil, nethermind).
+const UNKNOWN_BLOCK_MESSAGES: &[&str] =
+    &["unknown block", "block not found", "header not found", "not found block"];
+
 const RATE_LIMIT_MESSAGES: &[&str] =
     &["rate limit", "rate exceeded", "too many requests", "request count", "capacity"];
 
@@ -37,6 +44,8 @@ pub(crate) fn classify(error: &TransportError) -> ErrorClass {
             let message = payload.message.to_lowercase();
             if RATE_LIMIT_MESSAGES.iter().any(|needle| message.contains(needle)) {
                 ErrorClass::Retryable
+            } else if UNKNOWN_BLOCK_MESSAGES.iter().any(|needle| message.contains(needle)) {
+                ErrorClass::UnknownBlock
             } else if RANGE_MESSAGES.iter().any(|needle| message.contains(needle))
                 || payload.code == -32005
             {
@@ -118,6 +127,9 @@ mod tests {
         }
         for error in [rpc_error(-32602, "invalid argument 0: hex string"), http_error(401)] {
             assert_eq!(classify(&error), ErrorClass::Fatal, "{error}");
+        }
+        for error in [rpc_error(-32000, "unknown block"), rpc_error(-32000, "header not found")] {
+            assert_eq!(classify(&error), ErrorClass::UnknownBlock, "{error}");
         }
     }
 }

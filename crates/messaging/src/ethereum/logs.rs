@@ -1,4 +1,4 @@
-//! `eth_getLogs` entries as ferry reads them, and their decoding into messages.
+//! `eth_getLogs` entries as ferry reads them, their checks, and their decoding into messages.
 
 use super::LogMessageToL2;
 use crate::MalformedLog;
@@ -8,6 +8,7 @@ use alloy::{
 };
 use ferry_primitives::{L1Message, Message, Origin, Position};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// An `eth_getLogs` entry: only the fields ferry reads, in one pass. alloy's `Log` flattens
 /// its inner log through serde's buffered `Content`: fetching and decoding 100,000 logs from
@@ -32,65 +33,144 @@ pub struct MessageLog {
     pub removed: bool,
 }
 
-/// Turns the logs of `from.block..=last` into messages in `(block, logIndex)` order: pending
-/// logs (no block number) and logs before `from` are dropped, logs that do not decode are
-/// set aside as malformed, a log repeated by the provider is kept once.
-pub(super) fn decode_logs(
-    mut logs: Vec<MessageLog>,
-    from: Position,
+/// A log whose place on the chain is known: what every log of a mined block has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PlacedLog {
+    pub(super) position: Position,
+    pub(super) block_hash: B256,
+    pub(super) transaction_hash: B256,
+    topics: Vec<B256>,
+    data: Bytes,
+}
+
+/// Places every log of an answer, refusing the answer when a log is not one of a mined block
+/// of `first..=last` (removed, pending, outside the range) or when the provider gave two
+/// different logs at one position: each is a provider fault, to be asked again, never a
+/// message to skip. A log the provider repeated exactly is kept once.
+pub(super) fn place(
+    logs: Vec<MessageLog>,
+    first: u64,
     last: u64,
-) -> (Vec<L1Message>, Vec<MalformedLog>) {
-    logs.retain(|log| !log.removed && log.block_number.is_some());
-    logs.sort_by_key(|log| (log.block_number, log.log_index));
+) -> Result<Vec<PlacedLog>, String> {
+    let mut placed: HashMap<Position, PlacedLog> = HashMap::with_capacity(logs.len());
+    for log in logs {
+        if log.removed {
+            return Err(format!("a log of block {:?} is marked removed", log.block_number));
+        }
+        let (Some(block), Some(index), Some(block_hash), Some(transaction_hash)) =
+            (log.block_number, log.log_index, log.block_hash, log.transaction_hash)
+        else {
+            return Err(format!(
+                "a log has no block number, log index, block hash or transaction hash \
+                 (block {:?}, index {:?})",
+                log.block_number, log.log_index
+            ));
+        };
+        let position = Position::new(block.to(), index.to());
+        if position.block < first || position.block > last {
+            return Err(format!(
+                "a log of block {} answers a query for {first}..={last}",
+                position.block
+            ));
+        }
+        let log = PlacedLog {
+            position,
+            block_hash,
+            transaction_hash,
+            topics: log.topics,
+            data: log.data,
+        };
+        match placed.get(&position) {
+            Some(seen) if *seen != log => {
+                return Err(format!("two different logs at {position}"));
+            }
+            Some(_) => {}
+            None => {
+                placed.insert(position, log);
+            }
+        }
+    }
+    let mut logs: Vec<PlacedLog> = placed.into_values().collect();
+    logs.sort_unstable_by_key(|log| log.position);
+    Ok(logs)
+}
+
+/// Turns placed logs (ascending) into messages from `from` on: logs before `from` (earlier
+/// in its block) are dropped, logs that do not decode are set aside as malformed.
+pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> (Vec<L1Message>, Vec<MalformedLog>) {
     let mut messages = Vec::with_capacity(logs.len());
     let mut malformed = Vec::new();
-    let mut previous: Option<Position> = None;
-    for log in logs {
-        let block = log.block_number.map_or(0, |number| number.to::<u64>());
-        let Some(index) = log.log_index.map(|index| index.to::<u64>()) else {
-            malformed.push(MalformedLog {
-                position: Position::block_start(block),
-                transaction_hash: log.transaction_hash,
-                reason: "the provider gave no log index".to_owned(),
-            });
-            continue;
-        };
-        let position = Position::new(block, index);
-        if position < from || block > last || previous == Some(position) {
-            continue;
-        }
-        previous = Some(position);
-        match decode_log(&log, position) {
-            Ok(message) => messages.push(message),
-            Err(reason) => malformed.push(MalformedLog {
-                position,
-                transaction_hash: log.transaction_hash,
-                reason,
+    for log in logs.into_iter().filter(|log| log.position >= from) {
+        match LogMessageToL2::decode_raw_log(log.topics.iter().copied(), &log.data) {
+            Ok(event) => messages.push(L1Message {
+                message: Message {
+                    from: event.fromAddress,
+                    to: event.toAddress,
+                    selector: event.selector,
+                    payload: event.payload,
+                    nonce: event.nonce,
+                    fee: event.fee,
+                },
+                origin: Origin {
+                    block_number: log.position.block,
+                    block_hash: log.block_hash,
+                    transaction_hash: log.transaction_hash,
+                    log_index: log.position.index,
+                },
+            }),
+            Err(error) => malformed.push(MalformedLog {
+                position: log.position,
+                transaction_hash: Some(log.transaction_hash),
+                reason: error.to_string(),
             }),
         }
     }
     (messages, malformed)
 }
 
-fn decode_log(log: &MessageLog, position: Position) -> Result<L1Message, String> {
-    let event = LogMessageToL2::decode_raw_log(log.topics.iter().copied(), &log.data)
-        .map_err(|error| error.to_string())?;
-    let block_hash = log.block_hash.ok_or("the provider gave no block hash")?;
-    let transaction_hash = log.transaction_hash.ok_or("the provider gave no transaction hash")?;
-    Ok(L1Message {
-        message: Message {
-            from: event.fromAddress,
-            to: event.toAddress,
-            selector: event.selector,
-            payload: event.payload,
-            nonce: event.nonce,
-            fee: event.fee,
-        },
-        origin: Origin {
-            block_number: position.block,
-            block_hash,
-            transaction_hash,
-            log_index: position.index,
-        },
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(block: u64, index: u64, hash: u8) -> MessageLog {
+        MessageLog {
+            topics: vec![LogMessageToL2::SIGNATURE_HASH],
+            data: Bytes::new(),
+            block_number: Some(U64::from(block)),
+            block_hash: Some(B256::repeat_byte(hash)),
+            transaction_hash: Some(B256::repeat_byte(0xee)),
+            log_index: Some(U64::from(index)),
+            removed: false,
+        }
+    }
+
+    #[test]
+    fn provider_faults_refuse_the_whole_answer() {
+        let removed = MessageLog { removed: true, ..log(3, 0, 1) };
+        let pending = MessageLog { block_hash: None, ..log(3, 0, 1) };
+        let no_index = MessageLog { log_index: None, ..log(3, 0, 1) };
+        let no_transaction = MessageLog { transaction_hash: None, ..log(3, 0, 1) };
+        for (answer, reason) in [
+            (vec![log(3, 0, 1), removed], "removed"),
+            (vec![pending], "no block number, log index, block hash"),
+            (vec![no_index], "no block number, log index"),
+            (vec![no_transaction], "transaction hash"),
+            (vec![log(3, 0, 1), log(3, 0, 2)], "two different logs at (block 3, index 0)"),
+            (vec![log(9, 0, 1)], "a log of block 9 answers a query for 2..=5"),
+        ] {
+            let error = place(answer, 2, 5).unwrap_err();
+            assert!(error.contains(reason), "{error} does not say {reason}");
+        }
+    }
+
+    #[test]
+    fn an_exact_repeat_is_kept_once_and_logs_come_out_in_order() {
+        let placed = place(vec![log(4, 1, 1), log(3, 0, 1), log(4, 1, 1)], 2, 5).unwrap();
+        let positions: Vec<_> = placed.iter().map(|log| log.position).collect();
+        assert_eq!(positions, [Position::new(3, 0), Position::new(4, 1)]);
+        let (messages, malformed) = decode(placed, Position::new(4, 0));
+        assert!(messages.is_empty());
+        assert_eq!(malformed.len(), 1, "an empty body does not decode");
+        assert_eq!(malformed[0].position, Position::new(4, 1));
+    }
 }

@@ -1,40 +1,41 @@
 //! The [`Collector`] on an Ethereum JSON-RPC provider, through alloy.
 //!
-//! Catch-up uses ranged `eth_getLogs` (adaptive range, see [`range`]); the chain head is
-//! followed with an `eth_subscribe("newHeads")` subscription on `ws://`/`wss://` URLs and by
-//! polling on HTTP. alloy-provider's `watch_logs_from` / `watch_canonical_logs_from` fetch one
-//! block per request (three requests for an empty block), which suits neither catch-up nor
-//! ferry's own reorg check over ranges, so they are not used.
+//! Catch-up uses ranged `eth_getLogs` (adaptive range, see [`range`]), anchored to headers
+//! fetched first (see [`anchor`]); the chain head is followed with an
+//! `eth_subscribe("newHeads")` subscription on `ws://`/`wss://` URLs and by polling on HTTP.
+//! alloy-provider's `watch_logs_from` / `watch_canonical_logs_from` fetch one block per
+//! request (three requests for an empty block), which suits neither catch-up nor ferry's own
+//! anchoring over ranges, so they are not used.
 //!
 //! Retries: every request is retried with exponential backoff and jitter (the `backon` crate)
 //! while the error is transient, and each wait is reported to [`Status`] so operators can see
 //! the upstream backing off. alloy's `RetryBackoffLayer` was not used: its delay is constant,
 //! it does not retry refused connections or most 5xx answers, it turns a `-32005` range
 //! refusal into an opaque string once its retries are spent, and it offers no hook to report
-//! the backoff.
+//! the backoff. Every call is counted in `ferry_l1_requests_total{method}`: what a hosted
+//! provider bills.
 
+mod anchor;
 mod classify;
 mod logs;
 mod range;
 
 use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, Status};
 use alloy::{
-    eips::BlockNumberOrTag,
-    primitives::{Address, B256},
+    primitives::Address,
     providers::{DynProvider, Provider, RootProvider},
-    rpc::{client::ClientBuilder, types::Filter},
-    sol_types::SolEvent,
+    rpc::client::ClientBuilder,
     transports::{
         TransportError,
         http::reqwest::{self, Url},
         ws::{WebSocketConfig, WsConnect},
     },
 };
+use anchor::{Attempt, RpcHeader};
 use backon::{ExponentialBuilder, Retryable};
 use classify::{ErrorClass, classify};
-use ferry_primitives::{BlockRef, Position};
+use ferry_primitives::{BlockHeader, Position};
 pub use logs::MessageLog;
-use logs::decode_logs;
 use range::AdaptiveRange;
 use std::{
     future::Future,
@@ -52,6 +53,10 @@ const LOG_TARGET: &str = "ferry::messaging::ethereum";
 /// re-opened forever, since a dropped connection does not shrink the range the way a refusal
 /// does. HTTP answers have no such cap; this one only bounds memory.
 const MAX_WS_MESSAGE: usize = 512 << 20;
+
+/// How many times a gather whose answers do not fit together is asked again before the
+/// stream is told (and retries it later, with its own backoff).
+const INCONSISTENT_ATTEMPTS: u32 = 5;
 
 alloy::sol! {
     /// The messaging contract's event, as Starknet's StarknetMessaging emits it.
@@ -110,6 +115,16 @@ pub struct EthereumCollector {
     /// The newest head number pushed by the newHeads subscription (WebSocket only).
     pushed_heads: Option<watch::Receiver<u64>>,
     head_task: Option<JoinHandle<()>>,
+    /// The provider's safe and finalized blocks, and the latest block they were asked at:
+    /// they move once an epoch, so they are asked again only when the head moved.
+    tags: Mutex<Option<Tags>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tags {
+    asked_at: u64,
+    safe: Option<u64>,
+    finalized: Option<u64>,
 }
 
 impl Drop for EthereumCollector {
@@ -172,17 +187,26 @@ impl EthereumCollector {
             status,
             pushed_heads,
             head_task,
+            tags: Mutex::new(None),
         })
     }
 
     /// The chain id the provider reports.
     pub async fn chain_id(&self) -> Result<u64, CollectorError> {
-        self.request("eth_chainId", || self.provider.get_chain_id()).await
+        self.request("eth_chainId", "", 1, || self.provider.get_chain_id()).await
     }
 
     /// Runs `call`, retrying transient failures with exponential backoff and jitter, and
-    /// reporting every wait to status. Range refusals and bad requests are returned at once.
-    async fn retrying<T, F, Fut>(&self, name: &str, call: F) -> Result<T, TransportError>
+    /// reporting every wait to status; `calls` is how many JSON-RPC calls one attempt makes
+    /// (a batch makes several), counted under `method`. Range refusals, bad requests and
+    /// unknown blocks are returned at once: the caller knows what they mean.
+    async fn retrying<T, F, Fut>(
+        &self,
+        method: &'static str,
+        detail: &str,
+        calls: usize,
+        mut call: F,
+    ) -> Result<T, TransportError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
@@ -193,89 +217,107 @@ impl EthereumCollector {
             .with_max_delay(max)
             .with_jitter()
             .without_max_times();
-        call.retry(backoff)
+        let counted = || {
+            metrics::counter!("ferry_l1_requests_total", "method" => method)
+                .increment(calls as u64);
+            self.status.record_upstream_calls(calls as u64);
+            call()
+        };
+        counted
+            .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|error| classify(error) == ErrorClass::Retryable)
             .notify(|error, delay| {
-                warn!(target: LOG_TARGET, request = name, %error, ?delay, "L1 request failed; retrying");
-                self.status.record_upstream_backoff(format!("{name}: {error}"), delay);
+                warn!(target: LOG_TARGET, method, detail, %error, ?delay, "L1 request failed; retrying");
+                self.status.record_upstream_backoff(format!("{method} {detail}: {error}"), delay);
             })
             .await
     }
 
-    /// [`Self::retrying`], recording the outcome in status.
-    async fn request<T, F, Fut>(&self, name: &str, call: F) -> Result<T, CollectorError>
+    /// [`Self::retrying`], recording the outcome in status; a block the provider does not know
+    /// is asked again too (by number it may appear, on another backend or a moment later).
+    async fn request<T, F, Fut>(
+        &self,
+        method: &'static str,
+        detail: &str,
+        calls: usize,
+        mut call: F,
+    ) -> Result<T, CollectorError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
-        match self.retrying(name, call).await {
-            Ok(value) => {
-                self.status.record_upstream_success();
-                Ok(value)
-            }
-            Err(error) => {
-                self.status.record_upstream_failure(format!("{name}: {error}"));
-                Err(upstream(name, error))
+        let (min, max) = self.config.retry_delays;
+        let mut delay = min;
+        loop {
+            match self.retrying(method, detail, calls, &mut call).await {
+                Ok(value) => {
+                    self.status.record_upstream_success();
+                    return Ok(value);
+                }
+                Err(error) if classify(&error) == ErrorClass::UnknownBlock => {
+                    warn!(target: LOG_TARGET, method, detail, %error, ?delay,
+                        "L1 provider does not know the block yet; asking again");
+                    self.status
+                        .record_upstream_backoff(format!("{method} {detail}: {error}"), delay);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max);
+                }
+                Err(error) => {
+                    self.status.record_upstream_failure(format!("{method} {detail}: {error}"));
+                    return Err(upstream(method, detail, error));
+                }
             }
         }
     }
 
-    async fn block_by_tag(
-        &self,
-        tag: BlockNumberOrTag,
-    ) -> Result<Option<BlockRef>, CollectorError> {
-        let name = format!("eth_getBlockByNumber {tag}");
-        let block =
-            self.request(&name, || self.provider.get_block_by_number(tag).into_future()).await?;
-        Ok(block.map(|block| BlockRef { number: block.header.number, hash: block.header.hash }))
+    /// `eth_getBlockByNumber` of a tag (`latest`, `safe`, `finalized`).
+    async fn tagged(&self, tag: &'static str) -> Result<Option<RpcHeader>, CollectorError> {
+        self.request("eth_getBlockByNumber", tag, 1, || {
+            self.provider
+                .raw_request::<_, Option<RpcHeader>>("eth_getBlockByNumber".into(), (tag, false))
+        })
+        .await
     }
 
-    /// `eth_getLogs` over `first..=last`, the hash of `last` and, `with_parent`, that of the
-    /// block before `first`, requested together.
-    async fn logs_and_bounds(
-        &self,
-        first: u64,
-        last: u64,
-        with_parent: bool,
-    ) -> Result<(Vec<MessageLog>, Option<BlockRef>, Option<BlockRef>), (ErrorClass, CollectorError)>
-    {
-        let filter = Filter::new()
-            .address(self.config.contract)
-            .event_signature(LogMessageToL2::SIGNATURE_HASH)
-            .from_block(first)
-            .to_block(last);
-        let name = format!("eth_getLogs {first}..={last}");
-        let logs = self.retrying(&name, || {
-            self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (&filter,))
-        });
-        let last_block = self.block_by_tag(BlockNumberOrTag::Number(last));
-        let parent = async {
-            match first.checked_sub(1).filter(|_| with_parent) {
-                Some(parent) => self.block_by_tag(BlockNumberOrTag::Number(parent)).await,
-                None => Ok(None),
-            }
-        };
-        let (logs, last_block, parent) = tokio::join!(logs, last_block, parent);
-        let logs = match logs {
-            Ok(logs) => logs,
-            Err(error) => {
-                let class = classify(&error);
-                if class == ErrorClass::Fatal {
-                    self.status.record_upstream_failure(format!("{name}: {error}"));
+    /// The provider's safe and finalized blocks, asked again when the head moved. A provider
+    /// without the tags (a chain before the merge) answers `None`, unless the confirmations
+    /// need them.
+    async fn tags(&self, latest: u64) -> Result<Tags, CollectorError> {
+        if let Some(tags) = *self.lock_tags()
+            && tags.asked_at == latest
+        {
+            return Ok(tags);
+        }
+        let (safe, finalized) = tokio::join!(self.tagged("safe"), self.tagged("finalized"));
+        let needed = self.config.confirmations;
+        let tag = |answer: Result<Option<RpcHeader>, CollectorError>, needed_here: bool| {
+            match answer {
+                Ok(header) => Ok(header.map(|header| header.header().number)),
+                Err(error) if needed_here => Err(error),
+                Err(error) => {
+                    debug!(target: LOG_TARGET, %error, "The provider gave no safe or finalized block");
+                    Ok(None)
                 }
-                return Err((class, upstream(&name, error)));
             }
         };
-        self.status.record_upstream_success();
-        let last_block = last_block.map_err(|error| (ErrorClass::Fatal, error))?;
-        let parent = parent.map_err(|error| (ErrorClass::Fatal, error))?;
-        Ok((logs, last_block, parent))
+        let tags = Tags {
+            asked_at: latest,
+            safe: tag(safe, needed == Confirmations::Safe)?,
+            finalized: tag(finalized, needed == Confirmations::Finalized)?,
+        };
+        *self.lock_tags() = Some(tags);
+        Ok(tags)
+    }
+
+    fn lock_tags(&self) -> std::sync::MutexGuard<'_, Option<Tags>> {
+        self.tags.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-fn upstream(request: &str, error: TransportError) -> CollectorError {
-    CollectorError::Upstream { request: request.to_owned(), reason: error.to_string() }
+fn upstream(method: &str, detail: &str, error: TransportError) -> CollectorError {
+    let request = if detail.is_empty() { method.to_owned() } else { format!("{method} {detail}") };
+    CollectorError::Upstream { request, reason: error.to_string() }
 }
 
 impl Collector for EthereumCollector {
@@ -284,17 +326,23 @@ impl Collector for EthereumCollector {
     }
 
     async fn heads(&self) -> Result<Heads, CollectorError> {
-        let latest = self.request("eth_blockNumber", || self.provider.get_block_number()).await?;
+        let latest = self.tagged("latest").await?.ok_or_else(|| {
+            CollectorError::Inconsistent("the provider has no latest block".to_owned())
+        })?;
+        let latest = latest.header();
+        let tags = self.tags(latest.number).await?;
         let safe = match self.config.confirmations {
-            Confirmations::Blocks(confirmations) => latest.checked_sub(confirmations),
-            Confirmations::Safe => {
-                self.block_by_tag(BlockNumberOrTag::Safe).await?.map(|b| b.number)
-            }
-            Confirmations::Finalized => {
-                self.block_by_tag(BlockNumberOrTag::Finalized).await?.map(|b| b.number)
-            }
+            Confirmations::Blocks(confirmations) => latest.number.checked_sub(confirmations),
+            Confirmations::Safe => tags.safe,
+            Confirmations::Finalized => tags.finalized,
         };
-        Ok(Heads { latest, safe: safe.map(|safe| safe.min(latest)) })
+        Ok(Heads {
+            latest: latest.number,
+            latest_hash: latest.hash,
+            safe: safe.map(|safe| safe.min(latest.number)),
+            l1_safe: tags.safe.map(|safe| safe.min(latest.number)),
+            finalized: tags.finalized.map(|finalized| finalized.min(latest.number)),
+        })
     }
 
     async fn wait_for_head(&self, known_latest: u64) {
@@ -315,26 +363,23 @@ impl Collector for EthereumCollector {
         &self,
         from: Position,
         to_block: u64,
-        with_parent: bool,
+        headers_from: u64,
     ) -> Result<Gathered, CollectorError> {
         let started = Instant::now();
+        let (min, max) = self.config.retry_delays;
+        let (mut inconsistent, mut delay) = (0, min);
         loop {
             let blocks = self.lock_range().blocks();
             let last = to_block.min(from.block.saturating_add(blocks - 1));
-            match self.logs_and_bounds(from.block, last, with_parent).await {
-                Ok((logs, Some(last_block), parent)) => {
-                    self.lock_range().succeeded_with(last - from.block + 1, logs.len() as u64);
+            match self.gather_anchored(from, last, headers_from).await {
+                Ok(gathered) => {
+                    let logs = (gathered.messages.len() + gathered.malformed.len()) as u64;
+                    self.lock_range().succeeded_with(last - from.block + 1, logs);
                     metrics::histogram!("ferry_gather_seconds")
                         .record(started.elapsed().as_secs_f64());
-                    let (messages, malformed) = decode_logs(logs, from, last);
-                    return Ok(Gathered { messages, malformed, last_block, parent });
+                    return Ok(gathered);
                 }
-                Ok((_, None, _)) => {
-                    return Err(CollectorError::Inconsistent(format!(
-                        "block {last} was reported safe but does not exist"
-                    )));
-                }
-                Err((ErrorClass::RangeTooLarge, error)) => {
+                Err(Attempt::Refused(error)) => {
                     if !self.lock_range().shrink() {
                         return Err(CollectorError::RangeTooLarge {
                             block: from.block,
@@ -344,13 +389,28 @@ impl Collector for EthereumCollector {
                     debug!(target: LOG_TARGET, %error, blocks = self.lock_range().blocks(),
                         "Provider refused the log range; halving it");
                 }
-                Err((_, error)) => return Err(error),
+                Err(Attempt::Inconsistent(reason)) => {
+                    inconsistent += 1;
+                    metrics::counter!("ferry_l1_inconsistent_answers_total").increment(1);
+                    warn!(target: LOG_TARGET, %from, last, %reason, attempt = inconsistent,
+                        "L1 answers do not come from one chain; asking again");
+                    let reason = format!("inconsistent answers for {from}..={last}: {reason}");
+                    if inconsistent >= INCONSISTENT_ATTEMPTS {
+                        self.status.record_upstream_failure(reason.clone());
+                        return Err(CollectorError::Inconsistent(reason));
+                    }
+                    self.status.record_upstream_backoff(reason, delay);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max);
+                }
+                Err(Attempt::Failed(error)) => return Err(error),
             }
         }
     }
 
-    async fn block_hash(&self, number: u64) -> Result<Option<B256>, CollectorError> {
-        Ok(self.block_by_tag(BlockNumberOrTag::Number(number)).await?.map(|block| block.hash))
+    async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {
+        let answer = self.header_batch(&[number]).await?;
+        Ok(answer.into_iter().next().flatten().map(|header| header.header()))
     }
 }
 

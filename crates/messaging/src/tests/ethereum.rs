@@ -9,7 +9,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
 };
 use ferry_contracts::FerryMessaging;
-use ferry_primitives::{BlockRef, Position};
+use ferry_primitives::{BlockHeader, Position};
 use ferry_storage::{Store, StoreConfig};
 use proxy::{Fault, Proxy};
 use std::{sync::Arc, time::Duration};
@@ -97,10 +97,16 @@ async fn real_logs_decode_in_order_and_hash_as_the_contract_does() {
     let (_dir, _status, collector) =
         collector(&anvil.endpoint(), *contract.address(), |_| {}).await;
     assert_eq!(collector.chain_id().await.unwrap(), anvil.chain_id());
-    let gathered = collector.gather(Position::block_start(0), last, true).await.unwrap();
-    assert_eq!(gathered.last_block.number, last);
-    let canonical = provider.get_block_by_number(last.into()).await.unwrap().unwrap();
-    assert_eq!(gathered.last_block.hash, canonical.header.hash);
+    // Far below the head: anchored by the range's last header.
+    let gathered = collector.gather(Position::block_start(0), last, u64::MAX).await.unwrap();
+    let header = |number: u64| {
+        let provider = provider.clone();
+        async move {
+            let block = provider.get_block_by_number(number.into()).await.unwrap().unwrap();
+            BlockHeader { number, hash: block.header.hash, parent_hash: block.header.parent_hash }
+        }
+    };
+    assert_eq!(gathered.headers, [header(last).await]);
 
     let messages = &gathered.messages;
     assert_eq!(messages.len(), 7);
@@ -129,19 +135,24 @@ async fn real_logs_decode_in_order_and_hash_as_the_contract_does() {
     assert_eq!(gathered.malformed.len(), 1);
     assert_eq!(gathered.malformed[0].position.block, batch_block + 1);
 
-    assert_eq!(gathered.parent, None, "nothing comes before block 0");
+    // Inside the reorg window: every header, linked, and the same messages (the blooms say
+    // which blocks to ask, and every log is checked against its block's header).
+    let windowed = collector.gather(Position::block_start(0), last, 0).await.unwrap();
+    let mut expected = Vec::new();
+    for number in 0..=last {
+        expected.push(header(number).await);
+    }
+    assert_eq!(windowed.headers, expected);
+    assert_eq!(windowed.messages, gathered.messages);
+    assert_eq!(windowed.malformed, gathered.malformed);
 
-    // Logs before the cursor's index in its block are skipped.
+    // Logs before the cursor's index in its block are skipped (one candidate block: asked by
+    // its hash).
     let from_middle =
-        collector.gather(Position::new(batch_block, 2), batch_block, true).await.unwrap();
+        collector.gather(Position::new(batch_block, 2), batch_block, batch_block).await.unwrap();
     let indexes: Vec<_> = from_middle.messages.iter().map(|m| m.origin.log_index).collect();
     assert_eq!(indexes, [2, 3]);
-    // The block before the range, as the collector saw it: what merging ranges checks.
-    let parent = provider.get_block_by_number((batch_block - 1).into()).await.unwrap().unwrap();
-    let expected = BlockRef { number: batch_block - 1, hash: parent.header.hash };
-    assert_eq!(from_middle.parent, Some(expected));
-    let at_the_head = collector.gather(Position::new(batch_block, 2), batch_block, false).await;
-    assert_eq!(at_the_head.unwrap().parent, None, "read only when asked for");
+    assert_eq!(from_middle.headers, [header(batch_block).await]);
 }
 
 #[tokio::test]
@@ -160,10 +171,10 @@ async fn the_range_halves_against_a_provider_refusing_large_ranges_and_skips_no_
     let mut from = Position::block_start(0);
     let mut messages = Vec::new();
     while from.block <= head {
-        let gathered = collector.gather(from, head, false).await.unwrap();
-        assert!(gathered.last_block.number >= from.block);
+        let gathered = collector.gather(from, head, u64::MAX).await.unwrap();
+        assert!(gathered.last_block().number >= from.block);
+        from = Position::block_start(gathered.last_block().number + 1);
         messages.extend(gathered.messages);
-        from = Position::block_start(gathered.last_block.number + 1);
     }
     let nonces: Vec<_> = messages.iter().map(|m| m.message.nonce).collect();
     assert_eq!(nonces, (0..20u64).map(U256::from).collect::<Vec<_>>());
@@ -183,7 +194,7 @@ async fn transient_provider_failures_are_retried_and_reported() {
     let proxy = Proxy::start(anvil.endpoint(), Fault::Statuses(vec![500, 429, 502, 503])).await;
 
     let (_dir, status, collector) = collector(&proxy.url(), *contract.address(), |_| {}).await;
-    let gathered = collector.gather(Position::block_start(0), last, false).await.unwrap();
+    let gathered = collector.gather(Position::block_start(0), last, u64::MAX).await.unwrap();
     assert_eq!(gathered.messages.len(), 1);
     let upstream = status.snapshot().upstream;
     // Each of the four failures was reported as a backoff before its retry.
@@ -207,12 +218,12 @@ async fn a_dense_range_over_websocket_larger_than_16_mib_is_read_whole() {
     // One answer of 20,000 logs (about 19 MiB), above tungstenite's default message limit.
     let gathered = tokio::time::timeout(
         Duration::from_secs(30),
-        collector.gather(Position::block_start(0), last, false),
+        collector.gather(Position::block_start(0), last, u64::MAX),
     )
     .await
     .expect("the gather must not hang on a dropped connection")
     .unwrap();
-    assert_eq!(gathered.last_block.number, last);
+    assert_eq!(gathered.last_block().number, last);
     let nonces: Vec<_> = gathered.messages.iter().map(|m| m.message.nonce).collect();
     assert_eq!(nonces, (0..20_000u64).map(U256::from).collect::<Vec<_>>());
 }
@@ -240,7 +251,7 @@ async fn new_heads_arrive_over_websocket_without_polling() {
 
     // Requests go over the same socket.
     let last = send(&contract, vec![1], 0).await;
-    let gathered = collector.gather(Position::block_start(0), last, false).await.unwrap();
+    let gathered = collector.gather(Position::block_start(0), last, 0).await.unwrap();
     assert_eq!(gathered.messages.len(), 1);
 }
 
@@ -263,6 +274,11 @@ async fn confirmations_follow_block_counts_and_the_providers_tags() {
     assert_eq!(heads(Confirmations::Blocks(latest + 1)).await.safe, None);
     assert_eq!(heads(Confirmations::Safe).await.safe, Some(latest - 2));
     assert_eq!(heads(Confirmations::Finalized).await.safe, Some(latest - 4));
+    // The tags are tracked whatever the confirmations, with the latest block's hash.
+    let tracked = heads(Confirmations::Blocks(0)).await;
+    assert_eq!((tracked.l1_safe, tracked.finalized), (Some(latest - 2), Some(latest - 4)));
+    let block = provider.get_block_by_number(latest.into()).await.unwrap().unwrap();
+    assert_eq!(tracked.latest_hash, block.header.hash);
 }
 
 /// A minimal HTTP/1.1 JSON-RPC proxy in front of Anvil that injects provider faults.

@@ -1,9 +1,13 @@
 use crate::{
     DrainHandle, MessagingController, Status, StatusSnapshot, test_utils::ScriptedCollector,
 };
-use ferry_primitives::{Address, Position, Seq, StoredMessage};
+use ferry_primitives::{Address, B256, Inclusion, Origin, Position, Seq, StoredMessage};
 use ferry_storage::{Store, StoreConfig};
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 use tempfile::TempDir;
 
 /// A store in a temporary directory, a scripted chain and a controller over them.
@@ -15,6 +19,7 @@ pub(super) struct Harness {
     pub(super) chain: Arc<ScriptedCollector>,
     pub(super) handle: Option<DrainHandle>,
     from_block: u64,
+    reorg_window: Option<u64>,
 }
 
 pub(super) fn config(from_block: u64) -> StoreConfig {
@@ -28,7 +33,14 @@ impl Harness {
         let status = Arc::new(Status::load(&store).unwrap());
         let controller = MessagingController::new(store.clone(), Arc::clone(&status));
         let chain = ScriptedCollector::new(confirmations, max_range);
-        Self { dir, store, status, controller, chain, handle: None, from_block }
+        Self { dir, store, status, controller, chain, handle: None, from_block, reorg_window: None }
+    }
+
+    /// Starts with a header window of `blocks` below the head.
+    pub(super) fn with_reorg_window(mut self, blocks: u64) -> Self {
+        self.reorg_window = Some(blocks);
+        self.controller = self.controller.with_reorg_window(blocks);
+        self
     }
 
     pub(super) fn start(&mut self) {
@@ -46,13 +58,16 @@ impl Harness {
     /// starts again.
     pub(super) async fn restart(mut self) -> Self {
         self.stop().await;
-        let Self { dir, store, controller, chain, from_block, .. } = self;
+        let Self { dir, store, controller, chain, from_block, reorg_window, .. } = self;
         drop((store, controller));
         let store = Store::open(dir.path(), config(from_block)).unwrap();
         let status = Arc::new(Status::load(&store).unwrap());
-        let controller = MessagingController::new(store.clone(), Arc::clone(&status));
+        let mut controller = MessagingController::new(store.clone(), Arc::clone(&status));
+        if let Some(blocks) = reorg_window {
+            controller = controller.with_reorg_window(blocks);
+        }
         let mut restarted =
-            Self { dir, store, status, controller, chain, handle: None, from_block };
+            Self { dir, store, status, controller, chain, handle: None, from_block, reorg_window };
         restarted.start();
         restarted
     }
@@ -98,12 +113,94 @@ impl Harness {
         self.wait_for_checkpoint(self.chain.latest()).await;
     }
 
-    /// Seqs are 0..n, hashes are unique, and the stored messages are exactly the chain's
-    /// messages from blocks `blocks` (by hash), each once.
+    /// What a consumer that applied the whole log holds: each message's origin by hash (put
+    /// on a message or re-inclusion, dropped on a removal). The log's seqs are 0..n.
+    pub(super) fn consumer_view(&self) -> HashMap<B256, Origin> {
+        let entries = self.store.entries_from(Seq::ZERO, usize::MAX).unwrap();
+        let seqs: Vec<u64> = entries.iter().map(|e| e.entry.seq.0).collect();
+        assert_eq!(seqs, (0..entries.len() as u64).collect::<Vec<_>>(), "the log is contiguous");
+        let mut held = HashMap::new();
+        for entry in entries.into_iter().map(|stored| stored.entry) {
+            if entry.removed {
+                held.remove(&entry.hash);
+            } else {
+                held.insert(entry.hash, entry.l1.origin);
+            }
+        }
+        held
+    }
+
+    /// Every message on the chain now, by hash, with its origin.
+    pub(super) fn canonical(&self) -> HashMap<B256, Origin> {
+        self.chain.chain_messages().into_iter().map(|l1| (l1.hash(), l1.origin)).collect()
+    }
+
+    /// The consumer property (invariant 11): applying the log gives exactly the canonical
+    /// messages and origins; the store says the same message by message.
+    pub(super) fn assert_consumers_hold_the_chain(&self) {
+        let canonical = self.canonical();
+        let held = self.consumer_view();
+        let missing: Vec<_> =
+            canonical.iter().filter(|(hash, _)| !held.contains_key(*hash)).take(3).collect();
+        let extra: Vec<_> =
+            held.iter().filter(|(hash, _)| !canonical.contains_key(*hash)).take(3).collect();
+        let moved: Vec<_> = held
+            .iter()
+            .filter(|(hash, origin)| {
+                canonical.get(*hash).is_some_and(|canonical| canonical != *origin)
+            })
+            .take(3)
+            .collect();
+        if !(missing.is_empty() && extra.is_empty() && moved.is_empty()) {
+            for entry in self.store.entries_from(Seq::ZERO, usize::MAX).unwrap() {
+                if extra.iter().any(|(hash, _)| **hash == entry.entry.hash) {
+                    eprintln!(
+                        "{:?} {:?} block {}",
+                        entry.entry.seq, entry.entry.kind, entry.entry.l1.origin.block_number
+                    );
+                }
+            }
+            eprintln!("reorgs {:?}", self.store.reorgs(100).unwrap());
+            eprintln!("window {:?}", self.store.window().unwrap());
+            eprintln!(
+                "history {:?}",
+                self.store
+                    .checkpoint_history(100)
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e.previous, e.current))
+                    .collect::<Vec<_>>()
+            );
+            for n in 115..=self.chain.latest() {
+                eprintln!(
+                    "chain {n}: {:?} kept {:?}",
+                    self.chain.header_of(n).hash,
+                    self.store.header(n).unwrap().map(|h| h.hash)
+                );
+            }
+        }
+        assert!(
+            missing.is_empty() && extra.is_empty() && moved.is_empty(),
+            "a consumer applying the log holds {} messages, the chain {}: missing {missing:?}, \
+             extra {extra:?}, at another origin {moved:?}",
+            held.len(),
+            canonical.len()
+        );
+        for message in self.stored() {
+            match canonical.get(&message.hash) {
+                Some(origin) => {
+                    assert_eq!(message.inclusion, Inclusion::Canonical, "{message:?}");
+                    assert_eq!(&message.l1.origin, origin, "seq {}", message.seq);
+                }
+                None => assert_eq!(message.inclusion, Inclusion::Orphaned, "{message:?}"),
+            }
+        }
+    }
+
+    /// Hashes are unique, and the stored messages are exactly the chain's messages from blocks
+    /// `blocks` (by hash), each once.
     pub(super) fn assert_exactly_once(&self, blocks: impl Fn(u64) -> bool) {
         let stored = self.stored();
-        let seqs: Vec<u64> = stored.iter().map(|m| m.seq.0).collect();
-        assert_eq!(seqs, (0..stored.len() as u64).collect::<Vec<_>>(), "seqs are contiguous");
         let hashes: HashSet<_> = stored.iter().map(|m| m.hash).collect();
         assert_eq!(hashes.len(), stored.len(), "no message is stored twice");
         let expected: HashSet<_> = self

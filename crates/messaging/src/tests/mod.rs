@@ -4,3 +4,4 @@
 mod ethereum;
 mod harness;
 mod pipeline;
+mod reorgs;

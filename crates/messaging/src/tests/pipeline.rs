@@ -7,10 +7,6 @@ use alloy::primitives::U256;
 use ferry_primitives::{Position, Seq};
 use std::{sync::Arc, time::Duration};
 
-fn seqs(seqs: &[u64]) -> Vec<Seq> {
-    seqs.iter().copied().map(Seq).collect()
-}
-
 #[tokio::test]
 async fn messages_flow_in_order_and_empty_ranges_advance_the_checkpoint() {
     let mut h = Harness::new(0, 7, 0);
@@ -387,39 +383,6 @@ async fn malformed_logs_are_counted_and_skipped_and_the_checkpoint_moves_past_th
 }
 
 #[tokio::test]
-async fn a_reorg_below_the_checkpoint_is_detected_and_healed() {
-    let mut h = Harness::new(0, 100, 0);
-    for _ in 0..5 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
-    let old_hash = h.chain.hash_of(4);
-
-    // Blocks 3..=5 are replaced; their transactions are re-included.
-    h.chain.reorg(3);
-    h.chain.mine(1);
-    h.wait_until("the reorg is detected", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
-    h.assert_exactly_once(|_| true);
-    let status = h.snapshot();
-    assert_eq!(status.orphaned_seqs, seqs(&[2, 3, 4]));
-    assert_eq!(status.duplicates_skipped, 3, "re-included messages are not stored again");
-    // What was delivered stays as delivered, from the block it was read in.
-    assert_eq!(h.stored()[3].l1.origin.block_hash, old_hash);
-    assert_eq!(h.store.block_hash(5).unwrap(), Some(h.chain.hash_of(5)));
-
-    // A reorg that drops messages: they stay stored, reported as orphaned.
-    h.chain.reorg_dropping_messages(2);
-    h.chain.mine(1);
-    h.wait_until("the second reorg is detected", |h| h.snapshot().reorgs_detected == 2).await;
-    h.caught_up().await;
-    let status = h.snapshot();
-    assert_eq!(status.orphaned_seqs, seqs(&[2, 3, 4, 5]), "seq 5 was in block 6");
-    assert_eq!(h.stored().len(), 7);
-}
-
-#[tokio::test]
 async fn a_nonce_gap_is_reported_and_closed_by_a_rewind() {
     let mut h = Harness::new(0, 100, 0);
     for _ in 0..4 {
@@ -486,6 +449,7 @@ async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
             action: ChangeAction::Rescan,
             from_block: Some(2),
             to_block: Some(6),
+            would_orphan: 0,
             stored_messages: 10
         }
     );
@@ -508,6 +472,7 @@ async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
             action: ChangeAction::Skip,
             from_block: Some(7),
             to_block: Some(9),
+            would_orphan: 0,
             stored_messages: 0
         }
     );

@@ -92,6 +92,10 @@ fn request(method: &str, params: Value) -> String {
 #[tokio::test]
 async fn real_answers_validate_against_the_result_schemas() {
     let node = Node::start(4, None).await;
+    // A reorg, so that the log holds notices and status a reorg.
+    node.chain.reorg_with_new_messages(2, &[1, 0]);
+    node.chain.mine(1);
+    node.wait_until_reorgs(1).await;
     let document = document();
     let methods = document["methods"].as_array().unwrap();
     let result_schema = |name: &str| {
@@ -109,6 +113,15 @@ async fn real_answers_validate_against_the_result_schemas() {
         ("messaging_status", json!([]), false),
         ("messaging_getMessages", json!([0, 3]), false),
         ("messaging_getMessages", json!({ "fromSeq": "0x5" }), false),
+        ("messaging_getMessages", json!([0, 1000]), false),
+        ("messaging_getMessages", json!([0, 10, { "finality": "finalized" }]), false),
+        (
+            "messaging_getMessages",
+            json!({ "fromSeq": 2, "options": { "finality": "safe" } }),
+            false,
+        ),
+        ("messaging_getReorgs", json!([]), false),
+        ("messaging_getReorgs", json!([1]), false),
         (
             "messaging_getMessageByHash",
             json!([format!(
@@ -118,6 +131,14 @@ async fn real_answers_validate_against_the_result_schemas() {
             false,
         ),
         ("messaging_getMessageByHash", json!([format!("0x{}", "00".repeat(32))]), false),
+        (
+            "messaging_getMessageByHash",
+            json!([format!(
+                "{}",
+                node.store.messages_from(ferry_primitives::Seq(6), 1).unwrap()[0].hash
+            )]),
+            false,
+        ),
     ];
     for (method, params, admin) in calls {
         node.caught_up().await;
@@ -179,8 +200,8 @@ async fn every_documented_error_code_can_be_produced() {
     let client =
         jsonrpsee::ws_client::WsClientBuilder::default().build(node.public_ws_url()).await.unwrap();
     use ferry_rpc::PublicApiClient;
-    let _first = client.subscribe_messages(None).await.unwrap();
-    match client.subscribe_messages(None).await {
+    let _first = client.subscribe_messages(None, None).await.unwrap();
+    match client.subscribe_messages(None, None).await {
         Err(jsonrpsee::core::ClientError::Call(error)) => {
             assert_eq!(error.code(), ferry_rpc::codes::SUBSCRIPTION_LIMIT);
         }

@@ -115,6 +115,16 @@ impl Node {
         }
     }
 
+    /// Waits until the node has recorded `reorgs` reorgs and caught up again.
+    pub(crate) async fn wait_until_reorgs(&self, reorgs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.store.reorgs(1).unwrap().1 < reorgs {
+            assert!(tokio::time::Instant::now() < deadline, "the reorg was not recorded");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        self.caught_up().await;
+    }
+
     pub(crate) fn checkpoint(&self) -> Option<Position> {
         self.store.checkpoint().unwrap()
     }

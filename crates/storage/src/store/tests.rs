@@ -1,7 +1,9 @@
 use super::*;
-use crate::ChangeMethod;
-use ferry_primitives::L1Message;
-use ferry_primitives::{U256, test_utils::l1_message};
+use crate::{ChangeMethod, ChangeOrigin, Error, KnownHeads, ReorgCause, tables};
+use ferry_primitives::{
+    B256, BlockHeader, Checkpoint, EntryKind, Inclusion, L1Message, Seq, StoredMessage, U256,
+    test_utils::l1_message,
+};
 use std::{
     collections::HashMap,
     sync::atomic::{AtomicBool, Ordering},
@@ -39,6 +41,10 @@ fn commit_from(
     store.commit_batch(store.resume_position(seen), batch, next, &[])
 }
 
+fn summary_of(first_seq: u64, stored: u64, skipped: u64) -> CommitSummary {
+    CommitSummary { first_seq: Seq(first_seq), stored, skipped, reincluded: 0, entries: stored }
+}
+
 fn all_messages(store: &Store) -> Vec<StoredMessage> {
     store.messages_from(Seq::ZERO, usize::MAX).unwrap()
 }
@@ -52,7 +58,7 @@ fn every_table_round_trips() {
     let (dir, store) = temp_store();
     let batch = [l1_message(0, 10, 0), l1_message(1, 10, 3), l1_message(2, 12, 0)];
     let summary = committed(commit_from(&store, None, &batch, Position::block_start(13)).unwrap());
-    assert_eq!(summary, CommitSummary { first_seq: Seq(0), stored: 3, skipped: 0 });
+    assert_eq!(summary, summary_of(0, 3, 0));
 
     // Messages: what was committed is what is read, in seq order, with hash and origin.
     let stored = all_messages(&store);
@@ -61,6 +67,7 @@ fn every_table_round_trips() {
         assert_eq!(stored.seq, Seq(seq as u64));
         assert_eq!(stored.hash, l1.hash());
         assert_eq!(&stored.l1, l1);
+        assert_eq!((stored.inclusion, stored.reorg), (Inclusion::Canonical, None));
     }
     // MessageHashes: every hash leads to its message; an unknown hash to nothing.
     for stored in &stored {
@@ -92,16 +99,16 @@ fn every_table_round_trips() {
 #[test]
 fn schema_version_mismatch_is_a_clear_error_and_changes_nothing() {
     let (dir, store) = temp_store();
-    let txn = store.write_txn().unwrap();
-    let meta_table = store.inner.tables.get(Table::Meta);
-    txn.put(meta_table, meta::SCHEMA_VERSION, 99u32.to_be_bytes(), WriteFlags::empty()).unwrap();
-    txn.commit().unwrap();
+    let txn = store.write().unwrap();
+    let key = crate::codec::MetaKey("schema_version");
+    txn.put::<tables::Meta>(&key, &99u32.to_be_bytes().to_vec()).unwrap();
+    txn.commit("test").unwrap();
     drop(store);
 
     let error = Store::open(dir.path(), config(0)).unwrap_err();
     assert!(matches!(error, Error::SchemaVersion { found: 99, expected: SCHEMA_VERSION, .. }));
     let text = error.to_string();
-    assert!(text.contains("schema version 99") && text.contains("reads version 1"), "{text}");
+    assert!(text.contains("schema version 99") && text.contains("reads version 2"), "{text}");
 }
 
 #[test]
@@ -178,7 +185,7 @@ fn a_stored_hash_is_skipped_and_takes_no_seq() {
         commit_from(&store, Some(Position::block_start(1)), &rescan, Position::block_start(2))
             .unwrap(),
     );
-    assert_eq!(summary, CommitSummary { first_seq: Seq(2), stored: 1, skipped: 2 });
+    assert_eq!(summary, summary_of(2, 1, 2));
     assert_eq!(summary.last_seq(), Some(Seq(2)));
     assert_eq!(seqs(&store), [0, 1, 2]);
     assert_eq!(store.message_by_hash(rescan[2].hash()).unwrap().unwrap().seq, Seq(2));
@@ -189,7 +196,7 @@ fn a_stored_hash_is_skipped_and_takes_no_seq() {
         commit_from(&store, Some(Position::block_start(1)), &rescan, Position::block_start(2))
             .unwrap(),
     );
-    assert_eq!(summary, CommitSummary { first_seq: Seq(3), stored: 0, skipped: 3 });
+    assert_eq!(summary, summary_of(3, 0, 3));
     assert_eq!(summary.last_seq(), None);
     let next = store.checkpoint().unwrap();
     let summary = committed(
@@ -230,7 +237,7 @@ fn a_failure_in_the_middle_of_a_batch_leaves_nothing_behind() {
     // The same batch, gathered again, commits whole with the seqs it would have had.
     let summary =
         committed(commit_from(&store, before, &batch, Position::block_start(10)).unwrap());
-    assert_eq!(summary, CommitSummary { first_seq: Seq(1), stored: 4, skipped: 0 });
+    assert_eq!(summary, summary_of(1, 4, 0));
     assert_eq!(seqs(&store), [0, 1, 2, 3, 4]);
 }
 
@@ -260,7 +267,15 @@ fn a_batch_with_a_hash_missing_is_refused_and_writes_nothing() {
     let hashes = [batch[0].hash()];
     let next = Position::block_start(4);
     let error = store
-        .commit_hashed_batch(Position::block_start(0), &batch, &hashes, next, &[])
+        .commit(&BatchWrite {
+            from: Position::block_start(0),
+            next,
+            messages: &batch,
+            hashes: &hashes,
+            headers: &[],
+            window_floor: 0,
+            heads: KnownHeads::default(),
+        })
         .unwrap_err();
     assert!(matches!(error, Error::HashCountMismatch { messages: 2, hashes: 1 }), "{error}");
     assert_eq!(store.checkpoint().unwrap(), None);
@@ -426,67 +441,11 @@ fn a_reset_to_where_the_batch_started_does_not_refuse_it() {
 }
 
 #[test]
-fn scanned_block_hashes_are_kept_pruned_and_dropped_above_a_rewind() {
-    let (_dir, store) = temp_store();
-    let block =
-        |number: u64| BlockRef { number, hash: B256::left_padding_from(&number.to_be_bytes()) };
-    let mut from = Position::block_start(0);
-    for number in 0..300 {
-        let next = Position::block_start(number + 1);
-        committed(store.commit_batch(from, &[], next, &[block(number)]).unwrap());
-        from = next;
-    }
-    assert_eq!(store.block_hash(299).unwrap(), Some(block(299).hash));
-    assert_eq!(
-        store.block_hash(299 - RETAINED_BLOCKS).unwrap(),
-        Some(block(299 - RETAINED_BLOCKS).hash)
-    );
-    assert_eq!(store.block_hash(299 - RETAINED_BLOCKS - 1).unwrap(), None, "pruned");
-    assert_eq!(store.scanned_blocks_down_from(100, 3).unwrap(), [block(100), block(99), block(98)]);
-    assert_eq!(store.scanned_blocks_down_from(u64::MAX, 1).unwrap(), [block(299)]);
-
-    // After a rewind to block 200, the re-scan of blocks 200 and 201 (on another fork)
-    // replaces the hashes of blocks 200..299, which were scanned before the rewind.
-    store.set_checkpoint(Position::block_start(200)).unwrap();
-    let fork = BlockRef { number: 200, hash: B256::repeat_byte(0xf0) };
-    let fork_end = BlockRef { number: 201, hash: B256::repeat_byte(0xf1) };
-    committed(
-        store
-            .commit_batch(
-                Position::block_start(200),
-                &[],
-                Position::block_start(202),
-                &[fork, fork_end],
-            )
-            .unwrap(),
-    );
-    assert_eq!(store.block_hash(200).unwrap(), Some(fork.hash));
-    assert_eq!(store.block_hash(201).unwrap(), Some(fork_end.hash));
-    assert_eq!(store.block_hash(202).unwrap(), None);
-    assert_eq!(store.block_hash(199).unwrap(), Some(block(199).hash));
-}
-
-#[test]
-fn stored_nonces_and_recent_seqs_are_read_back() {
+fn stored_nonces_are_read_back() {
     let (_dir, store) = temp_store();
     let batch = [l1_message(4, 1, 0), l1_message(1, 2, 0), l1_message(9, 3, 0)];
     committed(commit_from(&store, None, &batch, Position::block_start(4)).unwrap());
     assert_eq!(store.stored_nonces().unwrap(), [U256::from(1), U256::from(4), U256::from(9)]);
-    assert_eq!(store.recent_seqs_above_block(1, 10).unwrap(), [Seq(1), Seq(2)]);
-    assert_eq!(store.recent_seqs_above_block(1, 1).unwrap(), [Seq(2)], "scan is bounded");
-    assert_eq!(store.recent_seqs_above_block(3, 10).unwrap(), []);
-}
-
-#[test]
-fn replace_checkpoint_only_moves_it_from_the_expected_position() {
-    let (_dir, store) = temp_store();
-    store.set_checkpoint(Position::block_start(10)).unwrap();
-    let moved = store.replace_checkpoint(Position::block_start(10), Position::block_start(4), None);
-    assert_eq!(moved.unwrap(), Ok(Some(Position::block_start(10))));
-    let refused =
-        store.replace_checkpoint(Position::block_start(10), Position::block_start(2), None);
-    assert_eq!(refused.unwrap(), Err(Some(Position::block_start(4))));
-    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(4)));
 }
 
 #[test]
@@ -498,15 +457,16 @@ fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
         .change_checkpoint(
             Some(Position::new(9, 1)),
             Some(&origin(ChangeMethod::SetCheckpoint, "10.0.0.1:5")),
+            None,
         )
         .unwrap();
-    store.change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli"))).unwrap();
-    let replaced = store.replace_checkpoint(
-        Position::block_start(0),
-        Position::block_start(1),
-        Some(&origin(ChangeMethod::ReorgRewind, "node")),
-    );
-    assert_eq!(replaced.unwrap(), Ok(None));
+    store
+        .change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli")), None)
+        .unwrap();
+    // A reorg rewind is audited as the node's.
+    let chain = Chain::new(0);
+    committed(commit_range(&store, None, &chain, 0..=2, &[]).unwrap());
+    let _ = record(&store, Position::block_start(3), chain.header(1)).unwrap();
 
     let history = store.checkpoint_history(10).unwrap();
     let summary: Vec<_> = history
@@ -516,7 +476,13 @@ fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
     assert_eq!(
         summary,
         [
-            (2, ChangeMethod::ReorgRewind, "node", None, Some(Position::block_start(1))),
+            (
+                2,
+                ChangeMethod::ReorgRewind,
+                "node",
+                Some(Position::block_start(3)),
+                Some(Position::block_start(2))
+            ),
             (1, ChangeMethod::ResetCheckpoint, "cli", Some(Position::new(9, 1)), None),
             (
                 0,
@@ -530,12 +496,8 @@ fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
     assert!(history.windows(2).all(|pair| pair[0].at_millis >= pair[1].at_millis));
     assert_eq!(store.checkpoint_history(1).unwrap().len(), 1);
     // A refused compare-and-set records nothing.
-    let refused = store.replace_checkpoint(
-        Position::block_start(7),
-        Position::block_start(2),
-        Some(&origin(ChangeMethod::ReorgRewind, "node")),
-    );
-    assert!(refused.unwrap().is_err());
+    let refused = record(&store, Position::block_start(7), chain.header(0)).unwrap();
+    assert!(matches!(refused, ReorgOutcome::CheckpointMoved { .. }));
     assert_eq!(store.checkpoint_history(10).unwrap().len(), 3);
 }
 
@@ -545,10 +507,309 @@ fn messages_are_counted_by_the_position_they_were_logged_at() {
     let batch =
         [l1_message(0, 2, 0), l1_message(1, 2, 5), l1_message(2, 4, 0), l1_message(3, 9, 1)];
     committed(commit_from(&store, None, &batch, Position::block_start(10)).unwrap());
-    let count = |from, to| store.count_messages_between(from, to).unwrap();
+    let count = |from, to| store.count_messages_between(from, to).unwrap().0;
     assert_eq!(count(Position::block_start(0), Position::block_start(10)), 4);
     assert_eq!(count(Position::block_start(2), Position::block_start(3)), 2);
     assert_eq!(count(Position::new(2, 1), Position::block_start(9)), 2);
     assert_eq!(count(Position::block_start(5), Position::new(9, 1)), 0);
     assert_eq!(count(Position::block_start(5), Position::new(9, 2)), 1);
+}
+
+/// Block hashes a test can fork: block `n` links to block `n - 1` of the same chain, and a fork
+/// gives every block from some height on another hash.
+#[derive(Debug, Clone)]
+struct Chain(Vec<(u64, u8)>);
+
+impl Chain {
+    fn new(fork: u8) -> Self {
+        Self(vec![(0, fork)])
+    }
+
+    fn forked_at(&self, block: u64, fork: u8) -> Self {
+        let mut forked = self.clone();
+        forked.0.retain(|(first, _)| *first < block);
+        forked.0.push((block, fork));
+        forked
+    }
+
+    fn hash(&self, number: u64) -> B256 {
+        let fork = self.0.iter().rev().find(|(first, _)| *first <= number).unwrap().1;
+        let mut bytes = [0; 32];
+        bytes[0] = fork;
+        bytes[24..].copy_from_slice(&number.to_be_bytes());
+        B256::from(bytes)
+    }
+
+    fn header(&self, number: u64) -> BlockHeader {
+        let parent_hash = number.checked_sub(1).map_or(B256::ZERO, |parent| self.hash(parent));
+        BlockHeader { number, hash: self.hash(number), parent_hash }
+    }
+
+    /// A message whose hash depends on its nonce only, wherever it is logged.
+    fn message(&self, nonce: u64, block: u64, index: u64) -> L1Message {
+        let payload = vec![U256::from(nonce)];
+        let mut l1 =
+            ferry_primitives::test_utils::l1_message_with_payload(nonce, block, index, payload);
+        l1.origin.block_hash = self.hash(block);
+        l1
+    }
+}
+
+const HEADS: KnownHeads = KnownHeads { safe: Some(3), finalized: Some(1) };
+
+/// Commits `blocks` of `chain` with every header, from where the store reads now.
+fn commit_range(
+    store: &Store,
+    floor: Option<u64>,
+    chain: &Chain,
+    blocks: std::ops::RangeInclusive<u64>,
+    messages: &[L1Message],
+) -> Result<CommitOutcome> {
+    let headers: Vec<_> = blocks.clone().map(|number| chain.header(number)).collect();
+    let hashes: Vec<_> = messages.iter().map(L1Message::hash).collect();
+    store.commit(&BatchWrite {
+        from: store.resume_position(store.checkpoint()?),
+        next: Position::block_start(blocks.end() + 1),
+        messages,
+        hashes: &hashes,
+        headers: &headers,
+        window_floor: floor.unwrap_or(0),
+        heads: HEADS,
+    })
+}
+
+fn record(store: &Store, expected: Position, ancestor: BlockHeader) -> Result<ReorgOutcome> {
+    store.record_reorg(&ReorgWrite { expected, common_ancestor: ancestor, heads: HEADS })
+}
+
+fn window(store: &Store) -> Option<(u64, u64)> {
+    store.window().unwrap().map(|window| (window.bottom.number, window.tip.number))
+}
+
+#[test]
+fn headers_form_a_linked_window_pruned_below_its_floor_and_cut_where_reading_restarts() {
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    committed(commit_range(&store, None, &chain, 0..=9, &[]).unwrap());
+    committed(commit_range(&store, None, &chain, 10..=19, &[]).unwrap());
+    assert_eq!(window(&store), Some((0, 19)));
+    assert_eq!(store.header(7).unwrap(), Some(chain.header(7)));
+    committed(commit_range(&store, Some(15), &chain, 20..=29, &[]).unwrap());
+    assert_eq!(window(&store), Some((15, 29)), "pruned below the floor");
+    assert_eq!(store.headers_down_from(17, 2).unwrap(), [chain.header(17), chain.header(16)]);
+
+    // A rewind cuts the window where reading restarts, and the re-scan extends it again.
+    store.set_checkpoint(Position::block_start(25)).unwrap();
+    assert_eq!(window(&store), Some((15, 24)));
+    committed(commit_range(&store, Some(15), &chain, 25..=30, &[]).unwrap());
+    assert_eq!(window(&store), Some((15, 30)));
+
+    // A batch read from a chain whose block 30 is another one does not link: nothing written.
+    let fork = chain.forked_at(30, 2);
+    let outcome = commit_range(&store, None, &fork, 31..=31, &[fork.message(0, 31, 0)]).unwrap();
+    assert_eq!(
+        outcome,
+        CommitOutcome::Unlinked { kept: chain.header(30), parent_hash: fork.hash(30) }
+    );
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(31)));
+    assert_eq!(store.last_seq().unwrap(), None);
+    assert_eq!(window(&store), Some((15, 30)));
+
+    // A range anchored by its last header only (below the window) starts the window again.
+    let last = [chain.header(40)];
+    committed(
+        store
+            .commit_batch(Position::block_start(31), &[], Position::block_start(41), &last)
+            .unwrap(),
+    );
+    assert_eq!(window(&store), Some((40, 40)));
+
+    // Headers that do not end the range, or do not link, are refused.
+    let from = Position::block_start(41);
+    let unlinked = [chain.header(41), fork.header(42)];
+    let short = [chain.header(41)];
+    for (headers, next) in [(&unlinked[..], 43), (&short[..], 43)] {
+        let error =
+            store.commit_batch(from, &[], Position::block_start(next), headers).unwrap_err();
+        assert!(matches!(error, Error::BadHeaders { .. }), "{error}");
+    }
+    assert_eq!(window(&store), Some((40, 40)));
+}
+
+#[test]
+fn a_reorg_orphans_what_it_removed_and_the_rescan_includes_again_what_is_still_there() {
+    let (dir, store) = temp_store();
+    let a = Chain::new(1);
+    let first = [a.message(0, 2, 0), a.message(1, 5, 0), a.message(2, 5, 1), a.message(3, 8, 0)];
+    committed(commit_range(&store, None, &a, 0..=9, &first).unwrap());
+
+    // Blocks 5 and up are replaced: what was stored from them is orphaned.
+    let b = a.forked_at(5, 2);
+    let ReorgOutcome::Recorded(reorg) =
+        record(&store, Position::block_start(10), a.header(4)).unwrap()
+    else {
+        panic!("not recorded")
+    };
+    assert_eq!(reorg.orphaned, [Seq(1), Seq(2), Seq(3)]);
+    assert_eq!(reorg.released_nonces, [U256::from(1), U256::from(2), U256::from(3)]);
+    assert_eq!(reorg.last_seq, Some(Seq(6)));
+    assert_eq!(reorg.record.first_notice, Some(Seq(4)));
+    assert_eq!(reorg.record.old_tip, Some(a.header(9).block_ref()));
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(5)));
+    assert_eq!(window(&store), Some((0, 4)));
+    let orphaned = store.message_by_hash(first[1].hash()).unwrap().unwrap();
+    assert_eq!((orphaned.inclusion, orphaned.reorg), (Inclusion::Orphaned, Some(reorg.id)));
+    assert_eq!(store.stored_nonces().unwrap(), [U256::ZERO]);
+
+    // The new chain holds nonces 1 and 2 again (block 6) and a new message; nonce 3 is gone.
+    let rescan = [b.message(1, 6, 0), b.message(2, 6, 1), b.message(4, 7, 0)];
+    let summary = committed(commit_range(&store, None, &b, 5..=9, &rescan).unwrap());
+    assert_eq!((summary.stored, summary.reincluded, summary.entries), (1, 2, 3));
+    assert_eq!(summary.first_seq, Seq(7));
+    let moved = store.message_by_hash(first[1].hash()).unwrap().unwrap();
+    assert_eq!(moved.l1.origin, rescan[0].origin, "its origin is the canonical one now");
+    assert_eq!((moved.seq, moved.inclusion, moved.reorg), (Seq(1), Inclusion::Canonical, None));
+    assert_eq!(
+        store.stored_nonces().unwrap(),
+        [U256::ZERO, U256::from(1), U256::from(2), U256::from(4)]
+    );
+
+    // The log says all of it, in order, and a consumer applying it holds the canonical set.
+    drop(store);
+    let store = Store::open(dir.path(), config(0)).unwrap();
+    let entries = store.entries_from(Seq::ZERO, 100).unwrap();
+    let kinds: Vec<_> = entries.iter().map(|e| (e.entry.kind, e.entry.message_seq.0)).collect();
+    use EntryKind::{Message as M, Reincluded as I, Removed as R};
+    assert_eq!(
+        kinds,
+        [(M, 0), (M, 1), (M, 2), (M, 3), (R, 1), (R, 2), (R, 3), (I, 1), (I, 2), (M, 9)]
+    );
+    assert_eq!(
+        entries.iter().map(|e| e.entry.seq.0).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(entries[1].entry.l1.origin, first[1].origin, "a message entry shows where it was");
+    assert_eq!(entries[7].entry.l1.origin, rescan[0].origin);
+    assert_eq!(entries[3].entry.inclusion, Inclusion::Orphaned);
+    assert!(entries[4].entry.removed && !entries[7].entry.removed);
+    assert_eq!(entries[4].entry.reorg, Some(reorg.id));
+    assert_eq!(entries[1].settlement, Settlement::Inclusion { block: 5, retracted: Some(HEADS) });
+    assert_eq!(entries[4].settlement, Settlement::Removal { block: 5, recorded: HEADS });
+    assert_eq!(entries[7].settlement, Settlement::Inclusion { block: 6, retracted: None });
+    assert_eq!(entries[0].settlement, Settlement::Inclusion { block: 2, retracted: None });
+    let mut held = HashMap::new();
+    for entry in &entries {
+        if entry.entry.removed {
+            held.remove(&entry.entry.hash);
+        } else {
+            held.insert(entry.entry.hash, entry.entry.l1.origin);
+        }
+    }
+    let canonical: HashMap<_, _> = [&first[0], &rescan[0], &rescan[1], &rescan[2]]
+        .into_iter()
+        .map(|l1| (l1.hash(), l1.origin))
+        .collect();
+    assert_eq!(held, canonical);
+    assert_eq!(store.entries_from(Seq(8), 1).unwrap()[0].entry.seq, Seq(8));
+    assert_eq!(store.message_counts().unwrap(), (5, 1));
+    assert_eq!(store.orphaned_seqs(10).unwrap(), [Seq(3)]);
+    let (reorgs, count) = store.reorgs(10).unwrap();
+    assert_eq!((count, reorgs[0].1.cause, reorgs[0].1.orphaned), (1, ReorgCause::Detected, 3));
+    assert_eq!(reorgs[0].1.common_ancestor, Some(a.header(4).block_ref()));
+}
+
+#[test]
+fn a_reorg_is_refused_when_the_checkpoint_moved_or_its_ancestor_is_not_in_the_window() {
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    committed(commit_range(&store, None, &chain, 0..=9, &[chain.message(0, 8, 0)]).unwrap());
+    let moved = record(&store, Position::block_start(3), chain.header(4)).unwrap();
+    assert_eq!(
+        moved,
+        ReorgOutcome::CheckpointMoved {
+            expected: Position::block_start(3),
+            found: Some(Position::block_start(10))
+        }
+    );
+    let other = Chain::new(2).header(4);
+    let error = record(&store, Position::block_start(10), other).unwrap_err();
+    assert!(matches!(error, Error::AncestorNotInWindow { number: 4, .. }), "{error}");
+    assert_eq!(store.last_seq().unwrap(), Some(Seq(0)), "nothing written");
+    assert_eq!(window(&store), Some((0, 9)));
+    assert_eq!(store.reorgs(10).unwrap().1, 0);
+}
+
+#[test]
+fn resolving_a_deep_reorg_orphans_everything_from_the_operators_position() {
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    let batch = [chain.message(0, 2, 0), chain.message(1, 5, 3), chain.message(2, 8, 0)];
+    committed(commit_range(&store, None, &chain, 0..=9, &batch).unwrap());
+    let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "op".to_owned() };
+    let changed =
+        store.change_checkpoint(Some(Position::new(5, 3)), Some(&origin), Some(HEADS)).unwrap();
+    let resolved = changed.resolved.unwrap();
+    assert_eq!(resolved.orphaned, [Seq(1), Seq(2)]);
+    assert_eq!(resolved.record.cause, ReorgCause::Resolved);
+    assert_eq!(resolved.record.rewind_to, Position::new(5, 3));
+    assert_eq!(window(&store), Some((0, 4)));
+    assert_eq!(
+        store.count_messages_between(Position::new(5, 3), Position::block_start(10)).unwrap(),
+        (2, 0)
+    );
+}
+
+#[test]
+fn a_message_found_canonical_at_another_origin_is_moved_with_a_removal_and_a_reinclusion() {
+    let (_dir, store) = temp_store();
+    let a = Chain::new(1);
+    committed(commit_range(&store, None, &a, 0..=9, &[a.message(0, 5, 0)]).unwrap());
+    // The operator re-reads from 0 and the chain has moved the message meanwhile (blocks the
+    // window no longer held).
+    store.set_checkpoint(Position::block_start(0)).unwrap();
+    let b = a.forked_at(5, 2);
+    let summary = committed(commit_range(&store, None, &b, 0..=9, &[b.message(0, 6, 0)]).unwrap());
+    assert_eq!((summary.reincluded, summary.entries), (1, 2));
+    let kinds: Vec<_> =
+        store.entries_from(Seq(1), 10).unwrap().iter().map(|e| e.entry.kind).collect();
+    assert_eq!(kinds, [EntryKind::Removed, EntryKind::Reincluded]);
+    let (reorgs, _) = store.reorgs(1).unwrap();
+    assert_eq!(reorgs[0].1.cause, ReorgCause::Moved);
+    let message = store.message_by_hash(a.message(0, 5, 0).hash()).unwrap().unwrap();
+    assert_eq!(message.l1.origin.block_number, 6);
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
+    let (dir, store) = temp_store();
+    let batch = [l1_message(0, 3, 0), l1_message(1, 4, 0)];
+    committed(commit_from(&store, None, &batch, Position::block_start(5)).unwrap());
+    // Make it a version 1 database: the version, and a Blocks table with rows.
+    let txn = store.inner.env.begin_rw_unsync().unwrap();
+    let blocks = txn.create_db(Some("Blocks"), signet_libmdbx::DatabaseFlags::empty()).unwrap();
+    txn.put(blocks, 4u64.to_be_bytes(), [7; 32], signet_libmdbx::WriteFlags::empty()).unwrap();
+    txn.commit().unwrap();
+    let txn = store.write().unwrap();
+    txn.put::<tables::Meta>(&crate::codec::MetaKey("schema_version"), &1u32.to_be_bytes().to_vec())
+        .unwrap();
+    txn.commit("test").unwrap();
+    let before = all_messages(&store);
+    drop(store);
+
+    let store = Store::open(dir.path(), config(0)).unwrap();
+    assert_eq!(all_messages(&store), before);
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(5)));
+    let txn = store.inner.env.begin_ro_unsync().unwrap();
+    assert!(matches!(txn.open_db(Some("Blocks")), Err(signet_libmdbx::MdbxError::NotFound)));
+    drop(txn);
+    let version = store
+        .read()
+        .unwrap()
+        .get::<tables::Meta>(&crate::codec::MetaKey("schema_version"))
+        .unwrap();
+    assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+    // The next batch starts the header window and commits as usual.
+    let chain = Chain::new(1);
+    committed(commit_range(&store, None, &chain, 5..=6, &[chain.message(2, 6, 0)]).unwrap());
+    assert_eq!(window(&store), Some((5, 6)));
 }

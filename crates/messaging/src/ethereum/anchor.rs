@@ -1,0 +1,265 @@
+//! Anchored gathers: the logs of a range and the headers kept for it provably come from one
+//! chain (invariant 9).
+//!
+//! Headers are fetched first, then logs; a run of headers must link by parent hash, and every
+//! log of a block whose header was fetched must carry that header's hash. That alone would
+//! miss a block that holds messages on the headers' chain but none on the chain a load
+//! balancer answered the logs from: a header's `logsBloom` says whether the block may hold a
+//! log of the contract's event, and every such block without a log in the answer is asked
+//! again by hash (`eth_getLogs({blockHash})`, EIP-234), which answers for exactly that block
+//! or fails. Providers filter `eth_getLogs` through the same bloom (geth and reth check it
+//! before reading a block's receipts), so it is as reliable as the logs themselves. Where
+//! the headers cover the whole range, the bloom also decides what to ask: blocks that cannot
+//! hold a message are not asked at all, and one or two candidates are asked by hash.
+
+use super::{
+    EthereumCollector, LogMessageToL2,
+    classify::{ErrorClass, classify},
+    logs::{MessageLog, PlacedLog, decode, place},
+    upstream,
+};
+use crate::{CollectorError, Gathered};
+use alloy::{
+    primitives::{Address, B256, Bloom, BloomInput, U64},
+    providers::Provider,
+    rpc::{client::BatchRequest, types::Filter},
+    sol_types::SolEvent,
+};
+use ferry_primitives::{BlockHeader, Position, first_unlinked};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+
+/// Headers per JSON-RPC batch: one round trip for a window's worth, small enough for every
+/// provider's batch limit.
+const HEADER_BATCH: usize = 50;
+
+/// Candidate blocks asked by hash rather than with one ranged query, where the headers cover
+/// the whole range: at the head a range is a block or two.
+const PER_BLOCK_MAX: usize = 2;
+
+/// The fields of `eth_getBlockByNumber` ferry reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RpcHeader {
+    number: U64,
+    hash: B256,
+    parent_hash: B256,
+    logs_bloom: Bloom,
+}
+
+impl RpcHeader {
+    pub(super) fn header(&self) -> BlockHeader {
+        BlockHeader { number: self.number.to(), hash: self.hash, parent_hash: self.parent_hash }
+    }
+
+    /// Whether the block may hold a `LogMessageToL2` of `contract`.
+    fn may_hold(&self, contract: Address) -> bool {
+        self.logs_bloom.contains_input(BloomInput::Raw(contract.as_slice()))
+            && self
+                .logs_bloom
+                .contains_input(BloomInput::Raw(LogMessageToL2::SIGNATURE_HASH.as_slice()))
+    }
+}
+
+/// Why one attempt at a gather did not return it.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// The provider refused the log range as too large: ask for fewer blocks.
+    Refused(CollectorError),
+    /// The answers do not fit together (two chains, a fault): ask again.
+    Inconsistent(String),
+    /// A request failed for good.
+    Failed(CollectorError),
+}
+
+impl EthereumCollector {
+    /// One attempt at the logs of `from..=last`, anchored to the headers of the blocks from
+    /// `headers_from` (or of `last` alone).
+    pub(super) async fn gather_anchored(
+        &self,
+        from: Position,
+        last: u64,
+        headers_from: u64,
+    ) -> Result<Gathered, Attempt> {
+        let first_header = headers_from.max(from.block).min(last);
+        let headers = self.headers(first_header, last).await?;
+        if let Some(number) =
+            first_unlinked(&headers.iter().map(RpcHeader::header).collect::<Vec<_>>())
+        {
+            return Err(Attempt::Inconsistent(format!(
+                "the header of block {number} does not link to the one before"
+            )));
+        }
+        let by_number: HashMap<u64, &RpcHeader> =
+            headers.iter().map(|header| (header.number.to(), header)).collect();
+        let contract = self.config.contract;
+        let candidates: Vec<&RpcHeader> =
+            headers.iter().filter(|header| header.may_hold(contract)).collect();
+        let covered = first_header == from.block;
+
+        let mut logs = Vec::new();
+        let mut ask_by_hash = candidates.clone();
+        if !covered || candidates.len() > PER_BLOCK_MAX {
+            let (first, end) = if covered {
+                (candidates[0].number.to(), candidates[candidates.len() - 1].number.to())
+            } else {
+                (from.block, last)
+            };
+            logs = self.ranged_logs(first, end).await?;
+            for log in &logs {
+                if let Some(header) = by_number.get(&log.position.block)
+                    && header.hash != log.block_hash
+                {
+                    return Err(Attempt::Inconsistent(format!(
+                        "the log at {} carries block hash {}, the header of block {} is {}",
+                        log.position, log.block_hash, log.position.block, header.hash
+                    )));
+                }
+            }
+            let answered: HashSet<u64> = logs.iter().map(|log| log.position.block).collect();
+            ask_by_hash.retain(|header| !answered.contains(&header.number.to()));
+        }
+        for header in ask_by_hash {
+            logs.extend(self.block_logs(header).await?);
+        }
+        logs.sort_unstable_by_key(|log| log.position);
+        let (messages, malformed) = decode(logs, from);
+        Ok(Gathered {
+            messages,
+            malformed,
+            headers: headers.iter().map(RpcHeader::header).collect(),
+        })
+    }
+
+    /// The headers of `first..=last`, every one of which must exist.
+    async fn headers(&self, first: u64, last: u64) -> Result<Vec<RpcHeader>, Attempt> {
+        let numbers: Vec<u64> = (first..=last).collect();
+        let mut headers = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(HEADER_BATCH) {
+            let answers = self.header_batch(chunk).await.map_err(Attempt::Failed)?;
+            for (number, answer) in chunk.iter().zip(answers) {
+                let header = answer.ok_or_else(|| {
+                    Attempt::Inconsistent(format!(
+                        "block {number} was reported safe but does not exist"
+                    ))
+                })?;
+                if header.number.to::<u64>() != *number {
+                    return Err(Attempt::Inconsistent(format!(
+                        "asked for block {number}, got block {}",
+                        header.number
+                    )));
+                }
+                headers.push(header);
+            }
+        }
+        Ok(headers)
+    }
+
+    /// `eth_getBlockByNumber` for each of `numbers`, in one JSON-RPC batch.
+    pub(super) async fn header_batch(
+        &self,
+        numbers: &[u64],
+    ) -> Result<Vec<Option<RpcHeader>>, CollectorError> {
+        let detail = match numbers {
+            [one] => format!("{one}"),
+            _ => format!("{}..={} (batch)", numbers[0], numbers[numbers.len() - 1]),
+        };
+        if let [number] = numbers {
+            let answer = self
+                .request("eth_getBlockByNumber", &detail, numbers.len(), || {
+                    self.provider.raw_request::<_, Option<RpcHeader>>(
+                        "eth_getBlockByNumber".into(),
+                        (U64::from(*number), false),
+                    )
+                })
+                .await?;
+            return Ok(vec![answer]);
+        }
+        self.request("eth_getBlockByNumber", &detail, numbers.len(), || async {
+            let mut batch = BatchRequest::new(self.provider.client());
+            let waiters = numbers
+                .iter()
+                .map(|number| {
+                    batch.add_call::<_, Option<RpcHeader>>(
+                        "eth_getBlockByNumber",
+                        &(U64::from(*number), false),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            batch.send().await?;
+            let mut answers = Vec::with_capacity(waiters.len());
+            for waiter in waiters {
+                answers.push(waiter.await?);
+            }
+            Ok(answers)
+        })
+        .await
+    }
+
+    /// `eth_getLogs` over `first..=last`, placed.
+    async fn ranged_logs(&self, first: u64, last: u64) -> Result<Vec<PlacedLog>, Attempt> {
+        let filter = self.filter().from_block(first).to_block(last);
+        let detail = format!("{first}..={last}");
+        let logs = self
+            .retrying("eth_getLogs", &detail, 1, || {
+                self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (&filter,))
+            })
+            .await;
+        let logs = match logs {
+            Ok(logs) => logs,
+            Err(error) => {
+                let class = classify(&error);
+                let failed = upstream("eth_getLogs", &detail, error);
+                return Err(match class {
+                    ErrorClass::RangeTooLarge => Attempt::Refused(failed),
+                    ErrorClass::UnknownBlock => Attempt::Inconsistent(failed.to_string()),
+                    _ => {
+                        self.status.record_upstream_failure(failed.to_string());
+                        Attempt::Failed(failed)
+                    }
+                });
+            }
+        };
+        self.status.record_upstream_success();
+        place(logs, first, last).map_err(Attempt::Inconsistent)
+    }
+
+    /// `eth_getLogs({blockHash})` for one block: exactly that block's logs, or a failure when
+    /// the provider does not know the block (then its chain is not the headers' one).
+    async fn block_logs(&self, header: &RpcHeader) -> Result<Vec<PlacedLog>, Attempt> {
+        let number = header.number.to::<u64>();
+        let filter = self.filter().at_block_hash(header.hash);
+        let detail = format!("block {number} by hash {}", header.hash);
+        let logs = self
+            .retrying("eth_getLogs", &detail, 1, || {
+                self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (&filter,))
+            })
+            .await;
+        let logs = match logs {
+            Ok(logs) => logs,
+            Err(error) if classify(&error) == ErrorClass::Fatal => {
+                let failed = upstream("eth_getLogs", &detail, error);
+                self.status.record_upstream_failure(failed.to_string());
+                return Err(Attempt::Failed(failed));
+            }
+            Err(error) => {
+                return Err(Attempt::Inconsistent(
+                    upstream("eth_getLogs", &detail, error).to_string(),
+                ));
+            }
+        };
+        self.status.record_upstream_success();
+        let placed = place(logs, number, number).map_err(Attempt::Inconsistent)?;
+        if let Some(log) = placed.iter().find(|log| log.block_hash != header.hash) {
+            return Err(Attempt::Inconsistent(format!(
+                "asked for the logs of block {number} by hash {}, got one of block hash {}",
+                header.hash, log.block_hash
+            )));
+        }
+        Ok(placed)
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::new().address(self.config.contract).event_signature(LogMessageToL2::SIGNATURE_HASH)
+    }
+}

@@ -1,0 +1,260 @@
+//! The ordered message stream: holds the in-memory cursor and turns L1 into batches, each
+//! anchored to the header window the store keeps, and notices reorgs.
+//!
+//! - `pipeline.rs`: the ranges in flight while far behind the head, and their merging.
+//! - `reorg.rs`: the walk down the header window to a reorg's common ancestor.
+//! - `batch.rs`: what the stream yields.
+
+mod batch;
+mod pipeline;
+mod reorg;
+
+pub use batch::{Batch, DeepReorg, DeepReorgKind, Reorg, ReplacedBlock, StreamItem};
+
+use crate::{Collector, CollectorError, Gathered, Heads, Phase, Status, StreamError};
+use ferry_primitives::Position;
+use ferry_storage::Store;
+use pipeline::{Hashed, Pipeline};
+use std::{sync::Arc, time::Duration};
+use tokio::time::Instant;
+use tracing::debug;
+
+const LOG_TARGET: &str = "ferry::messaging::stream";
+
+/// How old known heads may get while catching up before they are fetched again (for status,
+/// lag, the window's floor and the controller's head check; catching up itself does not need
+/// them).
+const HEAD_REFRESH: Duration = Duration::from_secs(2);
+
+/// The default depth of the header window below the head, when the finalized block is
+/// nearer the head than this (or unknown).
+pub const DEFAULT_REORG_WINDOW: u64 = 128;
+
+/// The ordered message stream.
+///
+/// [`MessageStream::next_item`] is cancel-safe: dropping its future (a rewind or a shutdown
+/// won the race) leaves the cursor untouched, so an abandoned range can never be committed.
+/// The cursor moves only through [`MessageStream::advance`] (after a commit) and
+/// [`MessageStream::rewind`].
+#[derive(Debug)]
+pub struct MessageStream<C> {
+    collector: Arc<C>,
+    store: Store,
+    status: Arc<Status>,
+    cursor: Position,
+    /// The heads last fetched, and when.
+    heads: Option<(Heads, Instant)>,
+    pipeline: Pipeline<C>,
+    /// How far below the head the header window reaches at least.
+    reorg_window: u64,
+    /// Set at start and by every rewind: the kept header below the cursor is checked against
+    /// the chain before reading on (a reorg while the node was stopped, or before the rewind).
+    check_anchor: bool,
+}
+
+/// What woke the stream up.
+enum Wake {
+    /// The safe head is at or past the cursor's block.
+    Ready(Heads),
+    /// The newest block, already scanned, is not the one the window keeps.
+    TipReplaced(u64),
+}
+
+impl<C: Collector> MessageStream<C> {
+    /// A stream reading from `cursor`, with a header window of at least
+    /// [`DEFAULT_REORG_WINDOW`] blocks.
+    pub fn new(collector: Arc<C>, store: Store, status: Arc<Status>, cursor: Position) -> Self {
+        status.set_cursor(Some(cursor));
+        Self {
+            pipeline: Pipeline::new(Arc::clone(&collector)),
+            collector,
+            store,
+            status,
+            cursor,
+            heads: None,
+            reorg_window: DEFAULT_REORG_WINDOW,
+            check_anchor: true,
+        }
+    }
+
+    /// Keeps the headers of at least `blocks` blocks below the head (or from the finalized
+    /// block, if that is deeper): reorgs that deep are healed; deeper ones halt ingestion.
+    pub fn with_reorg_window(mut self, blocks: u64) -> Self {
+        self.reorg_window = blocks.max(1);
+        self
+    }
+
+    /// The next position the stream reads.
+    pub const fn cursor(&self) -> Position {
+        self.cursor
+    }
+
+    /// Moves the cursor past a committed batch.
+    pub fn advance(&mut self, next: Position) {
+        self.set_cursor(next);
+    }
+
+    /// Moves the cursor anywhere; the next [`MessageStream::next_item`] checks the kept header
+    /// below it against the chain and gathers from there at once, without waiting for a new
+    /// head. Ranges gathered ahead are dropped.
+    pub fn rewind(&mut self, to: Position) {
+        self.pipeline.clear(true);
+        self.check_anchor = true;
+        self.set_cursor(to);
+    }
+
+    fn set_cursor(&mut self, cursor: Position) {
+        self.cursor = cursor;
+        self.status.set_cursor(Some(cursor));
+    }
+
+    /// Waits for L1 to have something at or after the cursor, checks that what was scanned
+    /// below the cursor is still canonical, and gathers the next range; or says what reorg
+    /// it found.
+    pub async fn next_item(&mut self) -> Result<StreamItem, StreamError> {
+        let heads = loop {
+            match self.heads_at_cursor().await? {
+                Wake::Ready(heads) => break heads,
+                // Not a reorg after all (the provider's newest block flickered): wait for the
+                // next one.
+                Wake::TipReplaced(number) => {
+                    if let Some(item) = self.search(number).await? {
+                        return Ok(item);
+                    }
+                }
+            }
+        };
+        let safe = heads.safe.unwrap_or(0);
+        let floor = self.window_floor(&heads);
+        if self.check_anchor || self.window_would_restart(floor)? {
+            if let Some(item) = self.verify_anchor().await? {
+                return Ok(item);
+            }
+            self.check_anchor = false;
+        }
+        self.status.set_phase(Phase::Gathering);
+        let from = self.cursor;
+        let mut hashed = self.pipeline.next(from, safe, floor).await?;
+        if let Some(item) = self.check_seam(from, &hashed.gathered).await? {
+            self.pipeline.clear(false);
+            return Ok(item);
+        }
+        self.pipeline.merge_ready(&mut hashed);
+        let Hashed { gathered, hashes } = hashed;
+        let next = Position::block_start(gathered.last_block().number + 1);
+        self.pipeline.fill(next, safe, floor);
+        debug!(target: LOG_TARGET, %from, to = next.block - 1, messages = gathered.messages.len(),
+            headers = gathered.headers.len(), "Gathered");
+        Ok(StreamItem::Batch(Batch {
+            from,
+            next,
+            messages: gathered.messages,
+            hashes,
+            malformed: gathered.malformed,
+            headers: gathered.headers,
+            window_floor: floor,
+        }))
+    }
+
+    /// The lowest block the header window keeps: the finalized block, or the configured depth
+    /// below the head, whichever is lower.
+    fn window_floor(&self, heads: &Heads) -> u64 {
+        let by_depth = heads.latest.saturating_sub(self.reorg_window);
+        heads.finalized.map_or(by_depth, |finalized| finalized.min(by_depth))
+    }
+
+    /// Whether the range from the cursor would start the window again above its tip, leaving
+    /// blocks unanchored between them (the head moved on more than the window since the tip
+    /// was read, while the node slept or lagged), with a tip that was inside the window when
+    /// it was stored: then it must be checked first, or a reorg of it would go unseen.
+    fn window_would_restart(&self, floor: u64) -> Result<bool, StreamError> {
+        if floor <= self.cursor.block {
+            return Ok(false);
+        }
+        let Some(window) = self.store.window()? else { return Ok(false) };
+        Ok(window.tip.number + 1 == self.cursor.block && window.tip.number > window.bounds.floor)
+    }
+
+    /// The first range read must continue the window: its first header's parent is the kept
+    /// header below it. If not, the chain replaced that block: find the reorg.
+    async fn check_seam(
+        &self,
+        from: Position,
+        gathered: &Gathered,
+    ) -> Result<Option<StreamItem>, StreamError> {
+        let first = gathered.headers[0];
+        let Some(below) = from.block.checked_sub(1).filter(|_| first.number == from.block) else {
+            return Ok(None);
+        };
+        let Some(kept) = self.store.header(below)? else { return Ok(None) };
+        if kept.is_parent_of(&first) {
+            return Ok(None);
+        }
+        match self.search(below).await? {
+            Some(item) => Ok(Some(item)),
+            // The kept block is canonical after all: the range came from a chain the provider
+            // has left since. Gathered again.
+            None => Err(CollectorError::Inconsistent(format!(
+                "block {} names parent {}, but block {below} is {}",
+                first.number, first.parent_hash, kept.hash
+            ))
+            .into()),
+        }
+    }
+
+    /// Checks the kept header below the cursor against the chain.
+    async fn verify_anchor(&self) -> Result<Option<StreamItem>, StreamError> {
+        let Some(below) = self.cursor.block.checked_sub(1) else { return Ok(None) };
+        let Some(kept) = self.store.header(below)? else { return Ok(None) };
+        let canonical = self.collector.header(below).await?;
+        if canonical.is_some_and(|canonical| canonical.hash == kept.hash) {
+            return Ok(None);
+        }
+        self.search(below).await
+    }
+
+    /// Walks the window down from block `start` to the common ancestor. A reorg reaching
+    /// below the block the provider called finalized when the window was last extended is
+    /// one the node must not heal by itself.
+    async fn search(&self, start: u64) -> Result<Option<StreamItem>, StreamError> {
+        let finalized = self.store.window()?.and_then(|window| window.bounds.finalized);
+        reorg::search(&*self.collector, &self.store, start, finalized).await
+    }
+
+    /// Fetches the heads now.
+    async fn heads_now(&mut self) -> Result<Heads, StreamError> {
+        self.status.set_phase(Phase::CheckingHead);
+        let heads = self.collector.heads().await?;
+        self.heads = Some((heads, Instant::now()));
+        self.status.set_heads(heads);
+        Ok(heads)
+    }
+
+    /// The heads, once the safe head is at or past the cursor's block. Heads are fetched
+    /// again only when the cursor has caught up with the ones known: catching up costs no
+    /// head requests. Caught up, a newest block that is not the one scanned is a reorg.
+    async fn heads_at_cursor(&mut self) -> Result<Wake, StreamError> {
+        loop {
+            if let Some((heads, fetched)) = self.heads {
+                match heads.safe.filter(|safe| *safe >= self.cursor.block) {
+                    Some(_) if fetched.elapsed() < HEAD_REFRESH => return Ok(Wake::Ready(heads)),
+                    Some(_) => {}
+                    None => {
+                        self.status.set_phase(Phase::Idle);
+                        self.collector.wait_for_head(heads.latest).await;
+                    }
+                }
+            }
+            let heads = self.heads_now().await?;
+            if heads.latest < self.cursor.block
+                && let Some(kept) = self.store.header(heads.latest)?
+                && kept.hash != heads.latest_hash
+            {
+                return Ok(Wake::TipReplaced(heads.latest));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+use super::*;
+use crate::test_utils::ScriptedCollector;
+use ferry_primitives::{Address, BlockHeader, L1Message};
+use ferry_storage::StoreConfig;
+use tempfile::TempDir;
+
+fn stream(chain: &Arc<ScriptedCollector>) -> (TempDir, MessageStream<ScriptedCollector>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig { chain_id: 1, contract: Address::ZERO, from_block: 0 };
+    let store = Store::open(dir.path(), config).unwrap();
+    let status = Arc::new(Status::load(&store).unwrap());
+    let stream = MessageStream::new(Arc::clone(chain), store, status, Position::block_start(0));
+    (dir, stream)
+}
+
+fn batch(item: StreamItem) -> Batch {
+    match item {
+        StreamItem::Batch(batch) => batch,
+        other => panic!("expected a batch, got {other:?}"),
+    }
+}
+
+fn range(chain: &ScriptedCollector, first: u64, last: u64, covered: bool) -> Gathered {
+    let headers = if covered { first..=last } else { last..=last };
+    Gathered {
+        messages: Vec::new(),
+        malformed: Vec::new(),
+        headers: headers.map(|number| chain.header_of(number)).collect(),
+    }
+}
+
+#[tokio::test]
+async fn ranges_gathered_ahead_commit_as_one_batch_with_their_hashes() {
+    let chain = ScriptedCollector::new(0, 10);
+    for _ in 0..100 {
+        chain.mine(1);
+    }
+    let (_dir, stream) = stream(&chain);
+    let mut stream = stream.with_reorg_window(10);
+    let batch = batch(stream.next_item().await.unwrap());
+    assert_eq!(batch.from, Position::block_start(0));
+    // Four ranges of 10 blocks went out at once and came back together: one batch.
+    assert_eq!(batch.next, Position::block_start(40));
+    assert_eq!(batch.last_block(), chain.header_of(39));
+    let blocks: Vec<_> = batch.messages.iter().map(|m| m.origin.block_number).collect();
+    assert_eq!(blocks, (1..40).collect::<Vec<_>>());
+    let hashes: Vec<_> = batch.messages.iter().map(L1Message::hash).collect();
+    assert_eq!(batch.hashes, hashes);
+    // Far below the head the ranges are anchored by their last header only.
+    assert_eq!(batch.headers, [chain.header_of(39)]);
+}
+
+#[tokio::test]
+async fn inside_the_reorg_window_every_header_comes_and_links() {
+    let chain = ScriptedCollector::new(0, 10);
+    chain.mine_empty(100);
+    let (_dir, stream) = stream(&chain);
+    let mut stream = stream.with_reorg_window(25);
+    let mut headers: Vec<BlockHeader> = Vec::new();
+    loop {
+        let batch = batch(stream.next_item().await.unwrap());
+        if batch.headers.len() > 1 || batch.headers[0].number >= 75 {
+            headers.extend(&batch.headers);
+        }
+        stream.advance(batch.next);
+        if batch.next == Position::block_start(101) {
+            break;
+        }
+    }
+    assert_eq!(headers.first().map(|h| h.number), Some(75), "the window starts 25 below the head");
+    assert_eq!(headers.last().map(|h| h.number), Some(100));
+    assert_eq!(ferry_primitives::first_unlinked(&headers), None);
+}
+
+#[tokio::test]
+async fn a_range_read_from_another_chain_is_not_merged_and_is_gathered_again() {
+    let chain = ScriptedCollector::new(0, 10);
+    chain.mine_empty(40);
+    let (_dir, mut stream) = stream(&chain);
+    // 10..=19 continues 0..=9; 20..=29 was read after block 19 changed.
+    let mut forked = range(&chain, 20, 29, true);
+    forked.headers[0].parent_hash = alloy::primitives::B256::repeat_byte(0xf0);
+    stream.pipeline.push_finished(Position::block_start(10), 19, range(&chain, 10, 19, true));
+    stream.pipeline.push_finished(Position::block_start(20), 29, forked);
+    stream.pipeline.push_finished(Position::block_start(30), 39, range(&chain, 30, 39, true));
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let mut hashed = Pipeline::<ScriptedCollector>::hashed(range(&chain, 0, 9, true));
+    stream.pipeline.merge_ready(&mut hashed);
+    assert_eq!(hashed.gathered.last_block(), chain.header_of(19), "merged up to the seam");
+    assert_eq!(ferry_primitives::first_unlinked(&hashed.gathered.headers), None);
+    assert!(stream.pipeline.is_empty(), "the ranges from the seam on are dropped");
+}
+
+#[tokio::test]
+async fn a_range_anchored_below_the_window_restarts_the_merged_headers() {
+    let chain = ScriptedCollector::new(0, 10);
+    chain.mine_empty(40);
+    let (_dir, mut stream) = stream(&chain);
+    stream.pipeline.push_finished(Position::block_start(10), 19, range(&chain, 10, 19, false));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut hashed = Pipeline::<ScriptedCollector>::hashed(range(&chain, 0, 9, false));
+    stream.pipeline.merge_ready(&mut hashed);
+    assert_eq!(hashed.gathered.headers, [chain.header_of(19)]);
+}
+
+#[tokio::test]
+async fn a_rewind_starts_with_one_small_range_then_fills_the_pipeline() {
+    let chain = ScriptedCollector::new(0, 80);
+    chain.mine_empty(1_000);
+    let (_dir, mut stream) = stream(&chain);
+    stream.rewind(Position::block_start(100));
+    let first = batch(stream.next_item().await.unwrap());
+    assert_eq!(first.next, Position::block_start(110), "80 / 8 blocks");
+    assert_eq!(chain.gathers(), [(Position::block_start(100), 109)], "sent alone");
+    stream.advance(first.next);
+    let second = batch(stream.next_item().await.unwrap());
+    assert_eq!(second.from, Position::block_start(110));
+    let gathered: Vec<_> =
+        chain.gathers().iter().skip(1).map(|(from, to)| (from.block, *to)).collect();
+    assert!(gathered.len() >= 4, "the pipeline is full again: {gathered:?}");
+    assert_eq!(gathered[..4], [(110, 189), (190, 269), (270, 349), (350, 429)]);
+}

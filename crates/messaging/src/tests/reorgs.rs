@@ -1,0 +1,260 @@
+//! Reorgs against a scripted chain: the header window, the common ancestor, what consumers are
+//! told, deep reorgs and the halt, and a randomized run against the consumer property.
+
+use super::harness::Harness;
+use crate::{Phase, test_utils::Call};
+use ferry_primitives::{EntryKind, Inclusion, Position, Seq};
+use ferry_storage::ChangeMethod;
+
+/// The checkpoint changes the node made itself, oldest first: `(from, to)` blocks.
+fn reorg_rewinds(h: &Harness) -> Vec<(u64, u64)> {
+    let mut rewinds: Vec<_> = h
+        .store
+        .checkpoint_history(1_000)
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.method == ChangeMethod::ReorgRewind)
+        .map(|entry| (entry.previous.unwrap().block, entry.current.unwrap().block))
+        .collect();
+    rewinds.reverse();
+    rewinds
+}
+
+fn kinds(h: &Harness) -> Vec<(EntryKind, u64)> {
+    let entries = h.store.entries_from(Seq::ZERO, usize::MAX).unwrap();
+    entries.iter().map(|e| (e.entry.kind, e.entry.message_seq.0)).collect()
+}
+
+#[tokio::test]
+async fn a_reorg_rewinds_to_its_common_ancestor_and_the_log_says_what_moved() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..5 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+
+    // Blocks 3..=5 are replaced; their transactions are re-included in the new blocks.
+    h.chain.reorg(3);
+    h.chain.mine(1);
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    assert_eq!(reorg_rewinds(&h), [(6, 3)], "back to the block after the common ancestor");
+    use EntryKind::{Message as M, Reincluded as I, Removed as R};
+    assert_eq!(
+        kinds(&h),
+        [
+            (M, 0),
+            (M, 1),
+            (M, 2),
+            (M, 3),
+            (M, 4),
+            (R, 2),
+            (R, 3),
+            (R, 4),
+            (I, 2),
+            (I, 3),
+            (I, 4),
+            (M, 11)
+        ]
+    );
+    h.assert_consumers_hold_the_chain();
+    let status = h.snapshot();
+    assert_eq!((status.orphaned_since_start, status.reincluded_since_start), (3, 3));
+    assert_eq!(status.duplicates_skipped, 0, "re-included, not skipped");
+    assert_eq!(h.store.message_counts().unwrap(), (6, 0));
+    assert_eq!(h.store.window().unwrap().unwrap().tip, h.chain.header_of(6));
+}
+
+#[tokio::test]
+async fn messages_a_reorg_dropped_stay_orphaned_across_restarts() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..6 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.chain.reorg_dropping_messages(2);
+    h.chain.mine(1);
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+    let h = h.restart().await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+    assert_eq!(h.store.orphaned_seqs(10).unwrap(), [Seq(4), Seq(5)]);
+    let orphan = &h.stored()[4];
+    assert_eq!((orphan.inclusion, orphan.reorg), (Inclusion::Orphaned, Some(0)));
+    assert_eq!(h.snapshot().missing_nonces, alloy::primitives::U256::from(2), "their nonces");
+}
+
+#[tokio::test]
+async fn a_one_block_reorg_after_thousands_of_empty_blocks_rewinds_one_block() {
+    let mut h = Harness::new(0, 1_000, 0);
+    for _ in 0..14 {
+        h.chain.mine(1);
+    }
+    h.chain.mine_empty(3_000);
+    h.start();
+    h.caught_up().await;
+    let head = h.chain.latest();
+    h.chain.reorg(1);
+    h.chain.mine_empty(1);
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    assert_eq!(reorg_rewinds(&h), [(head + 1, head)]);
+    assert_eq!(h.snapshot().orphaned_since_start, 0, "no canonical message is orphaned");
+    assert!(kinds(&h).iter().all(|(kind, _)| *kind == EntryKind::Message));
+    h.assert_consumers_hold_the_chain();
+}
+
+#[tokio::test]
+async fn a_reorg_at_the_same_height_is_noticed_without_waiting_for_a_new_block() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..3 {
+        h.chain.mine(2);
+    }
+    h.start();
+    h.caught_up().await;
+    h.chain.reorg_with_new_messages(1, &[1]);
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+    assert_eq!(h.store.message_counts().unwrap(), (7, 2));
+}
+
+#[tokio::test]
+async fn a_reorg_while_the_node_was_stopped_is_found_before_reading_on() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..8 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.stop().await;
+    h.chain.reorg_with_new_messages(3, &[2, 0, 1]);
+    // Nothing new above the old tip: only the anchor check can find it.
+    let h = h.restart().await;
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+    assert_eq!(reorg_rewinds(&h), [(9, 6)]);
+}
+
+#[tokio::test]
+async fn a_reorg_deeper_than_the_window_halts_until_an_operator_moves_the_checkpoint() {
+    let mut h = Harness::new(0, 5, 0).with_reorg_window(4);
+    for _ in 0..20 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    let before = h.stored();
+    h.chain.reorg_with_new_messages(8, &[1, 1, 0, 0, 1, 0, 0, 0]);
+    h.chain.mine(1);
+    h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
+    let status = h.snapshot();
+    assert_eq!(status.phase, Phase::Halted);
+    let halt = status.halted.unwrap();
+    assert!(halt.reason.contains("deeper than the header window"), "{}", halt.reason);
+    // Nothing was rewound, removed or added: the store is what it was.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(h.stored(), before);
+    assert_eq!(h.checkpoint(), Some(Position::block_start(21)));
+    assert!(reorg_rewinds(&h).is_empty());
+
+    // The operator moves the checkpoint below the fork: what was stored from there is
+    // orphaned, the re-scan includes again what is still there, and ingestion goes on.
+    let preview = h.controller.preview_set(Position::block_start(10)).await.unwrap();
+    assert_eq!(preview.effect.would_orphan, 11);
+    let change = h.controller.set_checkpoint(Position::block_start(10), "test").await.unwrap();
+    assert_eq!(change.orphaned, 11);
+    assert!(change.rewind_applied);
+    h.caught_up().await;
+    assert_eq!(h.snapshot().halted, None);
+    h.assert_consumers_hold_the_chain();
+}
+
+#[tokio::test]
+async fn a_reorg_below_the_finalized_block_halts() {
+    let mut h = Harness::new(0, 100, 0).with_reorg_window(20);
+    h.chain.set_finalized_depth(Some(2));
+    for _ in 0..10 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.chain.reorg(5);
+    h.chain.mine(1);
+    h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
+    let halt = h.snapshot().halted.unwrap();
+    assert!(halt.reason.contains("below the finalized block"), "{}", halt.reason);
+    assert_eq!(halt.common_ancestor, Some(5));
+}
+
+#[tokio::test]
+async fn a_failing_provider_during_the_ancestor_search_loses_nothing() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..6 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.chain.fail_next(Call::Header, 3);
+    h.chain.reorg(4);
+    h.chain.mine(1);
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+}
+
+/// A deterministic pseudo-random sequence (xorshift), so a failure can be replayed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % sides
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorgs() {
+    const WINDOW: u64 = 12;
+    let mut h = Harness::new(0, 7, 0).with_reorg_window(WINDOW);
+    let seed = std::env::var("FERRY_SEED").ok().and_then(|seed| seed.parse().ok());
+    let mut dice = Dice(seed.unwrap_or(0x2545_f491_4f6c_dd1d));
+    for _ in 0..20 {
+        h.chain.mine(dice.roll(3) as usize);
+    }
+    h.start();
+    for round in 0..150 {
+        match dice.roll(10) {
+            0..=2 => {
+                h.chain.mine(dice.roll(4) as usize);
+            }
+            3 => {
+                h.chain.mine_empty(1 + dice.roll(20));
+            }
+            4..=5 => h.chain.reorg(1 + dice.roll(WINDOW)),
+            6 => h.chain.reorg_dropping_messages(1 + dice.roll(WINDOW)),
+            7..=8 => {
+                let depth = 1 + dice.roll(WINDOW);
+                let messages: Vec<usize> = (0..depth).map(|_| dice.roll(3) as usize).collect();
+                h.chain.reorg_with_new_messages(depth, &messages);
+            }
+            _ => h = h.restart().await,
+        }
+        if dice.roll(3) == 0 {
+            h.chain.mine(1);
+            h.caught_up().await;
+            h.assert_consumers_hold_the_chain();
+            assert_eq!(h.snapshot().halted, None, "round {round}");
+        }
+    }
+    h.chain.mine(1);
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+}

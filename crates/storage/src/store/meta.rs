@@ -1,0 +1,99 @@
+//! What a database is for (chain, contract, start block, schema), checked on every open, and
+//! the migration of older schemas.
+
+use crate::{
+    Error, Result, SCHEMA_VERSION, StoreConfig,
+    codec::{DecodeError, MetaKey},
+    tables::{self, Table},
+    txn::WriteTxn,
+};
+use ferry_primitives::Address;
+use std::path::Path;
+use tracing::{info, warn};
+
+const LOG_TARGET: &str = "ferry::storage::meta";
+
+const SCHEMA: MetaKey = MetaKey("schema_version");
+const CHAIN_ID: MetaKey = MetaKey("chain_id");
+const CONTRACT: MetaKey = MetaKey("contract");
+const FROM_BLOCK: MetaKey = MetaKey("from_block");
+
+/// Writes Meta into a new database, or checks an existing one against `config` (invariant 8)
+/// and migrates it to [`SCHEMA_VERSION`].
+pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig) -> Result<()> {
+    let put = |key: &MetaKey, value: &[u8]| txn.put::<tables::Meta>(key, &value.to_vec());
+    let Some(version) = txn.get::<tables::Meta>(&SCHEMA)? else {
+        info!(target: LOG_TARGET, path = %path.display(), chain_id = config.chain_id,
+            contract = %config.contract, from_block = config.from_block, "Creating database");
+        put(&SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+        put(&CHAIN_ID, &config.chain_id.to_be_bytes())?;
+        put(&CONTRACT, config.contract.as_slice())?;
+        return put(&FROM_BLOCK, &config.from_block.to_be_bytes());
+    };
+
+    let found = u32::from_be_bytes(fixed(&SCHEMA, &version)?);
+    match found {
+        SCHEMA_VERSION => {}
+        1 => {
+            migrate_v1(txn)?;
+            put(&SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+            info!(target: LOG_TARGET, path = %path.display(), from = 1, to = SCHEMA_VERSION,
+                "Migrated the database");
+        }
+        _ => {
+            return Err(Error::SchemaVersion {
+                path: path.to_owned(),
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+    }
+    let stored = u64::from_be_bytes(fixed(&CHAIN_ID, &required(txn, &CHAIN_ID)?)?);
+    if stored != config.chain_id {
+        return Err(Error::ChainIdMismatch {
+            path: path.to_owned(),
+            stored,
+            configured: config.chain_id,
+        });
+    }
+    let stored = Address::from(fixed::<20>(&CONTRACT, &required(txn, &CONTRACT)?)?);
+    if stored != config.contract {
+        return Err(Error::ContractMismatch {
+            path: path.to_owned(),
+            stored,
+            configured: config.contract,
+        });
+    }
+    let stored = u64::from_be_bytes(fixed(&FROM_BLOCK, &required(txn, &FROM_BLOCK)?)?);
+    if stored != config.from_block {
+        warn!(target: LOG_TARGET, previous = stored, current = config.from_block,
+            "Start block changed; it applies while no checkpoint is stored");
+        put(&FROM_BLOCK, &config.from_block.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// Version 1 kept the hashes of message blocks and of each batch's last block in a `Blocks`
+/// table, and had no notices. Its Messages, MessageHashes, Nonces, Checkpoint and Audit rows
+/// have the layout version 2 reads: they stay as they are. `Blocks` is dropped: it was no
+/// contiguous window, so the first batch after the upgrade starts a new one (as on a fresh
+/// start) rather than trusting it.
+fn migrate_v1(txn: &WriteTxn<'_>) -> Result<()> {
+    txn.drop_table_named("Blocks")
+}
+
+fn required(txn: &WriteTxn<'_>, key: &MetaKey) -> Result<Vec<u8>> {
+    txn.get::<tables::Meta>(key)?.ok_or_else(|| Error::Corrupt {
+        table: Table::Meta.name(),
+        key: key.0.to_owned(),
+        reason: "missing".to_owned(),
+    })
+}
+
+fn fixed<const N: usize>(key: &MetaKey, bytes: &[u8]) -> Result<[u8; N]> {
+    bytes.try_into().map_err(|_| Error::Corrupt {
+        table: Table::Meta.name(),
+        key: key.0.to_owned(),
+        reason: DecodeError::length(N, bytes.len()).to_string(),
+    })
+}

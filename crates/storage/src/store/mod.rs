@@ -1,0 +1,195 @@
+//! The [`Store`]: opening it, and the transactions every operation runs in. The operations
+//! live by concept: `commit.rs` (a gathered batch), `reorg.rs` (what a reorg removes),
+//! `checkpoint.rs` (operator changes and their audit trail), `reads.rs` (what consumers and
+//! the pipeline read), `meta.rs` (what a database is for, and schema migration).
+
+mod checkpoint;
+mod commit;
+mod meta;
+mod reads;
+mod reorg;
+
+pub use checkpoint::CheckpointChanged;
+pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
+pub use reads::{Settlement, StoredEntry, Window};
+pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
+
+use crate::{
+    Error, Result, Table,
+    tables::Tables,
+    txn::{ReadTxn, WriteTxn},
+};
+use ferry_primitives::{Address, Checkpoint, Position};
+use signet_libmdbx::{Environment, Geometry, Mode, SyncMode};
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// The version of the table layout and value encodings this build reads and writes. Version 1
+/// (no log notices, no header window) is migrated when opened.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// What a database is for; stored in Meta when it is created and checked on every open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The L1 chain id.
+    pub chain_id: u64,
+    /// The messaging contract's address.
+    pub contract: Address,
+    /// The block the node starts at when no checkpoint is stored.
+    pub from_block: u64,
+}
+
+/// How the MDBX environment is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The largest the database file may grow to, in bytes.
+    pub max_size: usize,
+    /// How much the file grows at a time, in bytes.
+    pub growth_step: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        // Address space, not memory: MDBX maps this much and grows the file in steps.
+        Self { max_size: 1 << 40, growth_step: 64 << 20 }
+    }
+}
+
+/// The MDBX store. Cheap to clone; all clones share one environment.
+///
+/// MDBX allows one write transaction at a time and never makes readers wait for it: every
+/// write here is one transaction, so batch commits, reorg records and checkpoint changes are
+/// serialised against each other, and reads see the last committed state.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    env: Environment,
+    tables: Tables,
+    config: StoreConfig,
+    #[cfg(any(test, feature = "test-utils"))]
+    faults: Faults,
+}
+
+/// Faults a test can inject (feature `test-utils`).
+#[cfg(any(test, feature = "test-utils"))]
+#[derive(Debug, Default)]
+struct Faults {
+    fail_commit_after: std::sync::Mutex<Option<usize>>,
+    fail_change: std::sync::atomic::AtomicBool,
+}
+
+impl Store {
+    /// Opens the database in `path` (creating the directory and the database if needed) for
+    /// the chain and contract in `config`, with default sizing.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Self> {
+        Self::open_with(path, config, StoreOptions::default())
+    }
+
+    /// Opens the database in `path` with explicit sizing.
+    ///
+    /// A database created for another chain id or contract, or by a build with another
+    /// schema version, is refused with an error naming both values, and is left untouched.
+    /// A version 1 database is migrated in place. A changed `from_block` is recorded: it only
+    /// matters while no checkpoint is stored.
+    pub fn open_with(path: &Path, config: StoreConfig, options: StoreOptions) -> Result<Self> {
+        std::fs::create_dir_all(path)
+            .map_err(|source| Error::CreateDir { path: path.to_owned(), source })?;
+        let env = Environment::builder()
+            // One more than the tables: version 1's Blocks table, dropped when migrating.
+            .set_max_dbs(Table::ALL.len() + 1)
+            .set_flags(Mode::ReadWrite { sync_mode: SyncMode::Durable }.into())
+            .set_geometry(Geometry {
+                size: Some(0..options.max_size),
+                growth_step: Some(options.growth_step as isize),
+                ..Default::default()
+            })
+            .open(path)
+            .map_err(Error::mdbx("open the environment"))?;
+
+        let txn = env.begin_rw_unsync().map_err(Error::mdbx("begin a write transaction"))?;
+        let tables = Tables::create(&txn).map_err(Error::mdbx("create the tables"))?;
+        let txn = WriteTxn::new(txn, &tables);
+        meta::check_or_init(&txn, path, config)?;
+        txn.commit("commit the metadata")?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                env,
+                tables,
+                config,
+                #[cfg(any(test, feature = "test-utils"))]
+                faults: Faults::default(),
+            }),
+        })
+    }
+
+    /// The chain, contract and start block this store was opened for.
+    pub fn config(&self) -> StoreConfig {
+        self.inner.config
+    }
+
+    /// Where reading starts when `checkpoint` is stored: the checkpoint itself, or the start of
+    /// the configured start block when there is none.
+    pub fn resume_position(&self, checkpoint: Checkpoint) -> Position {
+        checkpoint.unwrap_or(Position::block_start(self.inner.config.from_block))
+    }
+
+    /// Makes the next commit fail after it has written `messages` messages, before it
+    /// commits, as a disk or MDBX error would.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn fail_next_commit_after(&self, messages: usize) {
+        *self.inner.faults.fail_commit_after.lock().expect("fault lock is never poisoned") =
+            Some(messages);
+    }
+
+    /// Makes the next [`Store::change_checkpoint`] fail before it commits.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn fail_next_checkpoint_change(&self) {
+        self.inner.faults.fail_change.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    #[cfg(any(test, feature = "test-utils"))]
+    fn maybe_fail_commit(&self, written: usize) -> Result<()> {
+        let mut fail_after =
+            self.inner.faults.fail_commit_after.lock().expect("fault lock is never poisoned");
+        if *fail_after == Some(written) {
+            *fail_after = None;
+            return Err(Error::InjectedFault { written });
+        }
+        Ok(())
+    }
+
+    #[cfg(any(test, feature = "test-utils"))]
+    fn maybe_fail_change(&self) -> Result<()> {
+        if self.inner.faults.fail_change.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::InjectedFault { written: 0 });
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> Result<ReadTxn<'_>> {
+        let tx =
+            self.inner.env.begin_ro_unsync().map_err(Error::mdbx("begin a read transaction"))?;
+        Ok(ReadTxn::new(tx, &self.inner.tables))
+    }
+
+    fn write(&self) -> Result<WriteTxn<'_>> {
+        let tx =
+            self.inner.env.begin_rw_unsync().map_err(Error::mdbx("begin a write transaction"))?;
+        Ok(WriteTxn::new(tx, &self.inner.tables))
+    }
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! What a reorg removes: the checkpoint goes back to the common ancestor, the header window
+//! ends there, and every message stored from the blocks above it is orphaned, with a
+//! `removed` notice each, all in one write transaction (invariant 11).
+
+use super::{
+    Store,
+    commit::{EntryWriter, append_reorg, next_seq},
+    unix_millis,
+};
+use crate::{
+    ChangeMethod, ChangeOrigin, Error, Result,
+    audit::AuditRecord,
+    codec::{
+        KnownHeads, NoticeKind, NoticeRecord, OrphanRecord, ReorgCause, ReorgRecord, Singleton,
+    },
+    tables,
+    txn::WriteTxn,
+};
+use ferry_primitives::{BlockHeader, Checkpoint, Position, Seq, U256};
+use std::ops::ControlFlow;
+
+/// A reorg the node found inside its header window: [`Store::record_reorg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReorgWrite {
+    /// Where the node was reading from when it found the reorg; the record is written only if
+    /// the store still says so.
+    pub expected: Position,
+    /// The newest block of the window that is still canonical.
+    pub common_ancestor: BlockHeader,
+    /// The heads the node knows, recorded with the notices.
+    pub heads: KnownHeads,
+}
+
+/// What a recorded reorg did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReorgSummary {
+    /// Its id (`messaging_getReorgs`).
+    pub id: u64,
+    /// What was recorded.
+    pub record: ReorgRecord,
+    /// The messages it orphaned, by seq, ascending.
+    pub orphaned: Vec<Seq>,
+    /// The nonces no canonical message holds any more (a gap, until they come back).
+    pub released_nonces: Vec<U256>,
+    /// The newest seq of the log after it.
+    pub last_seq: Option<Seq>,
+}
+
+/// The outcome of [`Store::record_reorg`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the reorg may not have been recorded"]
+pub enum ReorgOutcome {
+    /// Recorded, and the checkpoint is right after the common ancestor.
+    Recorded(ReorgSummary),
+    /// An operator moved the checkpoint meanwhile: theirs wins, nothing was written.
+    CheckpointMoved {
+        /// Where the node was reading from.
+        expected: Position,
+        /// The checkpoint the store holds.
+        found: Checkpoint,
+    },
+}
+
+impl Store {
+    /// Records a reorg whose common ancestor is `reorg.common_ancestor`, in one write
+    /// transaction: the checkpoint moves to the block after it (audited as `reorgRewind`),
+    /// the header window is cut above it, and every message stored from a block above it is
+    /// orphaned with a `removed` notice. A later batch that finds such a message again
+    /// includes it again (see [`Store::commit`]).
+    ///
+    /// Refused with [`Error::AncestorNotInWindow`] when the window does not hold that block
+    /// with that hash.
+    pub fn record_reorg(&self, reorg: &ReorgWrite) -> Result<ReorgOutcome> {
+        let txn = self.write()?;
+        let found = txn.get::<tables::Checkpoint>(&Singleton)?;
+        if self.resume_position(found) != reorg.expected {
+            return Ok(ReorgOutcome::CheckpointMoved { expected: reorg.expected, found });
+        }
+        let ancestor = reorg.common_ancestor;
+        let kept = txn.get::<tables::Headers>(&ancestor.number)?;
+        if kept.map(|kept| kept.hash) != Some(ancestor.hash) {
+            return Err(Error::AncestorNotInWindow {
+                number: ancestor.number,
+                hash: ancestor.hash,
+                kept: kept.map(|kept| kept.hash),
+            });
+        }
+        let old_tip = txn.last::<tables::Headers>()?.map(|(number, value)| value.at(number));
+        let mut removed = Vec::new();
+        txn.walk::<tables::WindowMessages>(Some(&(ancestor.number + 1, Seq::ZERO)), |key, ()| {
+            removed.push(key.1);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        txn.delete_from::<tables::Headers>(&(ancestor.number + 1))?;
+        let rewind_to = Position::block_start(ancestor.number + 1);
+        let record = ReorgRecord {
+            at_millis: unix_millis(),
+            cause: ReorgCause::Detected,
+            rewind_to,
+            common_ancestor: Some(ancestor.block_ref()),
+            old_tip: old_tip.map(|tip| tip.block_ref()),
+            orphaned: 0,
+            first_notice: None,
+        };
+        let summary = orphan_and_record(&txn, record, removed, reorg.heads)?;
+        txn.put::<tables::Checkpoint>(&Singleton, &rewind_to)?;
+        let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
+        append_audit(&txn, &origin, found, Some(rewind_to))?;
+        txn.commit("commit a reorg")?;
+        Ok(ReorgOutcome::Recorded(summary))
+    }
+}
+
+/// Orphans the canonical messages among `seqs` under a new reorg record (`record`, whose
+/// counts are filled in here): a `removed` notice each, the message marked orphaned, its
+/// nonce released and its window row dropped.
+pub(super) fn orphan_and_record(
+    txn: &WriteTxn<'_>,
+    mut record: ReorgRecord,
+    mut seqs: Vec<Seq>,
+    heads: KnownHeads,
+) -> Result<ReorgSummary> {
+    seqs.sort_unstable();
+    seqs.dedup();
+    let id = txn.last::<tables::Reorgs>()?.map_or(0, |(id, _)| id + 1);
+    let mut writer = EntryWriter::new(txn, next_seq(txn)?);
+    let (mut orphaned, mut released_nonces) = (Vec::new(), Vec::new());
+    for seq in seqs {
+        if txn.get::<tables::Orphans>(&seq)?.is_some() {
+            continue;
+        }
+        let Some(message) = txn.get::<tables::Messages>(&seq)? else {
+            return Err(Error::Corrupt {
+                table: tables::Table::WindowMessages.name(),
+                key: format!("seq {seq}"),
+                reason: "names a seq that has no message".to_owned(),
+            });
+        };
+        let origin = message.l1.origin;
+        let notice =
+            NoticeRecord { kind: NoticeKind::Removed, message: seq, reorg: id, origin, heads };
+        let notice = writer.notice(seq, notice)?;
+        txn.put::<tables::Orphans>(&seq, &OrphanRecord { reorg: id, notice })?;
+        txn.delete::<tables::WindowMessages>(&(origin.block_number, seq))?;
+        let nonce = message.l1.message.nonce;
+        if txn.get::<tables::Nonces>(&nonce)? == Some(seq) {
+            txn.delete::<tables::Nonces>(&nonce)?;
+            released_nonces.push(nonce);
+        }
+        record.first_notice.get_or_insert(notice);
+        orphaned.push(seq);
+    }
+    record.orphaned = orphaned.len() as u64;
+    let appended = append_reorg(txn, &record)?;
+    debug_assert_eq!(appended, id);
+    let last_seq = writer.next.0.checked_sub(1).map(Seq);
+    Ok(ReorgSummary { id, record, orphaned, released_nonces, last_seq })
+}
+
+/// Appends a checkpoint change to the audit trail.
+pub(super) fn append_audit(
+    txn: &WriteTxn<'_>,
+    origin: &ChangeOrigin,
+    previous: Checkpoint,
+    current: Checkpoint,
+) -> Result<()> {
+    let id = txn.last::<tables::Audit>()?.map_or(0, |(id, _)| id + 1);
+    let record = AuditRecord {
+        at_millis: unix_millis(),
+        method: origin.method,
+        caller: origin.caller.clone(),
+        previous,
+        current,
+    };
+    txn.append::<tables::Audit>(&id, &record)
+}
