@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod flaky;
+mod l1proxy;
 mod node;
+mod reorgs;
 mod scenarios;
 mod support;

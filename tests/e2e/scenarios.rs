@@ -1,7 +1,7 @@
 //! The node as operators run it, under the conditions it must survive.
 
-use crate::support::{Ferry, Messaging, anvil, deploy, head, reconnect, send_many, send_one};
-use alloy::{primitives::U256, providers::ext::AnvilApi, rpc::types::anvil::ReorgOptions};
+use crate::support::{Ferry, Messaging, anvil, deploy, head, send_many};
+use alloy::{primitives::U256, providers::ext::AnvilApi};
 use ferry_primitives::{EntryKind, LogEntry, Position, StoredMessage};
 use ferry_rpc::{AdminApiClient, NodeStatus, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
@@ -53,7 +53,7 @@ fn nonces(messages: &[StoredMessage]) -> Vec<u64> {
     messages.iter().map(|m| m.l1.message.nonce.to::<u64>()).collect()
 }
 
-async fn caught_up(ferry: &mut Ferry, contract: &Messaging) -> NodeStatus {
+pub(crate) async fn caught_up(ferry: &mut Ferry, contract: &Messaging) -> NodeStatus {
     caught_up_behind(ferry, contract, 0).await
 }
 
@@ -227,79 +227,6 @@ async fn a_wrong_start_block_is_recovered_by_setting_the_checkpoint_back() {
     let messages = stored(&ferry).await;
     assert_eq!(nonces(&messages), [8, 9, 10, 11, 12, 13, 0, 1, 2, 3, 4, 5, 6, 7]);
     assert_consistent(&messages, &contract).await;
-}
-
-#[tokio::test]
-async fn reorgs_are_detected_when_they_matter_and_lose_nothing() {
-    let anvil = anvil();
-    let contract = deploy(&anvil).await;
-    send_many(&contract, 2).await;
-    let datadir = tempfile::tempdir().unwrap();
-    let mut ferry = Ferry::against(&anvil, *contract.address(), datadir.path(), &[]);
-    let mut behind = Ferry::against(
-        &anvil,
-        *contract.address(),
-        tempfile::tempdir().unwrap().keep().as_path(),
-        &["--confirmations", "5"],
-    );
-    for _ in 0..3 {
-        send_many(&contract, 1).await;
-    }
-    caught_up(&mut ferry, &contract).await;
-
-    // The newest three blocks are replaced by empty ones: the 3 messages in them leave L1.
-    contract
-        .provider()
-        .anvil_reorg(ReorgOptions { depth: 3, tx_block_pairs: vec![] })
-        .await
-        .unwrap();
-    let contract = reconnect(&anvil, *contract.address());
-    contract.provider().anvil_mine(Some(1), None).await.unwrap();
-    let status =
-        ferry.wait_status("the reorg is detected", |s| s.pipeline.reorgs_detected == 1).await;
-    let status = if status.checkpoint == Some(Position::block_start(head(&contract).await + 1)) {
-        status
-    } else {
-        caught_up(&mut ferry, &contract).await
-    };
-    assert_eq!(status.messages_stored, 5, "delivered messages stay stored");
-    assert_eq!((status.orphaned_messages, status.orphaned_seqs.len()), (3, 3));
-    assert_consistent_seqs(&stored(&ferry).await);
-
-    // The node reading 5 confirmations behind never read the replaced blocks.
-    contract.provider().anvil_mine(Some(5), None).await.unwrap();
-    let status = caught_up_behind(&mut behind, &contract, 5).await;
-    assert_eq!(status.pipeline.reorgs_detected, 0);
-    assert_eq!(status.orphaned_messages, 0);
-
-    // evm_snapshot / evm_revert: the chain goes back and grows another way.
-    let snapshot = contract.provider().anvil_snapshot().await.unwrap();
-    send_many(&contract, 2).await;
-    contract.provider().anvil_mine(Some(1), None).await.unwrap();
-    caught_up(&mut ferry, &contract).await;
-    assert!(contract.provider().anvil_revert(snapshot).await.unwrap());
-    let contract = reconnect(&anvil, *contract.address());
-    contract.provider().anvil_mine(Some(4), None).await.unwrap();
-    let status =
-        ferry.wait_status("the revert is detected", |s| s.pipeline.reorgs_detected == 2).await;
-    assert!(status.pipeline.reorgs_detected >= 2);
-    // A message that did not exist before the revert (the same content and nonce would be the
-    // same message: its hash is stored already).
-    send_one(&contract, 99).await;
-    let status = caught_up(&mut ferry, &contract).await;
-    let messages = stored(&ferry).await;
-    assert_consistent_seqs(&messages);
-    assert_eq!(status.messages_stored, messages.len() as u64);
-    // The message sent after the revert is stored once.
-    let head = head(&contract).await;
-    assert!(messages.last().is_some_and(|m| m.l1.origin.block_number == head));
-}
-
-fn assert_consistent_seqs(messages: &[StoredMessage]) {
-    let seqs: Vec<u64> = messages.iter().map(|m| m.seq.0).collect();
-    assert_eq!(seqs, (0..messages.len() as u64).collect::<Vec<_>>());
-    let hashes: HashSet<_> = messages.iter().map(|m| m.hash).collect();
-    assert_eq!(hashes.len(), messages.len());
 }
 
 #[tokio::test]

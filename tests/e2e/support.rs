@@ -51,16 +51,6 @@ pub(crate) async fn deploy(anvil: &AnvilInstance) -> Messaging {
     FerryMessaging::deploy(provider).await.unwrap()
 }
 
-/// The deployed contract at `address` through a fresh wallet provider: after a reorg or a
-/// revert, a provider that cached the sender's nonce would send transactions that never mine.
-pub(crate) fn reconnect(anvil: &AnvilInstance, address: Address) -> Messaging {
-    let provider = ProviderBuilder::new()
-        .wallet(anvil.wallet().unwrap())
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    FerryMessaging::new(address, provider)
-}
-
 /// Sends `count` messages in one transaction; returns its block.
 pub(crate) async fn send_many(contract: &Messaging, count: u64) -> u64 {
     let call = contract.sendMessagesToL2(
@@ -78,14 +68,6 @@ async fn mined_block(
 ) -> u64 {
     let receipt = pending.with_timeout(Some(Duration::from_secs(30))).get_receipt().await.unwrap();
     receipt.block_number.unwrap()
-}
-
-/// Sends one message with `payload`; returns its block.
-pub(crate) async fn send_one(contract: &Messaging, payload: u64) -> u64 {
-    let call = contract
-        .sendMessageToL2(U256::from(7), U256::from(8), vec![U256::from(payload)])
-        .value(U256::from(payload));
-    mined_block(call.send().await.unwrap()).await
 }
 
 pub(crate) async fn head(contract: &Messaging) -> u64 {
@@ -165,15 +147,23 @@ impl Ferry {
         let client = self.public_client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(status) = client.status().await
-                && condition(&status)
+            let status = client.status().await;
+            if let Ok(status) = &status
+                && condition(status)
             {
-                return status;
+                return status.clone();
             }
             if let Ok(Some(exit)) = self.child.try_wait() {
                 panic!("ferry exited ({exit}) while waiting until {what}: {}", self.stderr());
             }
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            if Instant::now() >= deadline {
+                self.signal("-KILL");
+                let _ = self.child.wait();
+                panic!(
+                    "timed out waiting until {what}; last status {status:?}; the node wrote: {}",
+                    self.stderr()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

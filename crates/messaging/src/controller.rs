@@ -196,7 +196,7 @@ impl MessagingController {
         let origin = ChangeOrigin { method, caller: caller.to_owned() };
         let status = &self.inner.status;
         // Halted by a deep reorg: the operator says where the chain is to be read again.
-        let resolve = status.halted().map(|_| status.known_heads());
+        let resolve = status.halted().is_some();
         let changed =
             blocking(move || store.change_checkpoint(new, Some(&origin), resolve)).await?;
         let orphaned = changed.resolved.as_ref().map_or(0, |summary| summary.orphaned.len() as u64);

@@ -280,8 +280,8 @@ impl Drain {
         if self.status.halted().is_none() {
             return Ok(());
         }
-        let (store, heads) = (self.store.clone(), self.status.known_heads());
-        match blocking(move || store.resolve_deep_reorg(to, heads)).await {
+        let store = self.store.clone();
+        match blocking(move || store.resolve_deep_reorg(to)).await {
             Ok(resolved) => {
                 if let Some(summary) = resolved {
                     self.status.record_reorg(&summary);
@@ -371,11 +371,8 @@ impl Drain {
     /// Records a reorg inside the window (its removals with it) and rewinds to the block after
     /// its common ancestor, unless an operator moved the checkpoint meanwhile.
     async fn reorg<C: Collector>(&mut self, stream: &mut MessageStream<C>, reorg: Reorg) {
-        let write = ReorgWrite {
-            expected: stream.cursor(),
-            common_ancestor: reorg.common_ancestor,
-            heads: self.status.known_heads(),
-        };
+        let write =
+            ReorgWrite { expected: stream.cursor(), common_ancestor: reorg.common_ancestor };
         let store = self.store.clone();
         match blocking(move || store.record_reorg(&write)).await {
             Ok(ReorgOutcome::Recorded(summary)) => {

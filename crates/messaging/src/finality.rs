@@ -10,8 +10,12 @@
 //!   the consumer's head when the removal was written (a finalized block replaced: the node
 //!   halts on that, so a `finalized` consumer sees one only after an operator resolved it);
 //! - the first entry not yet decided holds back everything after it: entries stay in seq order.
+//!
+//! The heads are those under which the node last linked its stored chain to the provider's
+//! ([`ferry_storage::WindowBounds`], [`ferry_storage::Store::final_heads`]): fresh heads,
+//! fetched before the node has seen a reorg, could call final a block it stored from a chain
+//! that is gone.
 
-use crate::Heads;
 use ferry_primitives::Finality;
 use ferry_storage::{KnownHeads, Settlement};
 
@@ -26,17 +30,17 @@ pub enum Visibility {
     Wait,
 }
 
-/// Whether a consumer following `finality` is told of an entry settled so, given the heads now.
-pub fn visibility(settlement: Settlement, finality: Finality, heads: Option<&Heads>) -> Visibility {
-    let head_now = match finality {
-        Finality::Latest => return Visibility::Deliver,
-        Finality::Safe => heads.and_then(|heads| heads.l1_safe),
-        Finality::Finalized => heads.and_then(|heads| heads.finalized),
-    };
+/// Whether a consumer following `finality` is told of an entry settled so, given the heads
+/// the store's chain was read under now.
+pub fn visibility(settlement: Settlement, finality: Finality, heads: KnownHeads) -> Visibility {
     let recorded = |heads: KnownHeads| match finality {
         Finality::Safe => heads.safe,
         _ => heads.finalized,
     };
+    if finality == Finality::Latest {
+        return Visibility::Deliver;
+    }
+    let head_now = recorded(heads);
     let final_at = |head: Option<u64>, block: u64| head.is_some_and(|head| head >= block);
     match settlement {
         Settlement::Inclusion { block, retracted: Some(when) } => {
@@ -62,37 +66,33 @@ pub fn visibility(settlement: Settlement, finality: Finality, heads: Option<&Hea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::B256;
 
-    fn heads(safe: u64, finalized: u64) -> Heads {
-        Heads {
-            latest: 100,
-            latest_hash: B256::ZERO,
-            safe: Some(100),
-            l1_safe: Some(safe),
-            finalized: Some(finalized),
-        }
+    fn heads(safe: u64, finalized: u64) -> KnownHeads {
+        KnownHeads { safe: Some(safe), finalized: Some(finalized) }
     }
 
     #[test]
     fn latest_consumers_are_told_everything_at_once() {
         let removal = Settlement::Removal { block: 99, recorded: KnownHeads::default() };
-        assert_eq!(visibility(removal, Finality::Latest, None), Visibility::Deliver);
+        assert_eq!(
+            visibility(removal, Finality::Latest, KnownHeads::default()),
+            Visibility::Deliver
+        );
     }
 
     #[test]
     fn an_inclusion_waits_for_its_block_and_one_undone_before_that_is_skipped() {
         let now = heads(90, 80);
         let open = Settlement::Inclusion { block: 85, retracted: None };
-        assert_eq!(visibility(open, Finality::Finalized, Some(&now)), Visibility::Wait);
-        assert_eq!(visibility(open, Finality::Safe, Some(&now)), Visibility::Deliver);
-        assert_eq!(visibility(open, Finality::Finalized, None), Visibility::Wait);
+        assert_eq!(visibility(open, Finality::Finalized, now), Visibility::Wait);
+        assert_eq!(visibility(open, Finality::Safe, now), Visibility::Deliver);
+        assert_eq!(visibility(open, Finality::Finalized, KnownHeads::default()), Visibility::Wait);
         let removed_early = KnownHeads { safe: Some(84), finalized: Some(70) };
         let undone = Settlement::Inclusion { block: 85, retracted: Some(removed_early) };
-        assert_eq!(visibility(undone, Finality::Finalized, Some(&now)), Visibility::Skip);
-        assert_eq!(visibility(undone, Finality::Safe, Some(&now)), Visibility::Skip);
+        assert_eq!(visibility(undone, Finality::Finalized, now), Visibility::Skip);
+        assert_eq!(visibility(undone, Finality::Safe, now), Visibility::Skip);
         let removal = Settlement::Removal { block: 85, recorded: removed_early };
-        assert_eq!(visibility(removal, Finality::Finalized, Some(&now)), Visibility::Skip);
+        assert_eq!(visibility(removal, Finality::Finalized, now), Visibility::Skip);
     }
 
     #[test]
@@ -101,8 +101,8 @@ mod tests {
         let inclusion = Settlement::Inclusion { block: 85, retracted: Some(removed_late) };
         let removal = Settlement::Removal { block: 85, recorded: removed_late };
         for finality in [Finality::Safe, Finality::Finalized] {
-            assert_eq!(visibility(inclusion, finality, None), Visibility::Deliver);
-            assert_eq!(visibility(removal, finality, None), Visibility::Deliver);
+            assert_eq!(visibility(inclusion, finality, KnownHeads::default()), Visibility::Deliver);
+            assert_eq!(visibility(removal, finality, KnownHeads::default()), Visibility::Deliver);
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct Status {
     heads: watch::Sender<Option<Heads>>,
     cursor: Mutex<Option<Position>>,
     last_seq: watch::Sender<Option<Seq>>,
+    /// Bumped by every commit and reorg: what moved the heads consumers waiting for finality
+    /// are told by.
+    writes: watch::Sender<u64>,
     nonces: Mutex<NonceTracker>,
     halted: Mutex<Option<Halt>>,
     upstream: Mutex<Upstream>,
@@ -215,6 +218,7 @@ impl Status {
             heads: watch::Sender::new(None),
             cursor: Mutex::default(),
             last_seq: watch::Sender::new(None),
+            writes: watch::Sender::new(0),
             nonces: Mutex::default(),
             halted: Mutex::default(),
             upstream: Mutex::default(),
@@ -243,9 +247,10 @@ impl Status {
         self.last_seq.subscribe()
     }
 
-    /// The heads, updated whenever they are fetched: consumers waiting for finality wait on it.
-    pub fn subscribe_heads(&self) -> watch::Receiver<Option<Heads>> {
-        self.heads.subscribe()
+    /// Changes with every commit and reorg, empty ones included: consumers waiting for
+    /// finality wait on it, since every commit may move the heads they are told by.
+    pub fn subscribe_writes(&self) -> watch::Receiver<u64> {
+        self.writes.subscribe()
     }
 
     /// The heads last seen.
@@ -352,6 +357,7 @@ impl Status {
         nonces: impl IntoIterator<Item = U256>,
         malformed: &[MalformedLog],
     ) {
+        self.writes.send_modify(|writes| *writes += 1);
         self.messages_stored.fetch_add(summary.stored, Ordering::Relaxed);
         self.duplicates_skipped.fetch_add(summary.skipped, Ordering::Relaxed);
         self.reincluded.fetch_add(summary.reincluded, Ordering::Relaxed);
@@ -391,6 +397,7 @@ impl Status {
     /// Records a reorg the store wrote: counters, the nonces it released, and the last seq
     /// for consumers (its notices are entries of the log).
     pub(crate) fn record_reorg(&self, reorg: &ReorgSummary) {
+        self.writes.send_modify(|writes| *writes += 1);
         self.reorgs_detected.fetch_add(1, Ordering::Relaxed);
         self.orphaned.fetch_add(reorg.orphaned.len() as u64, Ordering::Relaxed);
         metrics::counter!("ferry_reorgs_total").increment(1);

@@ -81,9 +81,13 @@ fn respond<B>(request: &Request<B>, observed: &Observed) -> Response<Full<Bytes>
         .expect("a static response is well-formed")
 }
 
-/// Ready while the cursor is within `ready_max_lag` blocks of the safe head.
+/// Ready while the cursor is within `ready_max_lag` blocks of the safe head, and ingestion is
+/// not halted by a deep reorg.
 fn readiness(observed: &Observed) -> (StatusCode, String) {
     let snapshot = observed.status.snapshot();
+    if let Some(halt) = snapshot.halted {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: halted: {}\n", halt.reason));
+    }
     match snapshot.cursor.zip(snapshot.safe_head) {
         Some((cursor, safe)) => {
             let lag = (safe + 1).saturating_sub(cursor.block);

@@ -214,6 +214,18 @@ fn print_status(status: &ferry_rpc::NodeStatus) {
         p.stored_since_start, p.duplicates_skipped, p.malformed_logs, p.reorgs_detected, p.rewinds
     );
     println!(
+        "reorgs:          {} recorded, {} messages orphaned now, header window {}",
+        status.reorgs,
+        status.orphaned_messages,
+        status.header_window.map_or_else(
+            || "empty".to_owned(),
+            |window| format!("{}..={}", window.from, window.to)
+        )
+    );
+    if let Some(halt) = &p.halted {
+        println!("HALTED:          {}", halt.reason);
+    }
+    println!(
         "nonces:          {}..={}, {} missing",
         or_dash(p.lowest_nonce),
         or_dash(p.highest_nonce),

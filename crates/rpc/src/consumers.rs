@@ -6,7 +6,7 @@
 //! ever stored, the hand-over from replay to live cannot skip or repeat (there is only one
 //! path), and a slow subscriber costs the drain task nothing. A subscriber that waits for
 //! `safe` or `finalized` blocks reads the same log through [`visibility`], and also wakes
-//! when the heads move.
+//! after every commit, which may move the heads it is told by.
 
 use crate::{
     LogPage, ReadOptions, ReorgEntry, RpcError, codes,
@@ -142,12 +142,12 @@ fn page(
         let next_seq = entries.last().map_or(from_seq, |last| last.seq.0 + 1);
         return Ok(LogPage { entries, next_seq });
     }
-    let heads = context.controller.status().heads();
+    let heads = store.final_heads()?;
     let mut entries = Vec::new();
     let mut next_seq = from_seq;
     for stored in store.entries_from(Seq(from_seq), limit * SCAN_FACTOR)? {
         let seq = stored.entry.seq;
-        match visibility(stored.settlement, finality, heads.as_ref()) {
+        match visibility(stored.settlement, finality, heads) {
             Visibility::Wait => break,
             Visibility::Skip => {}
             Visibility::Deliver => entries.push(stored.entry),
@@ -210,7 +210,7 @@ async fn subscribe(
     };
     let status = context.controller.status();
     let mut last_seq = status.subscribe_last_seq();
-    let mut heads = status.subscribe_heads();
+    let mut writes = status.subscribe_writes();
     // Without fromSeq: live only, from the entry after the newest stored now.
     let mut next = from_seq.unwrap_or_else(|| last_seq.borrow().map_or(0, |seq| seq.0 + 1));
     let Ok(sink) = pending.accept().await else { return Ok(()) };
@@ -221,7 +221,7 @@ async fn subscribe(
         // finality, the heads) to move. A write after this read marks the watch changed, so
         // the wait below returns at once.
         let newest = *last_seq.borrow_and_update();
-        heads.borrow_and_update();
+        writes.borrow_and_update();
         while let Some(newest) = newest.filter(|newest| newest.0 >= next) {
             let count = ((newest.0 - next + 1) as usize).min(batch);
             let page = page(&context, next, count, finality)
@@ -246,11 +246,11 @@ async fn subscribe(
                 Err(SendTimeoutError::Closed(_)) => return Ok(()),
             }
         }
-        let waits_for_heads = finality != Finality::Latest;
+        let waits_for_finality = finality != Finality::Latest;
         tokio::select! {
             () = sink.closed() => return Ok(()),
             changed = last_seq.changed() => if changed.is_err() { return Ok(()) },
-            changed = heads.changed(), if waits_for_heads => if changed.is_err() { return Ok(()) },
+            changed = writes.changed(), if waits_for_finality => if changed.is_err() { return Ok(()) },
         }
     }
 }

@@ -231,24 +231,43 @@ impl Key for WindowKey {
 }
 
 /// What the node knew of the chain when it last extended the header window: the lowest block
-/// it had to keep, and the provider's finalized block.
+/// it had to keep, and the provider's safe and finalized blocks (the highest seen).
+///
+/// The heads are those under which a commit linked the stored chain to the provider's: a
+/// block at or below them is final on the chain the node stored, which fresh heads, fetched
+/// before the node has seen a reorg, do not promise. Consumers waiting for finality are told
+/// by these, and notices record them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WindowBounds {
     /// The window's floor then: blocks below it were final enough not to keep.
     pub floor: u64,
-    /// The provider's finalized block then.
+    /// The provider's safe block.
+    pub safe: Option<u64>,
+    /// The provider's finalized block.
     pub finalized: Option<u64>,
+}
+
+impl WindowBounds {
+    /// The heads as notices record them.
+    pub const fn heads(&self) -> KnownHeads {
+        KnownHeads { safe: self.safe, finalized: self.finalized }
+    }
 }
 
 impl Value for WindowBounds {
     fn encode_into(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.floor.to_be_bytes());
+        put_optional_u64(self.safe, buf);
         put_optional_u64(self.finalized, buf);
     }
 
     fn decode(bytes: &[u8]) -> DecodeResult<Self> {
         let mut fields = Fields(bytes);
-        let bounds = Self { floor: fields.u64()?, finalized: fields.optional_u64()? };
+        let bounds = Self {
+            floor: fields.u64()?,
+            safe: fields.optional_u64()?,
+            finalized: fields.optional_u64()?,
+        };
         fields.end()?;
         Ok(bounds)
     }

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{
     ChangeOrigin, Result,
-    codec::{KnownHeads, ReorgCause, ReorgRecord, Singleton},
+    codec::{ReorgCause, ReorgRecord, Singleton},
     tables,
     txn::WriteTxn,
 };
@@ -26,13 +26,13 @@ pub struct CheckpointChanged {
 impl Store {
     /// Sets the checkpoint to `position` and returns the one it replaced.
     pub fn set_checkpoint(&self, position: Position) -> Result<Checkpoint> {
-        self.change_checkpoint(Some(position), None, None).map(|changed| changed.previous)
+        self.change_checkpoint(Some(position), None, false).map(|changed| changed.previous)
     }
 
     /// Deletes the checkpoint, so reading restarts at the configured start block, and returns
     /// the one it deleted.
     pub fn delete_checkpoint(&self) -> Result<Checkpoint> {
-        self.change_checkpoint(None, None, None).map(|changed| changed.previous)
+        self.change_checkpoint(None, None, false).map(|changed| changed.previous)
     }
 
     /// Sets (`Some`) or deletes (`None`) the checkpoint, in one write transaction; with an
@@ -44,13 +44,12 @@ impl Store {
     /// With `resolve` (the node is halted by a reorg deeper than its window, and the operator
     /// says where to read again), every canonical message logged at or after the new position
     /// is orphaned, with a `removed` notice each under a reorg record: the re-scan includes
-    /// again those still on the chain, and what is gone stays orphaned. The heads given are
-    /// recorded with the notices.
+    /// again those still on the chain, and what is gone stays orphaned.
     pub fn change_checkpoint(
         &self,
         new: Checkpoint,
         origin: Option<&ChangeOrigin>,
-        resolve: Option<KnownHeads>,
+        resolve: bool,
     ) -> Result<CheckpointChanged> {
         let txn = self.write()?;
         let previous = txn.get::<tables::Checkpoint>(&Singleton)?;
@@ -66,8 +65,8 @@ impl Store {
             append_audit(&txn, origin, previous, new)?;
         }
         let resolved = match resolve {
-            Some(heads) => Some(orphan_from(&txn, to, canonical_from(&txn, to)?, heads)?),
-            None => None,
+            true => Some(orphan_from(&txn, to, canonical_from(&txn, to)?)?),
+            false => None,
         };
         #[cfg(any(test, feature = "test-utils"))]
         self.maybe_fail_change()?;
@@ -81,17 +80,13 @@ impl Store {
     /// resolved by the operator, as [`Store::change_checkpoint`] does with `resolve`, without
     /// touching the checkpoint; nothing (and `None`) when there is none. The drain task calls
     /// it when an operator's rewind ends a halt, in case the change itself did not resolve it.
-    pub fn resolve_deep_reorg(
-        &self,
-        from: Position,
-        heads: KnownHeads,
-    ) -> Result<Option<ReorgSummary>> {
+    pub fn resolve_deep_reorg(&self, from: Position) -> Result<Option<ReorgSummary>> {
         let txn = self.write()?;
         let seqs = canonical_from(&txn, from)?;
         if seqs.is_empty() {
             return Ok(None);
         }
-        let summary = orphan_from(&txn, from, seqs, heads)?;
+        let summary = orphan_from(&txn, from, seqs)?;
         txn.commit("commit a resolved reorg")?;
         Ok(Some(summary))
     }
@@ -111,12 +106,7 @@ fn canonical_from(txn: &WriteTxn<'_>, from: Position) -> Result<Vec<Seq>> {
 }
 
 /// Orphans `seqs` under a reorg record resolved by the operator at `from`.
-fn orphan_from(
-    txn: &WriteTxn<'_>,
-    from: Position,
-    seqs: Vec<Seq>,
-    heads: KnownHeads,
-) -> Result<ReorgSummary> {
+fn orphan_from(txn: &WriteTxn<'_>, from: Position, seqs: Vec<Seq>) -> Result<ReorgSummary> {
     let record = ReorgRecord {
         at_millis: unix_millis(),
         cause: ReorgCause::Resolved,
@@ -126,5 +116,5 @@ fn orphan_from(
         orphaned: 0,
         first_notice: None,
     };
-    orphan_and_record(txn, record, seqs, heads)
+    orphan_and_record(txn, record, seqs)
 }

@@ -32,7 +32,8 @@ pub struct BatchWrite<'a> {
     /// The lowest block the window must keep (the finalized block, or the configured depth
     /// below the head, whichever is lower); older headers are pruned.
     pub window_floor: u64,
-    /// The heads the node knows, recorded with the notices this batch may write.
+    /// The provider's safe and finalized blocks as the node fetched them: kept with the window
+    /// (see [`WindowBounds`]).
     pub heads: KnownHeads,
 }
 
@@ -130,12 +131,14 @@ impl Store {
         if self.resume_position(found) != batch.from {
             return Ok(CommitOutcome::CheckpointMoved { expected: batch.from, found });
         }
+        // Notices record the heads under which the stored chain was read so far.
+        let known = bounds(&txn)?.heads();
         if let Some(unlinked) = extend_window(&txn, batch)? {
             return Ok(unlinked);
         }
         let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
         let first_seq = next_seq(&txn)?;
-        let mut writer = EntryWriter { txn: &txn, next: first_seq, moved_reorg: None };
+        let mut writer = EntryWriter { txn: &txn, next: first_seq, moved_reorg: None, known };
         let mut summary =
             CommitSummary { first_seq, stored: 0, skipped: 0, reincluded: 0, entries: 0 };
         let mut value = Vec::new();
@@ -197,11 +200,18 @@ pub(super) struct EntryWriter<'t, 's> {
     pub(super) next: Seq,
     /// The reorg record of messages found moved while canonical, once one is written.
     moved_reorg: Option<u64>,
+    /// The heads notices record.
+    known: KnownHeads,
+}
+
+/// What the window's state says, or nothing known.
+pub(super) fn bounds(txn: &WriteTxn<'_>) -> Result<WindowBounds> {
+    Ok(txn.get::<tables::WindowState>(&WindowKey)?.unwrap_or_default())
 }
 
 impl<'t, 's> EntryWriter<'t, 's> {
-    pub(super) const fn new(txn: &'t WriteTxn<'s>, next: Seq) -> Self {
-        Self { txn, next, moved_reorg: None }
+    pub(super) const fn new(txn: &'t WriteTxn<'s>, next: Seq, known: KnownHeads) -> Self {
+        Self { txn, next, moved_reorg: None, known }
     }
 
     /// Appends a notice about `message`; its seq.
@@ -249,7 +259,7 @@ impl<'t, 's> EntryWriter<'t, 's> {
                     message: seq,
                     reorg,
                     origin: record.l1.origin,
-                    heads: batch.heads,
+                    heads: self.known,
                 };
                 self.notice(seq, removed)?;
                 reorg
@@ -267,7 +277,7 @@ impl<'t, 's> EntryWriter<'t, 's> {
             message: seq,
             reorg,
             origin: l1.origin,
-            heads: batch.heads,
+            heads: self.known,
         };
         self.notice(seq, reincluded)?;
         Ok(true)
@@ -333,8 +343,13 @@ fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Option<Co
     }
     let newest = batch.headers.last().map_or(first.number, |header| header.number);
     let keep_from = batch.window_floor.min(newest);
-    let bounds = WindowBounds { floor: batch.window_floor, finalized: batch.heads.finalized };
-    txn.put::<tables::WindowState>(&WindowKey, &bounds)?;
+    let previous = bounds(txn)?;
+    let next = WindowBounds {
+        floor: batch.window_floor,
+        safe: previous.safe.max(batch.heads.safe),
+        finalized: previous.finalized.max(batch.heads.finalized),
+    };
+    txn.put::<tables::WindowState>(&WindowKey, &next)?;
     txn.delete_below::<tables::Headers>(&keep_from)?;
     txn.delete_below::<tables::WindowMessages>(&(keep_from, Seq::ZERO))?;
     Ok(None)

@@ -171,6 +171,13 @@ impl Store {
         }))
     }
 
+    /// The provider's safe and finalized blocks under which the stored chain was last read
+    /// (see [`WindowBounds`]): what consumers waiting for finality are told by.
+    pub fn final_heads(&self) -> Result<KnownHeads> {
+        let bounds = self.read()?.get::<tables::WindowState>(&WindowKey)?;
+        Ok(bounds.unwrap_or_default().heads())
+    }
+
     /// The newest `limit` reorgs, newest first, with their ids; and how many there were.
     pub fn reorgs(&self, limit: usize) -> Result<(Vec<(u64, ReorgRecord)>, u64)> {
         let txn = self.read()?;

@@ -4,15 +4,13 @@
 
 use super::{
     Store,
-    commit::{EntryWriter, append_reorg, next_seq},
+    commit::{EntryWriter, append_reorg, bounds, next_seq},
     unix_millis,
 };
 use crate::{
     ChangeMethod, ChangeOrigin, Error, Result,
     audit::AuditRecord,
-    codec::{
-        KnownHeads, NoticeKind, NoticeRecord, OrphanRecord, ReorgCause, ReorgRecord, Singleton,
-    },
+    codec::{NoticeKind, NoticeRecord, OrphanRecord, ReorgCause, ReorgRecord, Singleton},
     tables,
     txn::WriteTxn,
 };
@@ -27,8 +25,6 @@ pub struct ReorgWrite {
     pub expected: Position,
     /// The newest block of the window that is still canonical.
     pub common_ancestor: BlockHeader,
-    /// The heads the node knows, recorded with the notices.
-    pub heads: KnownHeads,
 }
 
 /// What a recorded reorg did.
@@ -102,7 +98,7 @@ impl Store {
             orphaned: 0,
             first_notice: None,
         };
-        let summary = orphan_and_record(&txn, record, removed, reorg.heads)?;
+        let summary = orphan_and_record(&txn, record, removed)?;
         txn.put::<tables::Checkpoint>(&Singleton, &rewind_to)?;
         let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
         append_audit(&txn, &origin, found, Some(rewind_to))?;
@@ -112,18 +108,19 @@ impl Store {
 }
 
 /// Orphans the canonical messages among `seqs` under a new reorg record (`record`, whose
-/// counts are filled in here): a `removed` notice each, the message marked orphaned, its
-/// nonce released and its window row dropped.
+/// counts are filled in here): a `removed` notice each (recording the heads the window was
+/// read under: whether a consumer waiting for finality had been told), the message marked
+/// orphaned, its nonce released and its window row dropped.
 pub(super) fn orphan_and_record(
     txn: &WriteTxn<'_>,
     mut record: ReorgRecord,
     mut seqs: Vec<Seq>,
-    heads: KnownHeads,
 ) -> Result<ReorgSummary> {
     seqs.sort_unstable();
     seqs.dedup();
     let id = txn.last::<tables::Reorgs>()?.map_or(0, |(id, _)| id + 1);
-    let mut writer = EntryWriter::new(txn, next_seq(txn)?);
+    let heads = bounds(txn)?.heads();
+    let mut writer = EntryWriter::new(txn, next_seq(txn)?, heads);
     let (mut orphaned, mut released_nonces) = (Vec::new(), Vec::new());
     for seq in seqs {
         if txn.get::<tables::Orphans>(&seq)?.is_some() {

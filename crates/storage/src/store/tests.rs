@@ -457,11 +457,11 @@ fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
         .change_checkpoint(
             Some(Position::new(9, 1)),
             Some(&origin(ChangeMethod::SetCheckpoint, "10.0.0.1:5")),
-            None,
+            false,
         )
         .unwrap();
     store
-        .change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli")), None)
+        .change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli")), false)
         .unwrap();
     // A reorg rewind is audited as the node's.
     let chain = Chain::new(0);
@@ -579,7 +579,7 @@ fn commit_range(
 }
 
 fn record(store: &Store, expected: Position, ancestor: BlockHeader) -> Result<ReorgOutcome> {
-    store.record_reorg(&ReorgWrite { expected, common_ancestor: ancestor, heads: HEADS })
+    store.record_reorg(&ReorgWrite { expected, common_ancestor: ancestor })
 }
 
 fn window(store: &Store) -> Option<(u64, u64)> {
@@ -746,8 +746,7 @@ fn resolving_a_deep_reorg_orphans_everything_from_the_operators_position() {
     let batch = [chain.message(0, 2, 0), chain.message(1, 5, 3), chain.message(2, 8, 0)];
     committed(commit_range(&store, None, &chain, 0..=9, &batch).unwrap());
     let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "op".to_owned() };
-    let changed =
-        store.change_checkpoint(Some(Position::new(5, 3)), Some(&origin), Some(HEADS)).unwrap();
+    let changed = store.change_checkpoint(Some(Position::new(5, 3)), Some(&origin), true).unwrap();
     let resolved = changed.resolved.unwrap();
     assert_eq!(resolved.orphaned, [Seq(1), Seq(2)]);
     assert_eq!(resolved.record.cause, ReorgCause::Resolved);

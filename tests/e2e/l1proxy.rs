@@ -1,0 +1,180 @@
+//! An L1 endpoint a test steers: an HTTP JSON-RPC proxy in front of one or more Anvils that
+//! routes each method to a backend of the test's choice (two load-balanced backends at
+//! different heads) and holds the requests or answers the test names until it releases them
+//! (a reorg between two requests of one gather).
+
+use alloy::transports::http::reqwest;
+use ferry_messaging::test_utils::read_http_request;
+use serde_json::Value;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+use tokio::{
+    io::{AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+    sync::{Notify, watch},
+    task::JoinHandle,
+};
+
+/// When a held call waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldAt {
+    /// Before it is forwarded: the backend answers for the chain as it is after the release.
+    Request,
+    /// After the backend answered: the node gets an answer about the chain before.
+    Answer,
+}
+
+/// Calls wait here until the test releases them; once released, later ones pass.
+pub(crate) struct Gate {
+    entered: Notify,
+    released: watch::Sender<bool>,
+}
+
+impl Gate {
+    /// Waits until a held call has arrived.
+    pub(crate) async fn entered(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.entered.notified())
+            .await
+            .expect("the node sent the held call");
+    }
+
+    /// Lets every held call, and every later one, go on.
+    pub(crate) fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        self.entered.notify_one();
+        let _ = self.released.subscribe().wait_for(|released| *released).await;
+    }
+}
+
+type Matcher = Box<dyn Fn(&Value) -> bool + Send + Sync>;
+
+struct Hold {
+    matches: Matcher,
+    at: HoldAt,
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+struct State {
+    upstreams: Vec<String>,
+    routes: HashMap<String, usize>,
+    holds: Vec<Hold>,
+}
+
+pub(crate) struct L1Proxy {
+    url: String,
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for L1Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether `call` is `eth_getBlockByNumber` of a block by number (not `latest` or a tag): the
+/// header a gather asks for.
+pub(crate) fn header_by_number(call: &Value) -> bool {
+    call["method"] == "eth_getBlockByNumber"
+        && call["params"][0].as_str().is_some_and(|block| block.starts_with("0x"))
+}
+
+impl L1Proxy {
+    /// A proxy sending every call to `upstreams[0]` until routed otherwise.
+    pub(crate) async fn start(upstreams: Vec<String>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State { upstreams, ..State::default() }));
+        let task = tokio::spawn({
+            let state = Arc::clone(&state);
+            async move {
+                let client = reqwest::Client::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    tokio::spawn(serve(socket, client.clone(), Arc::clone(&state)));
+                }
+            }
+        });
+        Self { url, state, task }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends calls of `method` to `upstreams[upstream]`.
+    pub(crate) fn route(&self, method: &str, upstream: usize) {
+        self.state.lock().unwrap().routes.insert(method.to_owned(), upstream);
+    }
+
+    /// Sends every call to `upstreams[0]` again.
+    pub(crate) fn route_all_to_first(&self) {
+        self.state.lock().unwrap().routes.clear();
+    }
+
+    /// Holds calls that `matches` accepts at `at`, until the returned gate is released.
+    pub(crate) fn hold(
+        &self,
+        matches: impl Fn(&Value) -> bool + Send + Sync + 'static,
+        at: HoldAt,
+    ) -> Arc<Gate> {
+        let gate = Arc::new(Gate { entered: Notify::new(), released: watch::Sender::new(false) });
+        let hold = Hold { matches: Box::new(matches), at, gate: Arc::clone(&gate) };
+        self.state.lock().unwrap().holds.push(hold);
+        gate
+    }
+}
+
+async fn serve(socket: TcpStream, client: reqwest::Client, state: Arc<Mutex<State>>) {
+    let mut reader = BufReader::new(socket);
+    while let Some(body) = read_http_request(&mut reader).await {
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let calls = match &request {
+            Value::Array(calls) => calls.clone(),
+            call => vec![call.clone()],
+        };
+        let (upstream, hold) = {
+            let state = state.lock().unwrap();
+            let method = calls.first().and_then(|call| call["method"].as_str()).unwrap_or("");
+            let upstream = state.upstreams[state.routes.get(method).copied().unwrap_or(0)].clone();
+            let hold = state
+                .holds
+                .iter()
+                .find(|hold| calls.iter().any(|call| (hold.matches)(call)))
+                .map(|hold| (hold.at, Arc::clone(&hold.gate)));
+            (upstream, hold)
+        };
+        if let Some((HoldAt::Request, gate)) = &hold {
+            gate.pass().await;
+        }
+        let Ok(response) = client
+            .post(&upstream)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+        else {
+            return;
+        };
+        let status = response.status().as_u16();
+        let Ok(answer) = response.bytes().await else { return };
+        if let Some((HoldAt::Answer, gate)) = &hold {
+            gate.pass().await;
+        }
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            answer.len()
+        );
+        let socket = reader.get_mut();
+        if socket.write_all(head.as_bytes()).await.is_err()
+            || socket.write_all(&answer).await.is_err()
+        {
+            return;
+        }
+    }
+}
