@@ -1,6 +1,6 @@
 use crate::CollectorError;
 use alloy::primitives::B256;
-use ferry_primitives::{BlockHeader, L1Message, Position};
+use ferry_primitives::{BlockHeader, BlockRef, L1Message, Position};
 use serde::{Deserialize, Serialize};
 use std::{fmt, future::Future, str::FromStr};
 
@@ -56,10 +56,17 @@ pub struct Heads {
     /// is shorter than the confirmations asked for.
     pub safe: Option<u64>,
     /// The provider's `safe` block, whatever the confirmations (consumers may wait for it).
-    pub l1_safe: Option<u64>,
+    pub l1_safe: Option<BlockRef>,
     /// The provider's `finalized` block, whatever the confirmations: no reorg may reach
     /// below it, and consumers may wait for it.
-    pub finalized: Option<u64>,
+    pub finalized: Option<BlockRef>,
+}
+
+impl Heads {
+    /// The tags, as a commit checks them against the blocks it stores.
+    pub const fn tags(&self) -> ferry_storage::FinalityTags {
+        ferry_storage::FinalityTags { safe: self.l1_safe, finalized: self.finalized }
+    }
 }
 
 /// A log with the messaging contract's `LogMessageToL2` topic that could not be decoded.

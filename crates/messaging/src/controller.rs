@@ -1,12 +1,14 @@
 use crate::{
-    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, MessageStream, Status,
-    stream::DEFAULT_REORG_WINDOW,
+    Collector, CollectorError, ControllerError, DrainHandle, DrainRequests, DrainTask,
+    MessageStream, Status, stream::DEFAULT_REORG_WINDOW,
 };
 use ferry_primitives::{Checkpoint, Position};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
 use serde::{Deserialize, Serialize};
 use std::{
     cmp::Ordering,
+    future::Future,
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering as AtomicOrdering},
@@ -98,6 +100,19 @@ struct Inner {
     changes: tokio::sync::Mutex<()>,
     /// The header window's depth below the head, for the task it starts.
     reorg_window: AtomicU64,
+    /// Where a fresh L1 head comes from, once started.
+    heads: Mutex<Option<Arc<dyn LatestHead>>>,
+}
+
+/// A fresh L1 head, from the running task's collector.
+trait LatestHead: Send + Sync + std::fmt::Debug {
+    fn latest(&self) -> Pin<Box<dyn Future<Output = Result<u64, CollectorError>> + Send + '_>>;
+}
+
+impl<C: Collector + std::fmt::Debug> LatestHead for C {
+    fn latest(&self) -> Pin<Box<dyn Future<Output = Result<u64, CollectorError>> + Send + '_>> {
+        Box::pin(async move { self.heads().await.map(|heads| heads.latest) })
+    }
 }
 
 impl MessagingController {
@@ -110,6 +125,7 @@ impl MessagingController {
                 drain: Mutex::new(None),
                 changes: tokio::sync::Mutex::new(()),
                 reorg_window: AtomicU64::new(DEFAULT_REORG_WINDOW),
+                heads: Mutex::new(None),
             }),
         }
     }
@@ -144,7 +160,7 @@ impl MessagingController {
         position: Position,
         caller: &str,
     ) -> Result<CheckpointChange, ControllerError> {
-        self.check_head(position)?;
+        self.check_head(position).await?;
         self.change(Some(position), ChangeMethod::SetCheckpoint, caller).await
     }
 
@@ -162,7 +178,7 @@ impl MessagingController {
         &self,
         position: Position,
     ) -> Result<CheckpointPreview, ControllerError> {
-        self.check_head(position)?;
+        self.check_head(position).await?;
         self.preview(Some(position)).await
     }
 
@@ -176,13 +192,34 @@ impl MessagingController {
         Ok(self.inner.store.checkpoint_history(limit)?)
     }
 
-    fn check_head(&self, position: Position) -> Result<(), ControllerError> {
-        match self.inner.status.heads().map(|heads| heads.latest) {
-            Some(head) if position.block > head => {
-                Err(ControllerError::BeyondHead { requested: position, head })
-            }
-            _ => Ok(()),
+    /// Refuses a block beyond the L1 head: where reading is now (or before) is always fine,
+    /// and a block beyond the head last seen is checked against a fresh head first (it may
+    /// have been mined a moment ago).
+    async fn check_head(&self, position: Position) -> Result<(), ControllerError> {
+        let store = &self.inner.store;
+        if position <= store.resume_position(store.checkpoint()?) {
+            return Ok(());
         }
+        let known = self.inner.status.heads().map(|heads| heads.latest);
+        if known.is_none_or(|head| position.block <= head) {
+            return Ok(());
+        }
+        let source =
+            self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let head = match source {
+            Some(source) => match source.latest().await {
+                Ok(head) => head,
+                Err(error) => {
+                    warn!(target: LOG_TARGET, %error, "Cannot ask L1 for its head; judging by the last one seen");
+                    known.unwrap_or_default()
+                }
+            },
+            None => known.unwrap_or_default(),
+        };
+        if position.block > head {
+            return Err(ControllerError::BeyondHead { requested: position, head });
+        }
+        Ok(())
     }
 
     async fn change(
@@ -195,13 +232,13 @@ impl MessagingController {
         let store = self.inner.store.clone();
         let origin = ChangeOrigin { method, caller: caller.to_owned() };
         let status = &self.inner.status;
-        // Halted by a deep reorg: the operator says where the chain is to be read again.
-        let resolve = status.halted().is_some();
-        let changed =
-            blocking(move || store.change_checkpoint(new, Some(&origin), resolve)).await?;
+        // Halted by a deep reorg, the store resolves the halt with the change: the operator
+        // says where the chain is to be read again.
+        let changed = blocking(move || store.change_checkpoint(new, Some(&origin))).await?;
         let orphaned = changed.resolved.as_ref().map_or(0, |summary| summary.orphaned.len() as u64);
         if let Some(summary) = &changed.resolved {
             status.record_reorg(summary);
+            status.set_halted(None);
         }
         let to = self.inner.store.resume_position(new);
         warn!(target: LOG_TARGET, %method, caller, previous = ?changed.previous, current = ?new,
@@ -212,7 +249,7 @@ impl MessagingController {
 
     async fn preview(&self, new: Checkpoint) -> Result<CheckpointPreview, ControllerError> {
         let store = self.inner.store.clone();
-        let halted = self.inner.status.halted().is_some();
+        let halted = self.inner.store.halt()?.is_some();
         let (previous, effect) = blocking(move || {
             let previous = store.checkpoint()?;
             let (from, to) = (store.resume_position(previous), store.resume_position(new));
@@ -250,7 +287,10 @@ impl MessagingController {
     /// Starts the drain task reading through `collector`, from the stored checkpoint. Only
     /// once per controller: a second call is [`ControllerError::AlreadyStarted`]. Dropping
     /// the handle stops the task.
-    pub fn start<C: Collector>(&self, collector: Arc<C>) -> Result<DrainHandle, ControllerError> {
+    pub fn start<C: Collector + std::fmt::Debug>(
+        &self,
+        collector: Arc<C>,
+    ) -> Result<DrainHandle, ControllerError> {
         let mut drain = self.inner.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if drain.is_some() {
             return Err(ControllerError::AlreadyStarted);
@@ -262,6 +302,8 @@ impl MessagingController {
         let cursor = store.resume_position(store.checkpoint()?);
         let status = Arc::clone(&self.inner.status);
         let window = self.inner.reorg_window.load(AtomicOrdering::Relaxed);
+        *self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(Arc::clone(&collector) as Arc<dyn LatestHead>);
         let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor)
             .with_reorg_window(window);
         let (task, handle) = DrainTask::new(stream, store.clone(), status);

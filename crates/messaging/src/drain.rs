@@ -26,8 +26,7 @@ const REQUEST_QUEUE: usize = 16;
 #[derive(Debug)]
 pub enum DrainRequest {
     /// Move the cursor to `to`, which the store already holds; answered once it has moved.
-    /// While ingestion is halted by a deep reorg, the rewind also resolves it: what is stored
-    /// from `to` on is orphaned (unless the controller did so already) and reading goes on.
+    /// If the change resolved a halt (the store says so), reading goes on.
     Rewind {
         /// The new cursor.
         to: Position,
@@ -45,8 +44,8 @@ pub enum RewindError {
     /// The task did not answer in time (it is busy committing, or stuck upstream).
     #[error("the ingestion task did not answer within {0:?}")]
     TimedOut(Duration),
-    /// The task could not write what resolving a halt needs.
-    #[error("the ingestion task could not resolve the halt: {0}")]
+    /// The task could not read the store.
+    #[error("the ingestion task could not read the store: {0}")]
     Failed(String),
 }
 
@@ -205,7 +204,7 @@ impl<C: Collector> DrainTask<C> {
                 item = next_item(&mut stream, drain.retry.at), if !halted => match item {
                     Ok(StreamItem::Batch(batch)) => drain.commit(&mut stream, batch).await,
                     Ok(StreamItem::Reorg(reorg)) => drain.reorg(&mut stream, reorg).await,
-                    Ok(StreamItem::DeepReorg(reorg)) => drain.halt(&reorg),
+                    Ok(StreamItem::DeepReorg(reorg)) => drain.halt(&mut stream, &reorg).await,
                     Err(error) => {
                         warn!(target: LOG_TARGET, %error, cursor = %stream.cursor(),
                             "Gathering failed; retrying");
@@ -264,36 +263,16 @@ impl Drain {
     async fn answer<C: Collector>(&mut self, stream: &mut MessageStream<C>, request: DrainRequest) {
         match request {
             DrainRequest::Rewind { to, reply } => {
-                let result = self.resolve_halt(to).await;
+                // An operator's change resolves a halt in its own transaction: read on if it
+                // did.
+                let result = self.status.refresh_halt(&self.store).map_err(|error| {
+                    self.status.record_storage_error();
+                    RewindError::Failed(error.to_string())
+                });
                 if result.is_ok() {
                     self.rewind(stream, to, RewindCause::Operator);
                 }
                 let _ = reply.send(result);
-            }
-        }
-    }
-
-    /// While halted, an operator's rewind resolves the halt: what is stored from `to` on is
-    /// orphaned (a no-op when the controller did it with the checkpoint change) and ingestion
-    /// goes on from there.
-    async fn resolve_halt(&mut self, to: Position) -> Result<(), RewindError> {
-        if self.status.halted().is_none() {
-            return Ok(());
-        }
-        let store = self.store.clone();
-        match blocking(move || store.resolve_deep_reorg(to)).await {
-            Ok(resolved) => {
-                if let Some(summary) = resolved {
-                    self.status.record_reorg(&summary);
-                }
-                warn!(target: LOG_TARGET, %to, "Halt resolved by an operator; reading again");
-                self.status.set_halted(None);
-                Ok(())
-            }
-            Err(error) => {
-                error!(target: LOG_TARGET, %error, %to, "Cannot resolve the halt");
-                self.status.record_storage_error();
-                Err(RewindError::Failed(error))
             }
         }
     }
@@ -303,7 +282,7 @@ impl Drain {
     /// to the window, the anchor is checked again. A failed commit is retried later.
     async fn commit<C: Collector>(&mut self, stream: &mut MessageStream<C>, batch: Batch) {
         let started = Instant::now();
-        let (store, heads) = (self.store.clone(), self.status.known_heads());
+        let (store, tags) = (self.store.clone(), self.status.finality_tags());
         let outcome = tokio::task::spawn_blocking(move || {
             let outcome = store.commit(&BatchWrite {
                 from: batch.from,
@@ -312,7 +291,7 @@ impl Drain {
                 hashes: &batch.hashes,
                 headers: &batch.headers,
                 window_floor: batch.window_floor,
-                heads,
+                tags,
             });
             (outcome, batch)
         })
@@ -383,6 +362,8 @@ impl Drain {
                     "Reorg: orphaned what it removed; reading again from its common ancestor");
                 self.status.record_reorg(&summary);
                 self.rewind(stream, summary.record.rewind_to, RewindCause::Reorg);
+                // The blocks it replaced are read again anchored, whatever the floor is now.
+                stream.anchor_through(summary.record.old_tip.map_or(0, |tip| tip.number));
             }
             Ok(ReorgOutcome::CheckpointMoved { found, .. }) => {
                 self.rewind(
@@ -399,14 +380,37 @@ impl Drain {
         }
     }
 
-    /// Halts ingestion: a reorg the node must not heal by itself.
-    fn halt(&mut self, reorg: &DeepReorg) {
-        let halt = Halt::of(reorg);
-        error!(target: LOG_TARGET, block = reorg.replaced.number, kept = %reorg.replaced.kept,
-            canonical = ?reorg.replaced.canonical, reason = %halt.reason,
-            "Ingestion halted: waiting for an operator to move the checkpoint");
-        self.status.set_halted(Some(halt));
-        self.status.set_phase(Phase::Halted);
+    /// Halts ingestion (a reorg the node must not heal by itself), if the store still reads
+    /// where the reorg was found: an operator's change that raced it wins.
+    async fn halt<C: Collector>(&mut self, stream: &mut MessageStream<C>, reorg: &DeepReorg) {
+        let record = Halt::record(reorg);
+        let (store, expected) = (self.store.clone(), stream.cursor());
+        match blocking(move || store.record_halt(expected, &record)).await {
+            Ok(true) => {
+                let halt = Halt::of(&record);
+                error!(target: LOG_TARGET, block = reorg.replaced.number,
+                    kept = %reorg.replaced.kept, canonical = ?reorg.replaced.canonical,
+                    reason = %halt.reason,
+                    "Ingestion halted: waiting for an operator to move the checkpoint");
+                self.status.set_halted(Some(halt));
+                self.status.set_phase(Phase::Halted);
+            }
+            Ok(false) => {
+                info!(target: LOG_TARGET, "A deep reorg was found where the node no longer reads");
+                match self.store.checkpoint() {
+                    Ok(found) => {
+                        let to = self.store.resume_position(found);
+                        self.rewind(stream, to, RewindCause::CheckpointMoved);
+                    }
+                    Err(_) => self.retry.failed(),
+                }
+            }
+            Err(error) => {
+                error!(target: LOG_TARGET, %error, "Cannot record a halt; retrying");
+                self.status.record_storage_error();
+                self.retry.failed();
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 use crate::{DeepReorg, DeepReorgKind, Heads, MalformedLog, NonceGap, NonceTracker};
 use alloy::primitives::U256;
 use ferry_primitives::{Position, Seq};
-use ferry_storage::{CommitSummary, KnownHeads, ReorgSummary, Store};
+use ferry_storage::{CommitSummary, FinalityTags, HaltKind, HaltRecord, ReorgSummary, Store};
 use serde::{Deserialize, Serialize};
 use std::{
     sync::{
@@ -78,37 +78,56 @@ pub struct Halt {
 }
 
 impl Halt {
-    /// The halt a deep reorg causes.
-    pub fn of(reorg: &DeepReorg) -> Self {
-        let (reason, common_ancestor, finalized) = match reorg.kind {
-            DeepReorgKind::BeyondWindow { lowest } => (
-                format!(
-                    "reorg deeper than the header window: block {} (the lowest kept) was \
-                     replaced too; no rewind is safe without an operator: move the checkpoint \
-                     to a block before the fork (messaging_setCheckpoint); what was stored \
-                     from there is orphaned and found again",
-                    lowest.number
-                ),
-                None,
-                None,
-            ),
+    /// The record a deep reorg writes.
+    pub fn record(reorg: &DeepReorg) -> HaltRecord {
+        let (kind, lowest_checked, common_ancestor, finalized) = match reorg.kind {
+            DeepReorgKind::BeyondWindow { lowest } => {
+                (HaltKind::BeyondWindow, lowest.number, None, None)
+            }
             DeepReorgKind::BelowFinalized { common_ancestor, finalized } => (
-                format!(
-                    "reorg below the finalized block {finalized}: the chain replaced blocks \
-                     after {}; the provider's finality is broken or it lies; move the \
-                     checkpoint (messaging_setCheckpoint) once the chain is trusted again",
-                    common_ancestor.number
-                ),
+                HaltKind::BelowFinalized,
+                common_ancestor.number + 1,
                 Some(common_ancestor.number),
                 Some(finalized),
             ),
         };
-        Self {
-            reason,
-            replaced_block: reorg.replaced.number,
+        HaltRecord {
+            at_millis: unix_millis(SystemTime::now()),
+            kind,
+            replaced: ferry_primitives::BlockRef {
+                number: reorg.replaced.number,
+                hash: reorg.replaced.kept,
+            },
+            lowest_checked,
             common_ancestor,
             finalized,
-            since: unix_millis(SystemTime::now()),
+        }
+    }
+
+    /// What status says of a halt the store holds.
+    pub fn of(record: &HaltRecord) -> Self {
+        let reason = match record.kind {
+            HaltKind::BeyondWindow => format!(
+                "reorg deeper than the header window: block {} (the lowest kept) was replaced \
+                 too; no rewind is safe without an operator: move the checkpoint to the start of \
+                 a block before the fork (messaging_setCheckpoint); what was stored from there is \
+                 orphaned and found again",
+                record.lowest_checked
+            ),
+            HaltKind::BelowFinalized => format!(
+                "reorg below the finalized block {}: the chain replaced blocks after {}; the \
+                 provider's finality is broken or it lies; move the checkpoint \
+                 (messaging_setCheckpoint) once the chain is trusted again",
+                record.finalized.unwrap_or_default(),
+                record.common_ancestor.unwrap_or_default()
+            ),
+        };
+        Self {
+            reason,
+            replaced_block: record.replaced.number,
+            common_ancestor: record.common_ancestor,
+            finalized: record.finalized,
+            since: record.at_millis,
         }
     }
 }
@@ -234,11 +253,19 @@ impl Status {
         }
     }
 
-    /// Reads the last seq and the stored nonces from `store`.
+    /// Reads the last seq, the stored nonces and a halt from `store`.
     pub fn restore(&self, store: &Store) -> ferry_storage::Result<()> {
         let last_seq = store.last_seq()?;
         *lock(&self.nonces) = NonceTracker::from_nonces(store.stored_nonces()?);
         self.last_seq.send_replace(last_seq);
+        self.refresh_halt(store)?;
+        Ok(())
+    }
+
+    /// Reads the halt from `store` again (an operator's change may have resolved it).
+    pub fn refresh_halt(&self, store: &Store) -> ferry_storage::Result<()> {
+        let halt = store.halt()?;
+        self.set_halted(halt.as_ref().map(Halt::of));
         Ok(())
     }
 
@@ -258,13 +285,9 @@ impl Status {
         *self.heads.borrow()
     }
 
-    /// The provider's safe and finalized blocks as last seen, as notices record them.
-    pub fn known_heads(&self) -> KnownHeads {
-        let heads = self.heads();
-        KnownHeads {
-            safe: heads.and_then(|heads| heads.l1_safe),
-            finalized: heads.and_then(|heads| heads.finalized),
-        }
+    /// The provider's safe and finalized blocks as last seen, for a commit to check.
+    pub fn finality_tags(&self) -> FinalityTags {
+        self.heads().map(|heads| heads.tags()).unwrap_or_default()
     }
 
     /// Why ingestion is halted, if it is.
@@ -294,8 +317,8 @@ impl Status {
             phase: *lock(&self.phase),
             l1_head: heads.map(|heads| heads.latest),
             safe_head: heads.and_then(|heads| heads.safe),
-            l1_safe: heads.and_then(|heads| heads.l1_safe),
-            l1_finalized: heads.and_then(|heads| heads.finalized),
+            l1_safe: heads.and_then(|heads| heads.l1_safe).map(|safe| safe.number),
+            l1_finalized: heads.and_then(|heads| heads.finalized).map(|finalized| finalized.number),
             cursor: *lock(&self.cursor),
             last_seq: *self.last_seq.borrow(),
             stored_since_start: self.messages_stored.load(Ordering::Relaxed),
@@ -327,7 +350,7 @@ impl Status {
             metrics::gauge!("ferry_l1_safe_head").set(safe as f64);
         }
         if let Some(finalized) = heads.finalized {
-            metrics::gauge!("ferry_l1_finalized_head").set(finalized as f64);
+            metrics::gauge!("ferry_l1_finalized_head").set(finalized.number as f64);
         }
         self.update_lag();
     }

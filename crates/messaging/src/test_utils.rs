@@ -342,7 +342,10 @@ impl Collector for ScriptedCollector {
         let mut script = self.lock();
         script.changes_at_heads = *self.changes.borrow();
         let latest = script.blocks.len() as u64 - 1;
-        let finalized = script.finalized_depth.map(|depth| latest.saturating_sub(depth));
+        let finalized = script.finalized_depth.map(|depth| {
+            let number = latest.saturating_sub(depth);
+            ferry_primitives::BlockRef { number, hash: script.blocks[number as usize].hash }
+        });
         Ok(Heads {
             latest,
             latest_hash: script.blocks[latest as usize].hash,

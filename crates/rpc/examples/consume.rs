@@ -1,7 +1,9 @@
-//! Prints a ferry node's messages as they arrive, resuming after any disconnect or restart.
+//! Prints a ferry node's log as it arrives (messages, and what reorgs removed and included
+//! again), resuming after any disconnect or restart.
 //!
-//! `cargo run -p ferry-rpc --example consume -- [ws://127.0.0.1:5050] [FROM_SEQ]`
+//! `cargo run -p ferry-rpc --example consume -- [ws://127.0.0.1:5050] [FROM_SEQ] [latest|safe|finalized]`
 
+use ferry_primitives::Finality;
 use ferry_rpc::ResumingSubscriber;
 
 #[tokio::main]
@@ -9,23 +11,34 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:5050".to_owned());
     let from_seq = args.next().and_then(|seq| seq.parse().ok()).unwrap_or(0);
-    eprintln!("consuming {url} from seq {from_seq} (Ctrl-C to stop)");
-    let mut subscriber = ResumingSubscriber::new(url, from_seq);
+    let finality: Finality = match args.next().map(|text| text.parse()) {
+        Some(Ok(finality)) => finality,
+        Some(Err(error)) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+        None => Finality::Latest,
+    };
+    eprintln!("consuming {url} from seq {from_seq}, {finality} blocks (Ctrl-C to stop)");
+    let mut subscriber = ResumingSubscriber::new(url, from_seq).with_finality(finality);
     loop {
-        for message in subscriber.next().await {
-            let m = &message.l1.message;
+        for entry in subscriber.next().await {
+            let m = &entry.l1.message;
             println!(
-                "seq {} hash {} from {} to {:#x} selector {:#x} nonce {} fee {} payload {:?} (L1 block {}, log {})",
-                message.seq,
-                message.hash,
+                "seq {} {:?} of seq {} hash {} from {} to {:#x} selector {:#x} nonce {} fee {} payload {:?} (L1 block {}, log {}){}",
+                entry.seq,
+                entry.kind,
+                entry.message_seq,
+                entry.hash,
                 m.from,
                 m.to,
                 m.selector,
                 m.nonce,
                 m.fee,
                 m.payload,
-                message.l1.origin.block_number,
-                message.l1.origin.log_index
+                entry.l1.origin.block_number,
+                entry.l1.origin.log_index,
+                if entry.removed { " REMOVED" } else { "" }
             );
         }
         // A real consumer persists subscriber.next_seq() with its own state here.

@@ -64,6 +64,9 @@ impl From<ControllerError> for RpcError {
     fn from(error: ControllerError) -> Self {
         match error {
             ControllerError::BeyondHead { requested, head } => Self::BeyondHead { requested, head },
+            ControllerError::Storage(error @ ferry_storage::Error::MidBlockResolve { .. }) => {
+                Self::InvalidParam { param: "index", reason: error.to_string() }
+            }
             ControllerError::Storage(error) => Self::Storage(error.to_string()),
             ControllerError::AlreadyStarted => Self::Internal(error.to_string()),
         }

@@ -196,47 +196,87 @@ impl<A: From<u64> + Into<u64> + Copy, B: From<u64> + Into<u64> + Copy> Key for (
     }
 }
 
-/// The Checkpoint table's only key.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Singleton;
-
-impl Key for Singleton {
-    fn encode(&self) -> impl AsRef<[u8]> {
-        b"checkpoint"
-    }
-
-    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
-        match bytes {
-            b"checkpoint" => Ok(Self),
-            _ => Err(DecodeError::invalid("not the checkpoint key")),
-        }
-    }
+/// The provider's safe and finalized blocks, by number and hash, as the node fetched them
+/// with its heads: a commit raises the window's heads to them only where the hash is the one
+/// of the block the store holds (or the batch brings) at that number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FinalityTags {
+    /// The provider's `safe` block.
+    pub safe: Option<ferry_primitives::BlockRef>,
+    /// The provider's `finalized` block.
+    pub finalized: Option<ferry_primitives::BlockRef>,
 }
 
-/// The WindowBounds table's only key.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WindowKey;
+/// Why a reorg halts ingestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HaltKind {
+    /// No block of the header window is on the chain any more.
+    BeyondWindow,
+    /// The common ancestor is below the finalized block: a finalized block was replaced.
+    BelowFinalized,
+}
 
-impl Key for WindowKey {
-    fn encode(&self) -> impl AsRef<[u8]> {
-        b"window"
+/// A halt, as the Halt table keeps it: it survives restarts, and the operator's next
+/// checkpoint change resolves it in the same transaction that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HaltRecord {
+    /// When, in Unix milliseconds.
+    pub at_millis: u64,
+    /// Why.
+    pub kind: HaltKind,
+    /// The newest block of the window that was replaced, with the hash kept.
+    pub replaced: ferry_primitives::BlockRef,
+    /// The lowest block of the window checked (all replaced, beyond the window).
+    pub lowest_checked: u64,
+    /// The common ancestor, below a finalized block.
+    pub common_ancestor: Option<u64>,
+    /// The finalized block the window was read under.
+    pub finalized: Option<u64>,
+}
+
+impl Value for HaltRecord {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.at_millis.to_be_bytes());
+        buf.push(match self.kind {
+            HaltKind::BeyondWindow => 1,
+            HaltKind::BelowFinalized => 2,
+        });
+        buf.extend_from_slice(&self.replaced.number.to_be_bytes());
+        buf.extend_from_slice(self.replaced.hash.as_slice());
+        buf.extend_from_slice(&self.lowest_checked.to_be_bytes());
+        put_optional_u64(self.common_ancestor, buf);
+        put_optional_u64(self.finalized, buf);
     }
 
     fn decode(bytes: &[u8]) -> DecodeResult<Self> {
-        match bytes {
-            b"window" => Ok(Self),
-            _ => Err(DecodeError::invalid("not the window key")),
-        }
+        let mut fields = Fields(bytes);
+        let at_millis = fields.u64()?;
+        let kind = match fields.u8()? {
+            1 => HaltKind::BeyondWindow,
+            2 => HaltKind::BelowFinalized,
+            other => return Err(DecodeError::invalid(format!("unknown halt kind {other}"))),
+        };
+        let replaced = ferry_primitives::BlockRef { number: fields.u64()?, hash: fields.b256()? };
+        let record = Self {
+            at_millis,
+            kind,
+            replaced,
+            lowest_checked: fields.u64()?,
+            common_ancestor: fields.optional_u64()?,
+            finalized: fields.optional_u64()?,
+        };
+        fields.end()?;
+        Ok(record)
     }
 }
 
 /// What the node knew of the chain when it last extended the header window: the lowest block
-/// it had to keep, and the provider's safe and finalized blocks (the highest seen).
+/// it had to keep, and the provider's safe and finalized blocks, each raised only to a block
+/// whose hash is the one the store holds at that number.
 ///
-/// The heads are those under which a commit linked the stored chain to the provider's: a
-/// block at or below them is final on the chain the node stored, which fresh heads, fetched
-/// before the node has seen a reorg, do not promise. Consumers waiting for finality are told
-/// by these, and notices record them.
+/// A block at or below these heads is final on the chain the node stored, which fresh heads,
+/// fetched from another backend or before the node has seen a reorg, do not promise.
+/// Consumers waiting for finality are told by these, and notices record them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WindowBounds {
     /// The window's floor then: blocks below it were final enough not to keep.
@@ -273,17 +313,24 @@ impl Value for WindowBounds {
     }
 }
 
-/// A Meta key: the name of a setting.
+/// A key that is a name: a Meta setting, or the only row of a singleton table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MetaKey(pub(crate) &'static str);
+pub(crate) struct Name(pub(crate) &'static str);
 
-impl Key for MetaKey {
+/// The Checkpoint table's only key.
+pub(crate) const CHECKPOINT: Name = Name("checkpoint");
+/// The WindowState table's only key.
+pub(crate) const WINDOW: Name = Name("window");
+/// The Halt table's only key.
+pub(crate) const HALT: Name = Name("halt");
+
+impl Key for Name {
     fn encode(&self) -> impl AsRef<[u8]> {
         self.0.as_bytes()
     }
 
     fn decode(_: &[u8]) -> DecodeResult<Self> {
-        Err(DecodeError::invalid("Meta keys are looked up by name, never listed"))
+        Err(DecodeError::invalid("named keys are looked up by name, never listed"))
     }
 }
 

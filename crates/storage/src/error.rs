@@ -126,6 +126,15 @@ pub enum Error {
         /// The hash kept, if any.
         kept: Option<B256>,
     },
+    /// While halted by a deep reorg, the checkpoint was to be moved inside a block.
+    #[error(
+        "while ingestion is halted by a deep reorg the checkpoint must be the start of a block: \
+         {position} would leave the logs before it unread; use index 0"
+    )]
+    MidBlockResolve {
+        /// The position asked for.
+        position: Position,
+    },
     /// A batch handed over with a different number of hashes than messages.
     #[error("batch of {messages} messages came with {hashes} message hashes")]
     HashCountMismatch {

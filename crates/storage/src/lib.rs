@@ -36,7 +36,9 @@ mod tables;
 mod txn;
 
 pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin};
-pub use codec::{KnownHeads, ReorgCause, ReorgRecord, WindowBounds};
+pub use codec::{
+    FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause, ReorgRecord, WindowBounds,
+};
 pub use error::{Error, Result};
 pub use store::{
     BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, ReorgOutcome, ReorgSummary,

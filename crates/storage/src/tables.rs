@@ -3,8 +3,8 @@
 //! mapping live in `codec.rs` and `txn.rs`, never at the call site.
 
 use crate::codec::{
-    HeaderValue, MessageRecord, MetaKey, NoticeRecord, OrphanRecord, ReorgRecord, Singleton,
-    WindowBounds, WindowKey,
+    HaltRecord, HeaderValue, MessageRecord, Name, NoticeRecord, OrphanRecord, ReorgRecord,
+    WindowBounds,
 };
 use ferry_primitives::{B256, Position, Seq, U256};
 use signet_libmdbx::{Database, DatabaseFlags, MdbxResult, tx::aliases::RwTxUnsync};
@@ -56,9 +56,9 @@ macro_rules! tables {
 
 tables! {
     /// setting name → bytes: schema version, chain id, contract address, start block.
-    Meta: MetaKey => Vec<u8>;
+    Meta: Name => Vec<u8>;
     /// singleton → `(block, index)`; absent means "start at the configured start block".
-    Checkpoint: Singleton => Position;
+    Checkpoint: Name => Position;
     /// seq of a message entry → the message, its hash and where it is (updated when a reorg
     /// moves it).
     Messages: Seq => MessageRecord;
@@ -74,7 +74,10 @@ tables! {
     Headers: u64 => HeaderValue;
     /// singleton → the window's floor and the finalized block when it was last extended: what
     /// was final enough to leave out, and what a reorg must not reach.
-    WindowState: WindowKey => WindowBounds;
+    WindowState: Name => WindowBounds;
+    /// singleton → why ingestion is halted (a reorg deeper than the window or below a
+    /// finalized block), until an operator moves the checkpoint; absent while it is not.
+    Halt: Name => HaltRecord;
     /// (block, message seq) → (): the messages logged in the blocks of the header window, which
     /// a reorg inside the window may remove.
     WindowMessages: (u64, Seq) => ();

@@ -82,7 +82,17 @@ impl EthereumCollector {
         headers_from: u64,
     ) -> Result<Gathered, Attempt> {
         let first_header = headers_from.max(from.block).min(last);
-        let headers = self.headers(first_header, last).await?;
+        let covered = first_header == from.block;
+        // Covering the range, the headers decide which logs to ask (their blooms): first.
+        // Anchored by a header at its end only (below the window), the range's logs are asked
+        // alongside: every check below holds whichever answer came first.
+        let (headers, ranged) = if covered {
+            (self.headers(first_header, last).await?, None)
+        } else {
+            let (headers, logs) =
+                tokio::join!(self.headers(first_header, last), self.ranged_logs(from.block, last));
+            (headers?, Some(logs?))
+        };
         if let Some(number) =
             first_unlinked(&headers.iter().map(RpcHeader::header).collect::<Vec<_>>())
         {
@@ -90,23 +100,22 @@ impl EthereumCollector {
                 "the header of block {number} does not link to the one before"
             )));
         }
-        let by_number: HashMap<u64, &RpcHeader> =
-            headers.iter().map(|header| (header.number.to(), header)).collect();
         let contract = self.config.contract;
-        let candidates: Vec<&RpcHeader> =
+        let mut ask_by_hash: Vec<&RpcHeader> =
             headers.iter().filter(|header| header.may_hold(contract)).collect();
-        let covered = first_header == from.block;
-
+        let ranged = match ranged {
+            None if ask_by_hash.len() > PER_BLOCK_MAX => {
+                let first = ask_by_hash[0].number.to();
+                let end = ask_by_hash[ask_by_hash.len() - 1].number.to();
+                Some(self.ranged_logs(first, end).await?)
+            }
+            ranged => ranged,
+        };
         let mut logs = Vec::new();
-        let mut ask_by_hash = candidates.clone();
-        if !covered || candidates.len() > PER_BLOCK_MAX {
-            let (first, end) = if covered {
-                (candidates[0].number.to(), candidates[candidates.len() - 1].number.to())
-            } else {
-                (from.block, last)
-            };
-            logs = self.ranged_logs(first, end).await?;
-            for log in &logs {
+        if let Some(ranged) = ranged {
+            let by_number: HashMap<u64, &RpcHeader> =
+                headers.iter().map(|header| (header.number.to(), header)).collect();
+            for log in &ranged {
                 if let Some(header) = by_number.get(&log.position.block)
                     && header.hash != log.block_hash
                 {
@@ -116,8 +125,9 @@ impl EthereumCollector {
                     )));
                 }
             }
-            let answered: HashSet<u64> = logs.iter().map(|log| log.position.block).collect();
+            let answered: HashSet<u64> = ranged.iter().map(|log| log.position.block).collect();
             ask_by_hash.retain(|header| !answered.contains(&header.number.to()));
+            logs = ranged;
         }
         for header in ask_by_hash {
             logs.extend(self.block_logs(header).await?);

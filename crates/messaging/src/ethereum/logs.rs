@@ -8,7 +8,6 @@ use alloy::{
 };
 use ferry_primitives::{L1Message, Message, Origin, Position};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// An `eth_getLogs` entry: only the fields ferry reads, in one pass. alloy's `Log` flattens
 /// its inner log through serde's buffered `Content`: fetching and decoding 100,000 logs from
@@ -46,13 +45,14 @@ pub(super) struct PlacedLog {
 /// Places every log of an answer, refusing the answer when a log is not one of a mined block
 /// of `first..=last` (removed, pending, outside the range) or when the provider gave two
 /// different logs at one position: each is a provider fault, to be asked again, never a
-/// message to skip. A log the provider repeated exactly is kept once.
+/// message to skip. A log the provider repeated exactly is kept once. Answers come sorted as
+/// a rule, which the sort below then only checks.
 pub(super) fn place(
     logs: Vec<MessageLog>,
     first: u64,
     last: u64,
 ) -> Result<Vec<PlacedLog>, String> {
-    let mut placed: HashMap<Position, PlacedLog> = HashMap::with_capacity(logs.len());
+    let mut placed = Vec::with_capacity(logs.len());
     for log in logs {
         if log.removed {
             return Err(format!("a log of block {:?} is marked removed", log.block_number));
@@ -73,26 +73,27 @@ pub(super) fn place(
                 position.block
             ));
         }
-        let log = PlacedLog {
+        placed.push(PlacedLog {
             position,
             block_hash,
             transaction_hash,
             topics: log.topics,
             data: log.data,
-        };
-        match placed.get(&position) {
-            Some(seen) if *seen != log => {
-                return Err(format!("two different logs at {position}"));
+        });
+    }
+    placed.sort_by_key(|log| log.position);
+    let mut unique: Vec<PlacedLog> = Vec::with_capacity(placed.len());
+    for log in placed {
+        match unique.last() {
+            Some(previous) if previous.position == log.position => {
+                if *previous != log {
+                    return Err(format!("two different logs at {}", log.position));
+                }
             }
-            Some(_) => {}
-            None => {
-                placed.insert(position, log);
-            }
+            _ => unique.push(log),
         }
     }
-    let mut logs: Vec<PlacedLog> = placed.into_values().collect();
-    logs.sort_unstable_by_key(|log| log.position);
-    Ok(logs)
+    Ok(unique)
 }
 
 /// Turns placed logs (ascending) into messages from `from` on: logs before `from` (earlier

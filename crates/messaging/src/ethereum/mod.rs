@@ -34,7 +34,7 @@ use alloy::{
 use anchor::{Attempt, RpcHeader};
 use backon::{ExponentialBuilder, Retryable};
 use classify::{ErrorClass, classify};
-use ferry_primitives::{BlockHeader, Position};
+use ferry_primitives::{BlockHeader, BlockRef, Position};
 pub use logs::MessageLog;
 use range::AdaptiveRange;
 use std::{
@@ -57,6 +57,10 @@ const MAX_WS_MESSAGE: usize = 512 << 20;
 /// How many times a gather whose answers do not fit together is asked again before the
 /// stream is told (and retries it later, with its own backoff).
 const INCONSISTENT_ATTEMPTS: u32 = 5;
+
+/// The provider's safe and finalized blocks move once an epoch (32 blocks on Ethereum): they
+/// are asked again once the head has moved this many blocks, not with every head.
+const TAG_REFRESH_BLOCKS: u64 = 4;
 
 alloy::sol! {
     /// The messaging contract's event, as Starknet's StarknetMessaging emits it.
@@ -116,15 +120,15 @@ pub struct EthereumCollector {
     pushed_heads: Option<watch::Receiver<u64>>,
     head_task: Option<JoinHandle<()>>,
     /// The provider's safe and finalized blocks, and the latest block they were asked at:
-    /// they move once an epoch, so they are asked again only when the head moved.
+    /// they move once an epoch, so they are asked again only when the head moved on.
     tags: Mutex<Option<Tags>>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Tags {
     asked_at: u64,
-    safe: Option<u64>,
-    finalized: Option<u64>,
+    safe: Option<BlockRef>,
+    finalized: Option<BlockRef>,
 }
 
 impl Drop for EthereumCollector {
@@ -234,39 +238,26 @@ impl EthereumCollector {
             .await
     }
 
-    /// [`Self::retrying`], recording the outcome in status; a block the provider does not know
-    /// is asked again too (by number it may appear, on another backend or a moment later).
+    /// [`Self::retrying`], recording the outcome in status.
     async fn request<T, F, Fut>(
         &self,
         method: &'static str,
         detail: &str,
         calls: usize,
-        mut call: F,
+        call: F,
     ) -> Result<T, CollectorError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
-        let (min, max) = self.config.retry_delays;
-        let mut delay = min;
-        loop {
-            match self.retrying(method, detail, calls, &mut call).await {
-                Ok(value) => {
-                    self.status.record_upstream_success();
-                    return Ok(value);
-                }
-                Err(error) if classify(&error) == ErrorClass::UnknownBlock => {
-                    warn!(target: LOG_TARGET, method, detail, %error, ?delay,
-                        "L1 provider does not know the block yet; asking again");
-                    self.status
-                        .record_upstream_backoff(format!("{method} {detail}: {error}"), delay);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(max);
-                }
-                Err(error) => {
-                    self.status.record_upstream_failure(format!("{method} {detail}: {error}"));
-                    return Err(upstream(method, detail, error));
-                }
+        match self.retrying(method, detail, calls, call).await {
+            Ok(value) => {
+                self.status.record_upstream_success();
+                Ok(value)
+            }
+            Err(error) => {
+                self.status.record_upstream_failure(format!("{method} {detail}: {error}"));
+                Err(upstream(method, detail, error))
             }
         }
     }
@@ -280,12 +271,15 @@ impl EthereumCollector {
         .await
     }
 
-    /// The provider's safe and finalized blocks, asked again when the head moved. A provider
-    /// without the tags (a chain before the merge) answers `None`, unless the confirmations
-    /// need them.
+    /// The provider's safe and finalized blocks, asked again when the head moved on by
+    /// [`TAG_REFRESH_BLOCKS`] (or back: a reorg to a shorter chain), and at every head when
+    /// the confirmations follow them. A provider without the tags (a chain before the merge)
+    /// answers `None`, unless the confirmations need them.
     async fn tags(&self, latest: u64) -> Result<Tags, CollectorError> {
+        let reads_by_tag = !matches!(self.config.confirmations, Confirmations::Blocks(_));
+        let refresh = if reads_by_tag { 1 } else { TAG_REFRESH_BLOCKS };
         if let Some(tags) = *self.lock_tags()
-            && tags.asked_at == latest
+            && (tags.asked_at..tags.asked_at + refresh).contains(&latest)
         {
             return Ok(tags);
         }
@@ -293,7 +287,7 @@ impl EthereumCollector {
         let needed = self.config.confirmations;
         let tag = |answer: Result<Option<RpcHeader>, CollectorError>, needed_here: bool| {
             match answer {
-                Ok(header) => Ok(header.map(|header| header.header().number)),
+                Ok(header) => Ok(header.map(|header| header.header().block_ref())),
                 Err(error) if needed_here => Err(error),
                 Err(error) => {
                     debug!(target: LOG_TARGET, %error, "The provider gave no safe or finalized block");
@@ -333,15 +327,17 @@ impl Collector for EthereumCollector {
         let tags = self.tags(latest.number).await?;
         let safe = match self.config.confirmations {
             Confirmations::Blocks(confirmations) => latest.number.checked_sub(confirmations),
-            Confirmations::Safe => tags.safe,
-            Confirmations::Finalized => tags.finalized,
+            Confirmations::Safe => tags.safe.map(|safe| safe.number),
+            Confirmations::Finalized => tags.finalized.map(|finalized| finalized.number),
         };
+        // A tag above the latest block is from a backend ahead of this answer: not yet usable.
+        let below_latest = |tag: Option<BlockRef>| tag.filter(|tag| tag.number <= latest.number);
         Ok(Heads {
             latest: latest.number,
             latest_hash: latest.hash,
             safe: safe.map(|safe| safe.min(latest.number)),
-            l1_safe: tags.safe.map(|safe| safe.min(latest.number)),
-            finalized: tags.finalized.map(|finalized| finalized.min(latest.number)),
+            l1_safe: below_latest(tags.safe),
+            finalized: below_latest(tags.finalized),
         })
     }
 

@@ -47,9 +47,12 @@ pub struct MessageStream<C> {
     pipeline: Pipeline<C>,
     /// How far below the head the header window reaches at least.
     reorg_window: u64,
-    /// Set at start and by every rewind: the kept header below the cursor is checked against
-    /// the chain before reading on (a reorg while the node was stopped, or before the rewind).
+    /// Set at start and by every rewind: the window's newest header is checked against the
+    /// chain before reading on (a reorg while the node was stopped, or before the rewind).
     check_anchor: bool,
+    /// Up to this block, ranges are read with every header whatever the floor: the blocks a
+    /// reorg replaced, read again after it.
+    anchor_through: Option<u64>,
 }
 
 /// What woke the stream up.
@@ -65,6 +68,20 @@ impl<C: Collector> MessageStream<C> {
     /// [`DEFAULT_REORG_WINDOW`] blocks.
     pub fn new(collector: Arc<C>, store: Store, status: Arc<Status>, cursor: Position) -> Self {
         status.set_cursor(Some(cursor));
+        // Stopped after a reorg was recorded and before its blocks were read again: they are
+        // still read with every header.
+        let anchor_through = match store.reorgs(1) {
+            Ok((reorgs, _)) => reorgs
+                .first()
+                .and_then(|(_, reorg)| reorg.old_tip)
+                .map(|tip| tip.number)
+                .filter(|tip| *tip >= cursor.block),
+            Err(error) => {
+                // The first gather checks the anchor all the same; this only widens headers.
+                tracing::warn!(target: LOG_TARGET, %error, "Cannot read the last reorg");
+                None
+            }
+        };
         Self {
             pipeline: Pipeline::new(Arc::clone(&collector)),
             collector,
@@ -74,6 +91,7 @@ impl<C: Collector> MessageStream<C> {
             heads: None,
             reorg_window: DEFAULT_REORG_WINDOW,
             check_anchor: true,
+            anchor_through,
         }
     }
 
@@ -103,6 +121,12 @@ impl<C: Collector> MessageStream<C> {
         self.set_cursor(to);
     }
 
+    /// Reads every header up to `block`, whatever the floor: the drain task says so after a
+    /// reorg, for the blocks it replaced (the head may have moved on past the window since).
+    pub fn anchor_through(&mut self, block: u64) {
+        self.anchor_through = Some(self.anchor_through.map_or(block, |through| through.max(block)));
+    }
+
     fn set_cursor(&mut self, cursor: Position) {
         self.cursor = cursor;
         self.status.set_cursor(Some(cursor));
@@ -125,6 +149,9 @@ impl<C: Collector> MessageStream<C> {
             }
         };
         let safe = heads.safe.unwrap_or(0);
+        if self.anchor_through.is_some_and(|through| through < self.cursor.block) {
+            self.anchor_through = None;
+        }
         let floor = self.window_floor(&heads);
         if self.check_anchor || self.window_would_restart(floor)? {
             if let Some(item) = self.verify_anchor().await? {
@@ -157,10 +184,15 @@ impl<C: Collector> MessageStream<C> {
     }
 
     /// The lowest block the header window keeps: the finalized block, or the configured depth
-    /// below the head, whichever is lower.
+    /// below the head, whichever is lower; and never above blocks a reorg replaced that are
+    /// still to be read again.
     fn window_floor(&self, heads: &Heads) -> u64 {
         let by_depth = heads.latest.saturating_sub(self.reorg_window);
-        heads.finalized.map_or(by_depth, |finalized| finalized.min(by_depth))
+        let floor = heads.finalized.map_or(by_depth, |finalized| finalized.number.min(by_depth));
+        match self.anchor_through {
+            Some(_) => floor.min(self.cursor.block),
+            None => floor,
+        }
     }
 
     /// Whether the range from the cursor would start the window again above its tip, leaving
@@ -176,7 +208,8 @@ impl<C: Collector> MessageStream<C> {
     }
 
     /// The first range read must continue the window: its first header's parent is the kept
-    /// header below it. If not, the chain replaced that block: find the reorg.
+    /// header below it. If not, the chain replaced that block: find the reorg (from the
+    /// window's newest block, which may be above the range after an operator's rewind).
     async fn check_seam(
         &self,
         from: Position,
@@ -190,7 +223,8 @@ impl<C: Collector> MessageStream<C> {
         if kept.is_parent_of(&first) {
             return Ok(None);
         }
-        match self.search(below).await? {
+        let start = self.store.window()?.map_or(below, |window| window.tip.number.max(below));
+        match self.search(start).await? {
             Some(item) => Ok(Some(item)),
             // The kept block is canonical after all: the range came from a chain the provider
             // has left since. Gathered again.
@@ -202,15 +236,16 @@ impl<C: Collector> MessageStream<C> {
         }
     }
 
-    /// Checks the kept header below the cursor against the chain.
+    /// Checks the window's newest header against the chain: below the cursor as a rule, above
+    /// it after an operator moved the checkpoint back (the window keeps what was read).
     async fn verify_anchor(&self) -> Result<Option<StreamItem>, StreamError> {
-        let Some(below) = self.cursor.block.checked_sub(1) else { return Ok(None) };
-        let Some(kept) = self.store.header(below)? else { return Ok(None) };
-        let canonical = self.collector.header(below).await?;
-        if canonical.is_some_and(|canonical| canonical.hash == kept.hash) {
+        let Some(window) = self.store.window()? else { return Ok(None) };
+        let tip = window.tip;
+        let canonical = self.collector.header(tip.number).await?;
+        if canonical.is_some_and(|canonical| canonical.hash == tip.hash) {
             return Ok(None);
         }
-        self.search(below).await
+        self.search(tip.number).await
     }
 
     /// Walks the window down from block `start` to the common ancestor. A reorg reaching
@@ -218,7 +253,8 @@ impl<C: Collector> MessageStream<C> {
     /// one the node must not heal by itself.
     async fn search(&self, start: u64) -> Result<Option<StreamItem>, StreamError> {
         let finalized = self.store.window()?.and_then(|window| window.bounds.finalized);
-        reorg::search(&*self.collector, &self.store, start, finalized).await
+        let latest = self.heads.map(|(heads, _)| heads.latest);
+        reorg::search(&*self.collector, &self.store, start, finalized, latest).await
     }
 
     /// Fetches the heads now.

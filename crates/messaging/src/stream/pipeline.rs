@@ -5,13 +5,7 @@
 use crate::{Collector, CollectorError, Gathered};
 use alloy::primitives::B256;
 use ferry_primitives::{L1Message, Position};
-use std::{
-    collections::{HashSet, VecDeque},
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::Poll,
-};
+use std::{collections::VecDeque, future::Future, pin::Pin, sync::Arc, task::Poll};
 use tokio::task::JoinHandle;
 
 /// Ranges in flight while far behind the head: the cursor's own and those after it, so that
@@ -38,17 +32,11 @@ pub(super) struct Hashed {
 }
 
 impl Hashed {
-    /// Hashes the messages; the same message twice in one answer (at two positions) is a
-    /// provider fault, since the contract's nonce makes every message unique.
-    fn new(gathered: Gathered) -> Result<Self, CollectorError> {
-        let hashes: Vec<B256> = gathered.messages.iter().map(L1Message::hash).collect();
-        let mut seen = HashSet::with_capacity(hashes.len());
-        if let Some(twice) = hashes.iter().find(|hash| !seen.insert(**hash)) {
-            return Err(CollectorError::Inconsistent(format!(
-                "message {twice} was logged twice in one answer"
-            )));
-        }
-        Ok(Self { gathered, hashes })
+    /// Hashes the messages. (The same message twice in one answer, which the contract's nonce
+    /// rules out, is stored once: the store indexes hashes.)
+    fn new(gathered: Gathered) -> Self {
+        let hashes = gathered.messages.iter().map(L1Message::hash).collect();
+        Self { gathered, hashes }
     }
 }
 
@@ -106,7 +94,7 @@ impl<C: Collector> Pipeline<C> {
         self.fill(from, safe, floor);
         let Some(range) = self.ranges.front_mut() else {
             let gathered = self.collector.gather(from, safe, from.block.max(floor)).await?;
-            return Hashed::new(gathered);
+            return Ok(Hashed::new(gathered));
         };
         // Popped only once awaited: a dropped future leaves it for the next call.
         let gathered = (&mut range.task).await.map_err(|error| {
@@ -144,7 +132,7 @@ impl<C: Collector> Pipeline<C> {
             let collector = Arc::clone(&self.collector);
             let headers_from = start.block.max(floor);
             let task = tokio::spawn(async move {
-                collector.gather(start, to_block, headers_from).await.and_then(Hashed::new)
+                collector.gather(start, to_block, headers_from).await.map(Hashed::new)
             });
             self.ranges.push_back(InFlight { from: start, to_block, task });
             start = Position::block_start(to_block + 1);
@@ -194,7 +182,7 @@ impl<C: Collector> Pipeline<C> {
 
     #[cfg(test)]
     pub(super) fn push_finished(&mut self, from: Position, to_block: u64, gathered: Gathered) {
-        let task = tokio::spawn(async move { Hashed::new(gathered) });
+        let task = tokio::spawn(async move { Ok(Hashed::new(gathered)) });
         self.ranges.push_back(InFlight { from, to_block, task });
     }
 
@@ -205,6 +193,6 @@ impl<C: Collector> Pipeline<C> {
 
     #[cfg(test)]
     pub(super) fn hashed(gathered: Gathered) -> Hashed {
-        Hashed::new(gathered).expect("no message twice")
+        Hashed::new(gathered)
     }
 }

@@ -276,7 +276,13 @@ async fn confirmations_follow_block_counts_and_the_providers_tags() {
     assert_eq!(heads(Confirmations::Finalized).await.safe, Some(latest - 4));
     // The tags are tracked whatever the confirmations, with the latest block's hash.
     let tracked = heads(Confirmations::Blocks(0)).await;
-    assert_eq!((tracked.l1_safe, tracked.finalized), (Some(latest - 2), Some(latest - 4)));
+    let number = |tag: Option<ferry_primitives::BlockRef>| tag.map(|tag| tag.number);
+    assert_eq!(
+        (number(tracked.l1_safe), number(tracked.finalized)),
+        (Some(latest - 2), Some(latest - 4))
+    );
+    let finalized = provider.get_block_by_number((latest - 4).into()).await.unwrap().unwrap();
+    assert_eq!(tracked.finalized.map(|tag| tag.hash), Some(finalized.header.hash));
     let block = provider.get_block_by_number(latest.into()).await.unwrap().unwrap();
     assert_eq!(tracked.latest_hash, block.header.hash);
 }

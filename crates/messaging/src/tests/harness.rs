@@ -151,34 +151,6 @@ impl Harness {
             })
             .take(3)
             .collect();
-        if !(missing.is_empty() && extra.is_empty() && moved.is_empty()) {
-            for entry in self.store.entries_from(Seq::ZERO, usize::MAX).unwrap() {
-                if extra.iter().any(|(hash, _)| **hash == entry.entry.hash) {
-                    eprintln!(
-                        "{:?} {:?} block {}",
-                        entry.entry.seq, entry.entry.kind, entry.entry.l1.origin.block_number
-                    );
-                }
-            }
-            eprintln!("reorgs {:?}", self.store.reorgs(100).unwrap());
-            eprintln!("window {:?}", self.store.window().unwrap());
-            eprintln!(
-                "history {:?}",
-                self.store
-                    .checkpoint_history(100)
-                    .unwrap()
-                    .iter()
-                    .map(|e| (e.previous, e.current))
-                    .collect::<Vec<_>>()
-            );
-            for n in 115..=self.chain.latest() {
-                eprintln!(
-                    "chain {n}: {:?} kept {:?}",
-                    self.chain.header_of(n).hash,
-                    self.store.header(n).unwrap().map(|h| h.hash)
-                );
-            }
-        }
         assert!(
             missing.is_empty() && extra.is_empty() && moved.is_empty(),
             "a consumer applying the log holds {} messages, the chain {}: missing {missing:?}, \

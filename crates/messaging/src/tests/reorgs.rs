@@ -231,7 +231,7 @@ async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorg
     }
     h.start();
     for round in 0..150 {
-        match dice.roll(10) {
+        match dice.roll(11) {
             0..=2 => {
                 h.chain.mine(dice.roll(4) as usize);
             }
@@ -245,7 +245,13 @@ async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorg
                 let messages: Vec<usize> = (0..depth).map(|_| dice.roll(3) as usize).collect();
                 h.chain.reorg_with_new_messages(depth, &messages);
             }
-            _ => h = h.restart().await,
+            9 => h = h.restart().await,
+            _ => {
+                // An operator re-reads the last blocks, racing whatever the node is doing.
+                let read = h.checkpoint().map_or(0, |checkpoint| checkpoint.block);
+                let block = read.saturating_sub(dice.roll(2 * WINDOW));
+                h.controller.set_checkpoint(Position::block_start(block), "test").await.unwrap();
+            }
         }
         if dice.roll(3) == 0 {
             h.chain.mine(1);
@@ -257,4 +263,69 @@ async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorg
     h.chain.mine(1);
     h.caught_up().await;
     h.assert_consumers_hold_the_chain();
+}
+
+#[tokio::test]
+async fn an_operator_rewind_before_the_node_saw_a_reorg_still_finds_it() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..12 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.stop().await;
+    // Blocks 8..=12 are replaced by others; before the node has seen it, the operator moves
+    // the checkpoint back below them, to block 5.
+    h.chain.reorg_with_new_messages(5, &[0, 2, 0, 1, 0]);
+    h.controller.set_checkpoint(Position::block_start(5), "test").await.unwrap();
+    let h = h.restart().await;
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+    // The rewind went no further back than the operator's position.
+    assert_eq!(reorg_rewinds(&h), [(5, 5)]);
+}
+
+#[tokio::test]
+async fn a_mid_block_checkpoint_does_not_hide_a_reorg_of_its_block() {
+    let mut h = Harness::new(0, 100, 0);
+    for _ in 0..4 {
+        h.chain.mine(3);
+    }
+    h.start();
+    h.caught_up().await;
+    h.stop().await;
+    h.controller.set_checkpoint(Position::new(4, 1), "test").await.unwrap();
+    // Only block 4 is replaced: block 3, below the checkpoint's block, is unchanged.
+    h.chain.reorg_with_new_messages(1, &[2]);
+    let h = h.restart().await;
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    h.assert_consumers_hold_the_chain();
+}
+
+#[tokio::test]
+async fn a_halt_survives_a_restart_until_an_operator_resolves_it() {
+    let mut h = Harness::new(0, 5, 0).with_reorg_window(3);
+    for _ in 0..12 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.chain.reorg_with_new_messages(6, &[1, 0, 0, 1, 0, 0]);
+    h.chain.mine(1);
+    h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
+    let mut h = h.restart().await;
+    assert!(h.snapshot().halted.is_some(), "the halt is in the store");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(h.checkpoint(), Some(Position::block_start(13)), "it reads nothing");
+    // Resolving needs the start of a block.
+    let refused = h.controller.set_checkpoint(Position::new(4, 1), "test").await.unwrap_err();
+    assert!(refused.to_string().contains("start of a block"), "{refused}");
+    let change = h.controller.set_checkpoint(Position::block_start(4), "test").await.unwrap();
+    assert!(change.orphaned > 0 && change.rewind_applied, "{change:?}");
+    h.caught_up().await;
+    assert_eq!(h.snapshot().halted, None);
+    h.assert_consumers_hold_the_chain();
+    h.stop().await;
 }

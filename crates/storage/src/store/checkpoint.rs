@@ -2,16 +2,17 @@
 
 use super::{
     Store,
+    commit::bounds,
     reorg::{ReorgSummary, append_audit, orphan_and_record},
     unix_millis,
 };
 use crate::{
-    ChangeOrigin, Result,
-    codec::{ReorgCause, ReorgRecord, Singleton},
+    ChangeOrigin, Error, Result,
+    codec::{CHECKPOINT, HALT, ReorgCause, ReorgRecord, WINDOW},
     tables,
     txn::WriteTxn,
 };
-use ferry_primitives::{Checkpoint, Position, Seq};
+use ferry_primitives::{Checkpoint, Position};
 use std::ops::ControlFlow;
 
 /// What [`Store::change_checkpoint`] did.
@@ -26,48 +27,50 @@ pub struct CheckpointChanged {
 impl Store {
     /// Sets the checkpoint to `position` and returns the one it replaced.
     pub fn set_checkpoint(&self, position: Position) -> Result<Checkpoint> {
-        self.change_checkpoint(Some(position), None, false).map(|changed| changed.previous)
+        self.change_checkpoint(Some(position), None).map(|changed| changed.previous)
     }
 
     /// Deletes the checkpoint, so reading restarts at the configured start block, and returns
     /// the one it deleted.
     pub fn delete_checkpoint(&self) -> Result<Checkpoint> {
-        self.change_checkpoint(None, None, false).map(|changed| changed.previous)
+        self.change_checkpoint(None, None).map(|changed| changed.previous)
     }
 
     /// Sets (`Some`) or deletes (`None`) the checkpoint, in one write transaction; with an
     /// `origin`, the change is appended to the audit trail.
     ///
-    /// The header window is cut where reading will start: the blocks from there are read
-    /// again, and their headers with them.
+    /// The header window is kept: the re-scan must find its blocks again unchanged, and a
+    /// block found changed is a reorg, handled as one.
     ///
-    /// With `resolve` (the node is halted by a reorg deeper than its window, and the operator
-    /// says where to read again), every canonical message logged at or after the new position
-    /// is orphaned, with a `removed` notice each under a reorg record: the re-scan includes
-    /// again those still on the chain, and what is gone stays orphaned.
+    /// While ingestion is halted by a reorg deeper than the window (read in this transaction),
+    /// the change resolves it: the operator says where the chain is to be read again. Every
+    /// canonical message logged from the new position on is orphaned, with a `removed` notice
+    /// each under a reorg record (the re-scan includes again those still on the chain), the
+    /// window is cut there, its heads are lowered below it, and the halt is cleared. The
+    /// position must then be the start of a block ([`Error::MidBlockResolve`]): the logs
+    /// before it in the block would never be read again.
     pub fn change_checkpoint(
         &self,
         new: Checkpoint,
         origin: Option<&ChangeOrigin>,
-        resolve: bool,
     ) -> Result<CheckpointChanged> {
         let txn = self.write()?;
-        let previous = txn.get::<tables::Checkpoint>(&Singleton)?;
+        let previous = txn.get::<tables::Checkpoint>(&CHECKPOINT)?;
         let to = self.resume_position(new);
+        let halted = txn.get::<tables::Halt>(&HALT)?.is_some();
+        if halted && to.index != 0 {
+            return Err(Error::MidBlockResolve { position: to });
+        }
         match new {
-            Some(position) => txn.put::<tables::Checkpoint>(&Singleton, &position)?,
+            Some(position) => txn.put::<tables::Checkpoint>(&CHECKPOINT, &position)?,
             None => {
-                txn.delete::<tables::Checkpoint>(&Singleton)?;
+                txn.delete::<tables::Checkpoint>(&CHECKPOINT)?;
             }
         }
-        txn.delete_from::<tables::Headers>(&to.block)?;
         if let Some(origin) = origin {
             append_audit(&txn, origin, previous, new)?;
         }
-        let resolved = match resolve {
-            true => Some(orphan_from(&txn, to, canonical_from(&txn, to)?)?),
-            false => None,
-        };
+        let resolved = if halted { Some(resolve(&txn, to)?) } else { None };
         #[cfg(any(test, feature = "test-utils"))]
         self.maybe_fail_change()?;
         txn.commit("commit a checkpoint change")?;
@@ -75,26 +78,10 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Orphans every canonical message logged at or after `from` under a reorg record
-    /// resolved by the operator, as [`Store::change_checkpoint`] does with `resolve`, without
-    /// touching the checkpoint; nothing (and `None`) when there is none. The drain task calls
-    /// it when an operator's rewind ends a halt, in case the change itself did not resolve it.
-    pub fn resolve_deep_reorg(&self, from: Position) -> Result<Option<ReorgSummary>> {
-        let txn = self.write()?;
-        let seqs = canonical_from(&txn, from)?;
-        if seqs.is_empty() {
-            return Ok(None);
-        }
-        let summary = orphan_from(&txn, from, seqs)?;
-        txn.commit("commit a resolved reorg")?;
-        Ok(Some(summary))
-    }
-}
-
-/// The canonical messages logged at or after `from`. Reads every stored message: an
-/// operator's rare action, not a hot path.
-fn canonical_from(txn: &WriteTxn<'_>, from: Position) -> Result<Vec<Seq>> {
+/// Ends a halt at `from`: orphans every canonical message logged from there on under a reorg
+/// record resolved by the operator, cuts the window there and lowers its heads below it.
+/// Reads every stored message: an operator's rare action, not a hot path.
+fn resolve(txn: &WriteTxn<'_>, from: Position) -> Result<ReorgSummary> {
     let mut seqs = Vec::new();
     txn.walk::<tables::Messages>(None, |seq, message| {
         if message.l1.origin.position() >= from && txn.get::<tables::Orphans>(&seq)?.is_none() {
@@ -102,19 +89,23 @@ fn canonical_from(txn: &WriteTxn<'_>, from: Position) -> Result<Vec<Seq>> {
         }
         Ok(ControlFlow::Continue(()))
     })?;
-    Ok(seqs)
-}
-
-/// Orphans `seqs` under a reorg record resolved by the operator at `from`.
-fn orphan_from(txn: &WriteTxn<'_>, from: Position, seqs: Vec<Seq>) -> Result<ReorgSummary> {
     let record = ReorgRecord {
         at_millis: unix_millis(),
         cause: ReorgCause::Resolved,
         rewind_to: from,
         common_ancestor: None,
-        old_tip: None,
+        old_tip: txn.last::<tables::Headers>()?.map(|(number, value)| value.at(number).block_ref()),
         orphaned: 0,
         first_notice: None,
     };
-    orphan_and_record(txn, record, seqs)
+    // The removal notices record the heads the window was read under (as they were).
+    let summary = orphan_and_record(txn, record, seqs)?;
+    txn.delete_from::<tables::Headers>(&from.block)?;
+    let mut bounds = bounds(txn)?;
+    let below = from.block.checked_sub(1);
+    bounds.safe = bounds.safe.min(below);
+    bounds.finalized = bounds.finalized.min(below);
+    txn.put::<tables::WindowState>(&WINDOW, &bounds)?;
+    txn.delete::<tables::Halt>(&HALT)?;
+    Ok(summary)
 }

@@ -5,13 +5,13 @@ use super::{Store, unix_millis};
 use crate::{
     Error, Result,
     codec::{
-        HeaderValue, KnownHeads, MessageRecord, MessageRef, NoticeKind, NoticeRecord, ReorgCause,
-        ReorgRecord, Singleton, WindowBounds, WindowKey,
+        CHECKPOINT, FinalityTags, HeaderValue, KnownHeads, MessageRecord, MessageRef, NoticeKind,
+        NoticeRecord, ReorgCause, ReorgRecord, WINDOW, WindowBounds,
     },
     tables,
     txn::WriteTxn,
 };
-use ferry_primitives::{B256, BlockHeader, L1Message, Position, Seq, first_unlinked};
+use ferry_primitives::{B256, BlockHeader, BlockRef, L1Message, Position, Seq, first_unlinked};
 use signet_libmdbx::WriteFlags;
 
 /// A gathered range to commit: [`Store::commit`].
@@ -32,9 +32,9 @@ pub struct BatchWrite<'a> {
     /// The lowest block the window must keep (the finalized block, or the configured depth
     /// below the head, whichever is lower); older headers are pruned.
     pub window_floor: u64,
-    /// The provider's safe and finalized blocks as the node fetched them: kept with the window
-    /// (see [`WindowBounds`]).
-    pub heads: KnownHeads,
+    /// The provider's safe and finalized blocks as the node fetched them: the window's heads
+    /// are raised to those the batch or the window holds (see [`WindowBounds`]).
+    pub tags: FinalityTags,
 }
 
 /// What a committed batch wrote.
@@ -105,7 +105,7 @@ impl Store {
             hashes: &hashes,
             headers,
             window_floor: 0,
-            heads: KnownHeads::default(),
+            tags: FinalityTags::default(),
         })
     }
 
@@ -127,7 +127,7 @@ impl Store {
     pub fn commit(&self, batch: &BatchWrite<'_>) -> Result<CommitOutcome> {
         check_batch(batch)?;
         let txn = self.write()?;
-        let found = txn.get::<tables::Checkpoint>(&Singleton)?;
+        let found = txn.get::<tables::Checkpoint>(&CHECKPOINT)?;
         if self.resume_position(found) != batch.from {
             return Ok(CommitOutcome::CheckpointMoved { expected: batch.from, found });
         }
@@ -180,7 +180,7 @@ impl Store {
             }
         }
         summary.entries = writer.next.0 - first_seq.0;
-        txn.put::<tables::Checkpoint>(&Singleton, &batch.next)?;
+        txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;
         txn.commit("commit a batch")?;
         Ok(CommitOutcome::Committed(summary))
     }
@@ -206,7 +206,7 @@ pub(super) struct EntryWriter<'t, 's> {
 
 /// What the window's state says, or nothing known.
 pub(super) fn bounds(txn: &WriteTxn<'_>) -> Result<WindowBounds> {
-    Ok(txn.get::<tables::WindowState>(&WindowKey)?.unwrap_or_default())
+    Ok(txn.get::<tables::WindowState>(&WINDOW)?.unwrap_or_default())
 }
 
 impl<'t, 's> EntryWriter<'t, 's> {
@@ -314,14 +314,27 @@ fn record_key(seq: Seq) -> String {
 }
 
 /// Appends the batch's headers to the window, or starts the window again with them when the
-/// window holds no header for the block below them; prunes below the floor. `Some` when the
-/// first header does not link to the kept one: nothing may be written then.
+/// window holds no header for the block below them; prunes below the floor; raises the
+/// window's heads to the tags it can check. `Some` when the batch does not fit the window
+/// (its first header does not link to the kept one below, or a kept header at one of its
+/// numbers is another block): nothing may be written then.
+///
+/// Headers kept above the batch stay: after an operator moved the checkpoint back, the re-scan
+/// must find those blocks again unchanged, or the mismatch is a reorg.
 fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Option<CommitOutcome>> {
     let Some(first) = batch.headers.first() else {
         txn.delete_from::<tables::Headers>(&0)?;
         txn.delete_from::<tables::WindowMessages>(&(0, Seq::ZERO))?;
         return Ok(None);
     };
+    for header in batch.headers {
+        if let Some(kept) = txn.get::<tables::Headers>(&header.number)?
+            && kept.hash != header.hash
+        {
+            let kept = kept.at(header.number);
+            return Ok(Some(CommitOutcome::Unlinked { kept, parent_hash: header.parent_hash }));
+        }
+    }
     let below = match first.number.checked_sub(1) {
         Some(number) => txn.get::<tables::Headers>(&number)?.map(|value| value.at(number)),
         None => None,
@@ -330,29 +343,35 @@ fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Option<Co
         Some(kept) if !kept.is_parent_of(first) => {
             return Ok(Some(CommitOutcome::Unlinked { kept, parent_hash: first.parent_hash }));
         }
-        Some(_) => {
-            txn.delete_from::<tables::Headers>(&first.number)?;
-        }
+        Some(_) => {}
         None => {
-            txn.delete_from::<tables::Headers>(&0)?;
+            txn.delete_below::<tables::Headers>(&first.number)?;
             txn.delete_below::<tables::WindowMessages>(&(first.number, Seq::ZERO))?;
         }
     }
     for header in batch.headers {
-        txn.append::<tables::Headers>(&header.number, &HeaderValue::of(header))?;
+        txn.put::<tables::Headers>(&header.number, &HeaderValue::of(header))?;
     }
     let newest = batch.headers.last().map_or(first.number, |header| header.number);
     let keep_from = batch.window_floor.min(newest);
     let previous = bounds(txn)?;
     let next = WindowBounds {
         floor: batch.window_floor,
-        safe: previous.safe.max(batch.heads.safe),
-        finalized: previous.finalized.max(batch.heads.finalized),
+        safe: previous.safe.max(checked_tag(txn, batch.tags.safe)?),
+        finalized: previous.finalized.max(checked_tag(txn, batch.tags.finalized)?),
     };
-    txn.put::<tables::WindowState>(&WindowKey, &next)?;
+    txn.put::<tables::WindowState>(&WINDOW, &next)?;
     txn.delete_below::<tables::Headers>(&keep_from)?;
     txn.delete_below::<tables::WindowMessages>(&(keep_from, Seq::ZERO))?;
     Ok(None)
+}
+
+/// The tag's block number if the window (with the batch's headers already written) holds that
+/// very block; otherwise the tag says nothing about the stored chain.
+fn checked_tag(txn: &WriteTxn<'_>, tag: Option<BlockRef>) -> Result<Option<u64>> {
+    let Some(tag) = tag else { return Ok(None) };
+    let kept = txn.get::<tables::Headers>(&tag.number)?;
+    Ok(kept.filter(|kept| kept.hash == tag.hash).map(|_| tag.number))
 }
 
 /// Refuses batches that would move the checkpoint backwards, hold messages outside the range

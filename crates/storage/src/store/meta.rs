@@ -3,7 +3,7 @@
 
 use crate::{
     Error, Result, SCHEMA_VERSION, StoreConfig,
-    codec::{DecodeError, MetaKey},
+    codec::{DecodeError, Name},
     tables::{self, Table},
     txn::WriteTxn,
 };
@@ -13,15 +13,15 @@ use tracing::{info, warn};
 
 const LOG_TARGET: &str = "ferry::storage::meta";
 
-const SCHEMA: MetaKey = MetaKey("schema_version");
-const CHAIN_ID: MetaKey = MetaKey("chain_id");
-const CONTRACT: MetaKey = MetaKey("contract");
-const FROM_BLOCK: MetaKey = MetaKey("from_block");
+const SCHEMA: Name = Name("schema_version");
+const CHAIN_ID: Name = Name("chain_id");
+const CONTRACT: Name = Name("contract");
+const FROM_BLOCK: Name = Name("from_block");
 
 /// Writes Meta into a new database, or checks an existing one against `config` (invariant 8)
 /// and migrates it to [`SCHEMA_VERSION`].
 pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig) -> Result<()> {
-    let put = |key: &MetaKey, value: &[u8]| txn.put::<tables::Meta>(key, &value.to_vec());
+    let put = |key: &Name, value: &[u8]| txn.put::<tables::Meta>(key, &value.to_vec());
     let Some(version) = txn.get::<tables::Meta>(&SCHEMA)? else {
         info!(target: LOG_TARGET, path = %path.display(), chain_id = config.chain_id,
             contract = %config.contract, from_block = config.from_block, "Creating database");
@@ -82,7 +82,7 @@ fn migrate_v1(txn: &WriteTxn<'_>) -> Result<()> {
     txn.drop_table_named("Blocks")
 }
 
-fn required(txn: &WriteTxn<'_>, key: &MetaKey) -> Result<Vec<u8>> {
+fn required(txn: &WriteTxn<'_>, key: &Name) -> Result<Vec<u8>> {
     txn.get::<tables::Meta>(key)?.ok_or_else(|| Error::Corrupt {
         table: Table::Meta.name(),
         key: key.0.to_owned(),
@@ -90,7 +90,7 @@ fn required(txn: &WriteTxn<'_>, key: &MetaKey) -> Result<Vec<u8>> {
     })
 }
 
-fn fixed<const N: usize>(key: &MetaKey, bytes: &[u8]) -> Result<[u8; N]> {
+fn fixed<const N: usize>(key: &Name, bytes: &[u8]) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| Error::Corrupt {
         table: Table::Meta.name(),
         key: key.0.to_owned(),

@@ -5,8 +5,8 @@ use super::Store;
 use crate::{
     AuditEntry, Error, Result,
     codec::{
-        KnownHeads, MessageRecord, NoticeKind, NoticeRecord, ReorgRecord, Singleton, WindowBounds,
-        WindowKey,
+        CHECKPOINT, KnownHeads, MessageRecord, NoticeKind, NoticeRecord, ReorgRecord, WINDOW,
+        WindowBounds,
     },
     tables::{self, TableDef},
     txn::ReadTxn,
@@ -62,14 +62,14 @@ pub struct Window {
 impl Store {
     /// The stored source checkpoint; `None` means "start at the configured start block".
     pub fn checkpoint(&self) -> Result<Checkpoint> {
-        self.read()?.get::<tables::Checkpoint>(&Singleton)
+        self.read()?.get::<tables::Checkpoint>(&CHECKPOINT)
     }
 
     /// The checkpoint and the newest seq, read together: a consistent picture of how far the
     /// store has got, even while batches are being committed.
     pub fn progress(&self) -> Result<(Checkpoint, Option<Seq>)> {
         let txn = self.read()?;
-        Ok((txn.get::<tables::Checkpoint>(&Singleton)?, last_seq(&txn)?))
+        Ok((txn.get::<tables::Checkpoint>(&CHECKPOINT)?, last_seq(&txn)?))
     }
 
     /// The seq of the newest entry of the log; `None` while it is empty.
@@ -130,6 +130,9 @@ impl Store {
     pub fn orphaned_seqs(&self, limit: usize) -> Result<Vec<Seq>> {
         let txn = self.read()?;
         let mut seqs = Vec::new();
+        if limit == 0 {
+            return Ok(seqs);
+        }
         txn.walk_back::<tables::Orphans>(None, |seq, _| {
             seqs.push(seq);
             Ok(if seqs.len() < limit { ControlFlow::Continue(()) } else { ControlFlow::Break(()) })
@@ -147,6 +150,9 @@ impl Store {
     pub fn headers_down_from(&self, number: u64, limit: usize) -> Result<Vec<BlockHeader>> {
         let txn = self.read()?;
         let mut headers = Vec::new();
+        if limit == 0 {
+            return Ok(headers);
+        }
         txn.walk_back::<tables::Headers>(Some(&number), |number, value| {
             headers.push(value.at(number));
             Ok(if headers.len() < limit {
@@ -163,7 +169,7 @@ impl Store {
         let txn = self.read()?;
         let bottom = txn.first::<tables::Headers>()?;
         let tip = txn.last::<tables::Headers>()?;
-        let bounds = txn.get::<tables::WindowState>(&WindowKey)?.unwrap_or_default();
+        let bounds = txn.get::<tables::WindowState>(&WINDOW)?.unwrap_or_default();
         Ok(bottom.zip(tip).map(|((low, bottom), (high, tip))| Window {
             bottom: bottom.at(low),
             tip: tip.at(high),
@@ -174,7 +180,7 @@ impl Store {
     /// The provider's safe and finalized blocks under which the stored chain was last read
     /// (see [`WindowBounds`]): what consumers waiting for finality are told by.
     pub fn final_heads(&self) -> Result<KnownHeads> {
-        let bounds = self.read()?.get::<tables::WindowState>(&WindowKey)?;
+        let bounds = self.read()?.get::<tables::WindowState>(&WINDOW)?;
         Ok(bounds.unwrap_or_default().heads())
     }
 

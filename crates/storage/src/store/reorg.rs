@@ -10,7 +10,10 @@ use super::{
 use crate::{
     ChangeMethod, ChangeOrigin, Error, Result,
     audit::AuditRecord,
-    codec::{NoticeKind, NoticeRecord, OrphanRecord, ReorgCause, ReorgRecord, Singleton},
+    codec::{
+        CHECKPOINT, HALT, HaltRecord, NoticeKind, NoticeRecord, OrphanRecord, ReorgCause,
+        ReorgRecord,
+    },
     tables,
     txn::WriteTxn,
 };
@@ -59,7 +62,8 @@ pub enum ReorgOutcome {
 
 impl Store {
     /// Records a reorg whose common ancestor is `reorg.common_ancestor`, in one write
-    /// transaction: the checkpoint moves to the block after it (audited as `reorgRewind`),
+    /// transaction: the checkpoint moves to the block after it, unless it is below already
+    /// (audited as `reorgRewind`),
     /// the header window is cut above it, and every message stored from a block above it is
     /// orphaned with a `removed` notice. A later batch that finds such a message again
     /// includes it again (see [`Store::commit`]).
@@ -68,7 +72,7 @@ impl Store {
     /// with that hash.
     pub fn record_reorg(&self, reorg: &ReorgWrite) -> Result<ReorgOutcome> {
         let txn = self.write()?;
-        let found = txn.get::<tables::Checkpoint>(&Singleton)?;
+        let found = txn.get::<tables::Checkpoint>(&CHECKPOINT)?;
         if self.resume_position(found) != reorg.expected {
             return Ok(ReorgOutcome::CheckpointMoved { expected: reorg.expected, found });
         }
@@ -88,7 +92,8 @@ impl Store {
             Ok(ControlFlow::Continue(()))
         })?;
         txn.delete_from::<tables::Headers>(&(ancestor.number + 1))?;
-        let rewind_to = Position::block_start(ancestor.number + 1);
+        // Reading goes on after the ancestor, or where an operator had moved it back to.
+        let rewind_to = Position::block_start(ancestor.number + 1).min(reorg.expected);
         let record = ReorgRecord {
             at_millis: unix_millis(),
             cause: ReorgCause::Detected,
@@ -99,7 +104,7 @@ impl Store {
             first_notice: None,
         };
         let summary = orphan_and_record(&txn, record, removed)?;
-        txn.put::<tables::Checkpoint>(&Singleton, &rewind_to)?;
+        txn.put::<tables::Checkpoint>(&CHECKPOINT, &rewind_to)?;
         let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
         append_audit(&txn, &origin, found, Some(rewind_to))?;
         txn.commit("commit a reorg")?;
@@ -152,6 +157,27 @@ pub(super) fn orphan_and_record(
     debug_assert_eq!(appended, id);
     let last_seq = writer.next.0.checked_sub(1).map(Seq);
     Ok(ReorgSummary { id, record, orphaned, released_nonces, last_seq })
+}
+
+impl Store {
+    /// Records that ingestion halts, if the store still reads from `expected` (an operator's
+    /// change that raced the finding wins: the halt is about a position no longer read).
+    /// Whether it was recorded.
+    pub fn record_halt(&self, expected: Position, halt: &HaltRecord) -> Result<bool> {
+        let txn = self.write()?;
+        let found = txn.get::<tables::Checkpoint>(&CHECKPOINT)?;
+        if self.resume_position(found) != expected {
+            return Ok(false);
+        }
+        txn.put::<tables::Halt>(&HALT, halt)?;
+        txn.commit("record a halt")?;
+        Ok(true)
+    }
+
+    /// Why ingestion is halted, if it is.
+    pub fn halt(&self) -> Result<Option<HaltRecord>> {
+        self.read()?.get::<tables::Halt>(&HALT)
+    }
 }
 
 /// Appends a checkpoint change to the audit trail.

@@ -1,5 +1,8 @@
 use super::*;
-use crate::{ChangeMethod, ChangeOrigin, Error, KnownHeads, ReorgCause, tables};
+use crate::{
+    ChangeMethod, ChangeOrigin, Error, FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause,
+    tables,
+};
 use ferry_primitives::{
     B256, BlockHeader, Checkpoint, EntryKind, Inclusion, L1Message, Seq, StoredMessage, U256,
     test_utils::l1_message,
@@ -100,7 +103,7 @@ fn every_table_round_trips() {
 fn schema_version_mismatch_is_a_clear_error_and_changes_nothing() {
     let (dir, store) = temp_store();
     let txn = store.write().unwrap();
-    let key = crate::codec::MetaKey("schema_version");
+    let key = crate::codec::Name("schema_version");
     txn.put::<tables::Meta>(&key, &99u32.to_be_bytes().to_vec()).unwrap();
     txn.commit("test").unwrap();
     drop(store);
@@ -274,7 +277,7 @@ fn a_batch_with_a_hash_missing_is_refused_and_writes_nothing() {
             hashes: &hashes,
             headers: &[],
             window_floor: 0,
-            heads: KnownHeads::default(),
+            tags: FinalityTags::default(),
         })
         .unwrap_err();
     assert!(matches!(error, Error::HashCountMismatch { messages: 2, hashes: 1 }), "{error}");
@@ -457,12 +460,9 @@ fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
         .change_checkpoint(
             Some(Position::new(9, 1)),
             Some(&origin(ChangeMethod::SetCheckpoint, "10.0.0.1:5")),
-            false,
         )
         .unwrap();
-    store
-        .change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli")), false)
-        .unwrap();
+    store.change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli"))).unwrap();
     // A reorg rewind is audited as the node's.
     let chain = Chain::new(0);
     committed(commit_range(&store, None, &chain, 0..=2, &[]).unwrap());
@@ -555,7 +555,16 @@ impl Chain {
     }
 }
 
+/// The heads the window is read under in these tests: the provider's safe block 3 and
+/// finalized block 1, which the first batch holds.
 const HEADS: KnownHeads = KnownHeads { safe: Some(3), finalized: Some(1) };
+
+fn tags(chain: &Chain) -> FinalityTags {
+    FinalityTags {
+        safe: Some(chain.header(3).block_ref()),
+        finalized: Some(chain.header(1).block_ref()),
+    }
+}
 
 /// Commits `blocks` of `chain` with every header, from where the store reads now.
 fn commit_range(
@@ -574,7 +583,7 @@ fn commit_range(
         hashes: &hashes,
         headers: &headers,
         window_floor: floor.unwrap_or(0),
-        heads: HEADS,
+        tags: tags(chain),
     })
 }
 
@@ -598,11 +607,20 @@ fn headers_form_a_linked_window_pruned_below_its_floor_and_cut_where_reading_res
     assert_eq!(window(&store), Some((15, 29)), "pruned below the floor");
     assert_eq!(store.headers_down_from(17, 2).unwrap(), [chain.header(17), chain.header(16)]);
 
-    // A rewind cuts the window where reading restarts, and the re-scan extends it again.
+    // A rewind keeps the window: the re-scan finds its blocks again, and goes on past them.
     store.set_checkpoint(Position::block_start(25)).unwrap();
-    assert_eq!(window(&store), Some((15, 24)));
+    assert_eq!(window(&store), Some((15, 29)));
     committed(commit_range(&store, Some(15), &chain, 25..=30, &[]).unwrap());
     assert_eq!(window(&store), Some((15, 30)));
+    // A re-scan that finds one of them changed does not fit: a reorg, nothing written.
+    store.set_checkpoint(Position::block_start(20)).unwrap();
+    let changed = chain.forked_at(27, 3);
+    let outcome = commit_range(&store, Some(15), &changed, 20..=30, &[]).unwrap();
+    assert_eq!(
+        outcome,
+        CommitOutcome::Unlinked { kept: chain.header(27), parent_hash: changed.hash(26) }
+    );
+    committed(commit_range(&store, Some(15), &chain, 20..=30, &[]).unwrap());
 
     // A batch read from a chain whose block 30 is another one does not link: nothing written.
     let fork = chain.forked_at(30, 2);
@@ -740,31 +758,86 @@ fn a_reorg_is_refused_when_the_checkpoint_moved_or_its_ancestor_is_not_in_the_wi
 }
 
 #[test]
-fn resolving_a_deep_reorg_orphans_everything_from_the_operators_position() {
-    let (_dir, store) = temp_store();
+fn a_halt_survives_and_the_operators_change_resolves_it_orphaning_from_its_position() {
+    let (dir, store) = temp_store();
     let chain = Chain::new(1);
     let batch = [chain.message(0, 2, 0), chain.message(1, 5, 3), chain.message(2, 8, 0)];
     committed(commit_range(&store, None, &chain, 0..=9, &batch).unwrap());
+    let halt = HaltRecord {
+        at_millis: 7,
+        kind: HaltKind::BeyondWindow,
+        replaced: chain.header(9).block_ref(),
+        lowest_checked: 0,
+        common_ancestor: None,
+        finalized: Some(1),
+    };
+    assert!(!store.record_halt(Position::block_start(3), &halt).unwrap(), "not where it reads");
+    assert!(store.record_halt(Position::block_start(10), &halt).unwrap());
+    drop(store);
+    let store = Store::open(dir.path(), config(0)).unwrap();
+    assert_eq!(store.halt().unwrap(), Some(halt), "it survives a restart");
+    let history = store.checkpoint_history(10).unwrap();
+
     let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "op".to_owned() };
-    let changed = store.change_checkpoint(Some(Position::new(5, 3)), Some(&origin), true).unwrap();
+    let error = store.change_checkpoint(Some(Position::new(5, 3)), Some(&origin)).unwrap_err();
+    assert!(matches!(error, Error::MidBlockResolve { .. }), "{error}");
+    assert_eq!(store.checkpoint_history(10).unwrap(), history, "refused: nothing written");
+    let changed = store.change_checkpoint(Some(Position::block_start(5)), Some(&origin)).unwrap();
     let resolved = changed.resolved.unwrap();
     assert_eq!(resolved.orphaned, [Seq(1), Seq(2)]);
     assert_eq!(resolved.record.cause, ReorgCause::Resolved);
-    assert_eq!(resolved.record.rewind_to, Position::new(5, 3));
+    assert_eq!(resolved.record.rewind_to, Position::block_start(5));
+    assert_eq!(store.halt().unwrap(), None);
     assert_eq!(window(&store), Some((0, 4)));
-    assert_eq!(
-        store.count_messages_between(Position::new(5, 3), Position::block_start(10)).unwrap(),
-        (2, 0)
+    let (_, canonical) =
+        store.count_messages_between(Position::block_start(5), Position::block_start(10)).unwrap();
+    assert_eq!(canonical, 0);
+    assert_eq!(store.final_heads().unwrap(), HEADS, "heads below the new position stay");
+    // The next change is an ordinary one.
+    assert!(store.change_checkpoint(Some(Position::new(7, 1)), None).unwrap().resolved.is_none());
+}
+
+#[test]
+fn the_window_heads_rise_only_to_blocks_the_window_holds() {
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    committed(commit_range(&store, None, &chain, 0..=9, &[]).unwrap());
+    assert_eq!(store.final_heads().unwrap(), HEADS);
+    // Tags from another chain, or beyond what is stored, do not move them.
+    let other = chain.forked_at(2, 7);
+    let headers = [chain.header(10)];
+    let stranger = FinalityTags {
+        safe: Some(other.header(8).block_ref()),
+        finalized: Some(chain.header(40).block_ref()),
+    };
+    committed(
+        store
+            .commit(&BatchWrite {
+                from: Position::block_start(10),
+                next: Position::block_start(11),
+                messages: &[],
+                hashes: &[],
+                headers: &headers,
+                window_floor: 0,
+                tags: stranger,
+            })
+            .unwrap(),
     );
+    assert_eq!(store.final_heads().unwrap(), HEADS);
 }
 
 #[test]
 fn a_message_found_canonical_at_another_origin_is_moved_with_a_removal_and_a_reinclusion() {
     let (_dir, store) = temp_store();
     let a = Chain::new(1);
-    committed(commit_range(&store, None, &a, 0..=9, &[a.message(0, 5, 0)]).unwrap());
-    // The operator re-reads from 0 and the chain has moved the message meanwhile (blocks the
-    // window no longer held).
+    // Read without headers kept (as blocks the window no longer holds).
+    let first = [a.message(0, 5, 0)];
+    committed(
+        store
+            .commit_batch(Position::block_start(0), &first, Position::block_start(10), &[])
+            .unwrap(),
+    );
+    // The operator re-reads from 0 and the chain has moved the message meanwhile.
     store.set_checkpoint(Position::block_start(0)).unwrap();
     let b = a.forked_at(5, 2);
     let summary = committed(commit_range(&store, None, &b, 0..=9, &[b.message(0, 6, 0)]).unwrap());
@@ -789,7 +862,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
     txn.put(blocks, 4u64.to_be_bytes(), [7; 32], signet_libmdbx::WriteFlags::empty()).unwrap();
     txn.commit().unwrap();
     let txn = store.write().unwrap();
-    txn.put::<tables::Meta>(&crate::codec::MetaKey("schema_version"), &1u32.to_be_bytes().to_vec())
+    txn.put::<tables::Meta>(&crate::codec::Name("schema_version"), &1u32.to_be_bytes().to_vec())
         .unwrap();
     txn.commit("test").unwrap();
     let before = all_messages(&store);
@@ -801,11 +874,8 @@ fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
     let txn = store.inner.env.begin_ro_unsync().unwrap();
     assert!(matches!(txn.open_db(Some("Blocks")), Err(signet_libmdbx::MdbxError::NotFound)));
     drop(txn);
-    let version = store
-        .read()
-        .unwrap()
-        .get::<tables::Meta>(&crate::codec::MetaKey("schema_version"))
-        .unwrap();
+    let version =
+        store.read().unwrap().get::<tables::Meta>(&crate::codec::Name("schema_version")).unwrap();
     assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
     // The next batch starts the header window and commits as usual.
     let chain = Chain::new(1);
