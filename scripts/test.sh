@@ -36,8 +36,10 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
-echo "==> build the ferry binary (the end-to-end tests run it)"
+echo "==> build the ferry binary (the end-to-end tests run it, with its fault hooks)"
 cargo build --locked -p ferry
+cargo build --locked -p ferry --features fault-injection
+export FERRY_BIN="$PWD/target/debug/ferry"
 
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then

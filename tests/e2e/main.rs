@@ -5,6 +5,7 @@
 mod flaky;
 mod l1proxy;
 mod node;
+mod outages;
 mod reorgs;
 mod scenarios;
 mod support;

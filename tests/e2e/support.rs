@@ -14,23 +14,32 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
-/// The `ferry` binary: `$FERRY_BIN`, or `target/<profile>/ferry` beside this test executable.
+/// The `ferry` binary: `$FERRY_BIN`, or `target/<profile>/ferry` beside this test executable,
+/// built first (once per test process, with the faults the tests inject compiled in), so that
+/// `cargo test -p ferry-tests` alone runs the code it was built from. `scripts/test.sh`
+/// builds it once and sets `FERRY_BIN`.
 pub(crate) fn ferry_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("FERRY_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("ferry");
-    assert!(
-        bin.is_file(),
-        "{} not found: build it with `cargo build -p ferry` (scripts/test.sh does) or set FERRY_BIN",
-        bin.display()
-    );
-    bin
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("FERRY_BIN") {
+                return PathBuf::from(path);
+            }
+            // Cargo says which cargo runs the tests in CARGO.
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let built = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "ferry", "--features", "fault-injection"])
+                .status()
+                .unwrap();
+            assert!(built.success(), "cargo build -p ferry --features fault-injection failed");
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().and_then(Path::parent).unwrap().join("ferry")
+        })
+        .clone()
 }
 
 pub(crate) fn free_addr() -> SocketAddr {
@@ -74,6 +83,17 @@ pub(crate) async fn head(contract: &Messaging) -> u64 {
     contract.provider().get_block_number().await.unwrap()
 }
 
+/// How to start a `ferry` process beyond its arguments.
+#[derive(Debug, Default)]
+pub(crate) struct Launch {
+    /// Extra environment variables.
+    pub(crate) env: Vec<(String, String)>,
+    /// `ulimit -n` for the process.
+    pub(crate) fd_limit: Option<u32>,
+    /// Where stderr goes instead of a pipe (which a flood of lines would fill and block).
+    pub(crate) stderr_file: Option<PathBuf>,
+}
+
 /// A running `ferry` process.
 pub(crate) struct Ferry {
     pub(crate) child: Child,
@@ -88,23 +108,45 @@ impl Ferry {
     /// listens or exits. Ports are picked free beforehand; if another process takes one in
     /// between, it starts again on others.
     pub(crate) fn start(datadir: &Path, args: &[&str]) -> Self {
+        Self::launch(datadir, args, &Launch::default())
+    }
+
+    /// Like [`Ferry::start`], in the environment `launch` describes.
+    pub(crate) fn launch(datadir: &Path, args: &[&str], launch: &Launch) -> Self {
         for _ in 0..5 {
             let (public, admin) = (free_addr(), free_addr());
-            let mut child = Command::new(ferry_bin())
+            // Under a file-descriptor limit, through the shell's ulimit (then exec: the child
+            // is ferry itself).
+            let mut command = match launch.fd_limit {
+                Some(limit) => {
+                    let mut command = Command::new("bash");
+                    command.args(["-c", &format!("ulimit -n {limit} && exec \"$@\""), "ferry"]);
+                    command.arg(ferry_bin());
+                    command
+                }
+                None => Command::new(ferry_bin()),
+            };
+            command
                 .args(args)
                 .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
                 .args(["--datadir", datadir.to_str().unwrap()])
                 .env("ANVIL_PATH", anvil_path())
                 .env("RUST_LOG", "info")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+                .envs(launch.env.iter().map(|(name, value)| (name, value)))
+                .stdout(Stdio::piped());
+            match &launch.stderr_file {
+                Some(path) => command.stderr(std::fs::File::create(path).unwrap()),
+                None => command.stderr(Stdio::piped()),
+            };
+            let mut child = command.spawn().unwrap();
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 if let Some(_exit) = child.try_wait().unwrap() {
                     let mut ferry = Self { child, public, admin, early_stderr: None };
-                    let stderr = ferry.stderr();
+                    let stderr = match &launch.stderr_file {
+                        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+                        None => ferry.stderr(),
+                    };
                     if stderr.contains("cannot bind") {
                         break; // a port was taken meanwhile: try others
                     }

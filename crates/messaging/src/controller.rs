@@ -23,6 +23,10 @@ const LOG_TARGET: &str = "ferry::messaging::controller";
 /// included.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a set waits for L1 to tell its head, before judging by the last head seen: a
+/// provider that hangs must not hang the admin API.
+const HEAD_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What a set or reset changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointChange {
@@ -207,10 +211,15 @@ impl MessagingController {
         let source =
             self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let head = match source {
-            Some(source) => match source.latest().await {
-                Ok(head) => head,
-                Err(error) => {
+            Some(source) => match tokio::time::timeout(HEAD_CHECK_TIMEOUT, source.latest()).await {
+                Ok(Ok(head)) => head,
+                Ok(Err(error)) => {
                     warn!(target: LOG_TARGET, %error, "Cannot ask L1 for its head; judging by the last one seen");
+                    known.unwrap_or_default()
+                }
+                Err(_) => {
+                    warn!(target: LOG_TARGET, timeout = ?HEAD_CHECK_TIMEOUT,
+                        "L1 did not tell its head in time; judging by the last one seen");
                     known.unwrap_or_default()
                 }
             },

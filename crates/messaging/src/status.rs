@@ -25,6 +25,9 @@ pub enum Phase {
     /// The drain task is not running.
     #[default]
     Stopped,
+    /// Waiting for the L1 provider to answer at start: what is stored is served, nothing new
+    /// is read yet.
+    Connecting,
     /// Caught up: waiting for a new L1 head.
     Idle,
     /// Asking the provider for its heads.
@@ -337,6 +340,15 @@ impl Status {
             upstream: upstream_snapshot,
             l1_requests: self.l1_requests.load(Ordering::Relaxed),
         }
+    }
+
+    /// Marks the provider as not reached yet (at start, before it has answered): status
+    /// shows the upstream unhealthy, with `reason`, until its first answer.
+    pub fn set_connecting(&self, reason: String) {
+        self.set_phase(Phase::Connecting);
+        let mut upstream = lock(&self.upstream);
+        upstream.failing = true;
+        upstream.last_error = Some((reason, SystemTime::now()));
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {

@@ -83,6 +83,40 @@ pub struct NodeArgs {
     #[arg(long = "rpc.max-subscriptions", env = "FERRY_RPC_MAX_SUBSCRIPTIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rpc_max_subscriptions: Option<u32>,
 
+    /// Subscriptions open at once from one IP address. [default: 64]
+    #[arg(long = "rpc.max-subscriptions-per-peer", env = "FERRY_RPC_MAX_SUBSCRIPTIONS_PER_PEER", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpc_max_subscriptions_per_peer: Option<u32>,
+
+    /// Most bytes of log entries in one page or notification (a larger single entry goes
+    /// alone). [default: 4194304]
+    #[arg(long = "rpc.max-page-bytes", env = "FERRY_RPC_MAX_PAGE_BYTES", value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
+    pub rpc_max_page_bytes: Option<u32>,
+
+    /// How long either listener keeps an HTTP connection without a request (`30s`, `2m`).
+    /// [default: 120s]
+    #[arg(long = "rpc.idle-timeout", env = "FERRY_RPC_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub rpc_idle_timeout: Option<Duration>,
+
+    /// Host names the public listener answers, comma-separated, besides IP addresses; `*`
+    /// for any. A request with another `Host` (DNS rebinding) gets HTTP 403. [default: localhost]
+    #[arg(
+        long = "rpc.vhosts",
+        env = "FERRY_RPC_VHOSTS",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub rpc_vhosts: Option<Vec<String>>,
+
+    /// Browser origins (`https://app.example`) allowed to call the public listener,
+    /// comma-separated; `*` for any. A request from another page gets HTTP 403. [default: none]
+    #[arg(
+        long = "rpc.cors",
+        env = "FERRY_RPC_CORS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub rpc_cors: Option<Vec<String>>,
+
     /// Admin JSON-RPC listener (checkpoint get/set/reset); loopback only unless a JWT secret
     /// is set. [default: 127.0.0.1:5051]
     #[arg(long = "admin.addr", env = "FERRY_ADMIN_ADDR", value_name = "ADDR")]
@@ -92,6 +126,26 @@ pub struct NodeArgs {
     /// jwt.hex); every admin request then needs an HS256 bearer token.
     #[arg(long = "admin.jwt-secret", env = "FERRY_ADMIN_JWT_SECRET", value_name = "FILE")]
     pub admin_jwt_secret: Option<PathBuf>,
+
+    /// Host names the admin listener answers, comma-separated, besides loopback addresses and
+    /// its own; a request with another `Host` gets HTTP 403. [default: localhost]
+    #[arg(
+        long = "admin.vhosts",
+        env = "FERRY_ADMIN_VHOSTS",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub admin_vhosts: Option<Vec<String>>,
+
+    /// Browser origins allowed to call the admin listener, comma-separated. Any web page can
+    /// reach 127.0.0.1, so the default allows none. [default: none]
+    #[arg(
+        long = "admin.origins",
+        env = "FERRY_ADMIN_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub admin_origins: Option<Vec<String>>,
 
     /// Prometheus metrics, /health and /ready on this address. [default: off]
     #[arg(long = "metrics.addr", env = "FERRY_METRICS_ADDR", value_name = "ADDR")]
@@ -174,6 +228,11 @@ struct FileRpc {
     addr: Option<SocketAddr>,
     max_connections: Option<u32>,
     max_subscriptions: Option<u32>,
+    max_subscriptions_per_peer: Option<u32>,
+    max_page_bytes: Option<u32>,
+    idle_timeout: Option<FromText<DurationText>>,
+    vhosts: Option<Vec<String>>,
+    cors: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +246,8 @@ struct FileAddr {
 struct FileAdmin {
     addr: Option<SocketAddr>,
     jwt_secret: Option<PathBuf>,
+    vhosts: Option<Vec<String>>,
+    origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -315,10 +376,12 @@ pub struct NodeConfig {
     pub datadir: Option<PathBuf>,
     /// Public listener.
     pub rpc_addr: SocketAddr,
-    /// Connections the public listener accepts at once.
-    pub rpc_max_connections: u32,
-    /// Subscriptions open at once, over all connections.
-    pub rpc_max_subscriptions: u32,
+    /// Bounds on both listeners.
+    pub rpc_limits: ferry_rpc::Limits,
+    /// The `Host` and `Origin` values the public listener answers.
+    pub public_access: ferry_rpc::AccessRules,
+    /// The `Host` and `Origin` values the admin listener answers.
+    pub admin_access: ferry_rpc::AccessRules,
     /// Admin listener.
     pub admin_addr: SocketAddr,
     /// The admin listener's JWT secret file.
@@ -395,18 +458,58 @@ impl NodeArgs {
             }
             Ok(value)
         };
-        let rpc_max_connections = at_least_one(
-            "rpc.max-connections",
-            self.rpc_max_connections
-                .or(file.rpc.max_connections)
-                .unwrap_or(ferry_rpc::Limits::default().max_connections),
-        )?;
-        let rpc_max_subscriptions = at_least_one(
-            "rpc.max-subscriptions",
-            self.rpc_max_subscriptions
-                .or(file.rpc.max_subscriptions)
-                .unwrap_or(ferry_rpc::Limits::default().max_subscriptions_total),
-        )?;
+        let defaults = ferry_rpc::Limits::default();
+        let rpc_limits = ferry_rpc::Limits {
+            max_connections: at_least_one(
+                "rpc.max-connections",
+                self.rpc_max_connections
+                    .or(file.rpc.max_connections)
+                    .unwrap_or(defaults.max_connections),
+            )?,
+            max_subscriptions_total: at_least_one(
+                "rpc.max-subscriptions",
+                self.rpc_max_subscriptions
+                    .or(file.rpc.max_subscriptions)
+                    .unwrap_or(defaults.max_subscriptions_total),
+            )?,
+            max_subscriptions_per_peer: at_least_one(
+                "rpc.max-subscriptions-per-peer",
+                self.rpc_max_subscriptions_per_peer
+                    .or(file.rpc.max_subscriptions_per_peer)
+                    .unwrap_or(defaults.max_subscriptions_per_peer),
+            )?,
+            max_page_bytes: match self.rpc_max_page_bytes.or(file.rpc.max_page_bytes) {
+                Some(bytes) if bytes < 1024 => {
+                    return Err(ConfigError::InvalidValue {
+                        key: "rpc.max-page-bytes",
+                        value: bytes.to_string(),
+                        reason: "must be at least 1024".to_owned(),
+                    });
+                }
+                bytes => bytes.unwrap_or(defaults.max_page_bytes),
+            },
+            idle_timeout: self
+                .rpc_idle_timeout
+                .or(file.rpc.idle_timeout.map(|FromText(DurationText(value))| value))
+                .unwrap_or(defaults.idle_timeout),
+            ..defaults
+        };
+        let rules = |hosts: Option<Vec<String>>, origins: Option<Vec<String>>| {
+            let defaults = ferry_rpc::AccessRules::default();
+            ferry_rpc::AccessRules {
+                hosts: hosts.map_or(defaults.hosts, |hosts| ferry_rpc::Allowed::from_list(&hosts)),
+                origins: origins
+                    .map_or(defaults.origins, |origins| ferry_rpc::Allowed::from_list(&origins)),
+            }
+        };
+        let public_access = rules(
+            self.rpc_vhosts.clone().or(file.rpc.vhosts),
+            self.rpc_cors.clone().or(file.rpc.cors),
+        );
+        let admin_access = rules(
+            self.admin_vhosts.clone().or(file.admin.vhosts),
+            self.admin_origins.clone().or(file.admin.origins),
+        );
         let config = NodeConfig {
             l1,
             from_block: self.from_block.or(file.from_block).unwrap_or(0),
@@ -429,8 +532,9 @@ impl NodeArgs {
                 .rpc_addr
                 .or(file.rpc.addr)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5050))),
-            rpc_max_connections,
-            rpc_max_subscriptions,
+            rpc_limits,
+            public_access,
+            admin_access,
             admin_addr: self
                 .admin_addr
                 .or(file.admin.addr)
@@ -509,7 +613,10 @@ mod tests {
         assert_eq!(config.reorg_window, 128);
         assert_eq!(config.rpc_addr, "127.0.0.1:5050".parse().unwrap());
         assert_eq!(config.admin_addr, "127.0.0.1:5051".parse().unwrap());
-        assert_eq!((config.rpc_max_connections, config.rpc_max_subscriptions), (256, 1_024));
+        assert_eq!(config.rpc_limits, ferry_rpc::Limits::default());
+        assert_eq!(config.public_access, ferry_rpc::AccessRules::default());
+        assert_eq!(config.admin_access.hosts, ferry_rpc::Allowed::Only(vec!["localhost".into()]));
+        assert_eq!(config.admin_access.origins, ferry_rpc::Allowed::None);
         assert_eq!(config.datadir, Some(PathBuf::from("ferry-data")));
         assert_eq!(config.dev_messages, None);
     }
@@ -536,6 +643,9 @@ mod tests {
             (&["--reorg-window", "0"], "0"),
             (&["--rpc.max-connections", "0"], "0"),
             (&["--rpc.max-subscriptions", "many"], "many"),
+            (&["--rpc.max-subscriptions-per-peer", "0"], "0"),
+            (&["--rpc.max-page-bytes", "10"], "10"),
+            (&["--rpc.idle-timeout", "soon"], "soon"),
             (&["--rpc.addr", "localhost"], "localhost"),
             (&["--log.format", "xml"], "xml"),
         ];
@@ -577,7 +687,8 @@ mod tests {
             format!(
                 "from-block = 77\nconfirmations = \"safe\"\npoll-interval = \"250ms\"\nreorg-window = 300\n\
                  [l1]\nrpc-url = \"wss://l1.example\"\ncontract = \"{CONTRACT}\"\nchain-id = 11155111\n\
-                 [rpc]\nmax-subscriptions = 5000\n\
+                 [rpc]\nmax-subscriptions = 5000\nidle-timeout = \"30s\"\nvhosts = [\"*\"]\n\
+                 cors = [\"https://Dash.example/\"]\n\
                  [admin]\naddr = \"127.0.0.1:6001\"\n[log]\nformat = \"json\"\n"
             ),
         )
@@ -586,7 +697,15 @@ mod tests {
         let config =
             resolve(&["--config", path, "--from-block", "0x10", "--rpc.max-connections", "2000"])
                 .unwrap();
-        assert_eq!((config.rpc_max_connections, config.rpc_max_subscriptions), (2_000, 5_000));
+        let limits = config.rpc_limits;
+        assert_eq!((limits.max_connections, limits.max_subscriptions_total), (2_000, 5_000));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.public_access.hosts, ferry_rpc::Allowed::Any);
+        assert_eq!(
+            config.public_access.origins,
+            ferry_rpc::Allowed::Only(vec!["https://dash.example".into()])
+        );
+        assert_eq!(config.admin_access.origins, ferry_rpc::Allowed::None);
         let l1 = config.l1.unwrap();
         assert_eq!((l1.rpc_url.as_str(), l1.chain_id), ("wss://l1.example", Some(11155111)));
         assert_eq!(config.from_block, 16, "the flag wins over the file");
@@ -609,6 +728,33 @@ mod tests {
         assert!(error.contains("soon"), "{error}");
         let error = resolve(&["--config", "/nonexistent/ferry.toml"]).unwrap_err();
         assert!(error.contains("/nonexistent/ferry.toml"), "{error}");
+    }
+
+    #[test]
+    fn host_and_origin_lists_are_comma_separated_and_star_allows_any() {
+        let config = resolve(&[
+            "--dev",
+            "--admin.vhosts",
+            "Node.Internal,ops.internal",
+            "--admin.origins",
+            "https://ops.example",
+            "--rpc.cors",
+            "*",
+            "--rpc.max-subscriptions-per-peer",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.admin_access.hosts,
+            ferry_rpc::Allowed::Only(vec!["node.internal".into(), "ops.internal".into()])
+        );
+        assert_eq!(
+            config.admin_access.origins,
+            ferry_rpc::Allowed::Only(vec!["https://ops.example".into()])
+        );
+        assert_eq!(config.public_access.origins, ferry_rpc::Allowed::Any);
+        assert_eq!(config.public_access.hosts, ferry_rpc::AccessRules::default().hosts);
+        assert_eq!(config.rpc_limits.max_subscriptions_per_peer, 8);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use crate::{
     observe::{self, Observed},
 };
 use ferry_messaging::{
-    CollectorError, DrainExit, EthereumCollector, EthereumConfig, MessagingController, Status,
+    CollectorError, ControllerError, DrainExit, DrainHandle, EthereumCollector, EthereumConfig,
+    MessagingController, Status,
 };
 use ferry_rpc::{JwtError, JwtSecret, RpcConfig, RpcServer, ServerError};
 use ferry_storage::{Store, StoreConfig};
@@ -29,14 +30,20 @@ pub enum NodeError {
         /// Why.
         source: CollectorError,
     },
-    /// The endpoint is on another chain than configured.
+    /// The endpoint is on another chain than configured, or than the database was created for.
     #[error(
-        "--l1.chain-id is {configured} but the L1 endpoint {url} reports chain id {reported}; \
-         refusing to start"
+        "{} is {expected} but the L1 endpoint {url} reports chain id {reported}; refusing to \
+         read from it",
+        match stored_in {
+            Some(datadir) => format!("the chain id of the database in {}", datadir.display()),
+            None => "--l1.chain-id".to_owned(),
+        }
     )]
     ChainIdMismatch {
-        /// `--l1.chain-id`.
-        configured: u64,
+        /// `--l1.chain-id`, or the database's.
+        expected: u64,
+        /// The datadir, when the expected id is the database's.
+        stored_in: Option<PathBuf>,
         /// What `eth_chainId` answered.
         reported: u64,
         /// The endpoint.
@@ -73,13 +80,28 @@ pub enum NodeError {
 
 /// Runs the node until `shutdown` resolves, then stops the listeners, lets the ingestion task
 /// finish or drop its batch (never half of one), and closes the database.
+///
+/// The listeners start before L1 is asked anything whenever the database can be opened
+/// without it (it exists, or `--l1.chain-id` says which chain a new one is for): during an L1
+/// outage at restart consumers still read what is stored and operators still reach the
+/// admin API, while status shows the upstream down and `/ready` says not ready.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     tokio::pin!(shutdown);
-    let metrics = match config.metrics_addr {
-        Some(addr) => Some((
-            addr,
-            observe::install_recorder().map_err(|reason| NodeError::Metrics { addr, reason })?,
-        )),
+    let status = Arc::new(Status::new());
+    let metrics_task = match config.metrics_addr {
+        Some(addr) => {
+            let handle = observe::install_recorder()
+                .map_err(|reason| NodeError::Metrics { addr, reason })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| NodeError::Metrics { addr, reason: error.to_string() })?;
+            let observed = Observed {
+                metrics: handle,
+                status: Arc::clone(&status),
+                ready_max_lag: config.ready_max_lag,
+            };
+            Some(AbortOnDrop(tokio::spawn(observe::serve(listener, observed))))
+        }
         None => None,
     };
 
@@ -106,9 +128,28 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     };
     let jwt_secret = config.admin_jwt_secret.as_deref().map(JwtSecret::from_file).transpose()?;
 
-    // The store needs the chain id, which the collector asks L1 for; status is filled from the
-    // store once it is open.
-    let status = Arc::new(Status::new());
+    status.set_connecting("the L1 provider has not answered yet".to_owned());
+    let open = |chain_id| {
+        Store::open(
+            &datadir,
+            StoreConfig { chain_id, contract: l1.contract, from_block: config.from_block },
+        )
+    };
+    let early = match l1.chain_id {
+        Some(chain_id) => Some(open(chain_id)?),
+        None => Store::open_existing(&datadir, l1.contract, config.from_block)?,
+    };
+    let mut serving = match early {
+        Some(store) => {
+            let serving = Serving::start(store, &status, &config, jwt_secret.clone()).await?;
+            info!(target: LOG_TARGET, chain_id = serving.store.config().chain_id,
+                public = %serving.rpc.public_addr(), admin = %serving.rpc.admin_addr(),
+                "Serving the stored log; connecting to L1");
+            Some(serving)
+        }
+        None => None,
+    };
+
     let connect = async {
         let collector =
             EthereumCollector::connect(ethereum_config(&l1, &config), Arc::clone(&status))
@@ -120,60 +161,52 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
             .map_err(|source| NodeError::L1 { url: l1.rpc_url.clone(), source })?;
         Ok::<_, NodeError>((collector, reported))
     };
-    let (collector, chain_id) = tokio::select! {
+    let connected = tokio::select! {
         biased;
-        () = &mut shutdown => return Ok(()),
-        connected = connect => connected?,
+        () = &mut shutdown => None,
+        connected = connect => Some(connected),
     };
-    if let Some(configured) = l1.chain_id
-        && configured != chain_id
+    let (collector, chain_id) = match connected {
+        Some(Ok(connected)) => connected,
+        Some(Err(error)) => {
+            stop_serving(serving).await;
+            return Err(error);
+        }
+        None => {
+            info!(target: LOG_TARGET, "Shutting down before L1 answered");
+            stop_serving(serving).await;
+            return Ok(());
+        }
+    };
+    let expected = match (&serving, l1.chain_id) {
+        (_, Some(configured)) => Some((configured, None)),
+        (Some(serving), None) => Some((serving.store.config().chain_id, Some(datadir.clone()))),
+        (None, None) => None,
+    };
+    if let Some((expected, stored_in)) = expected
+        && expected != chain_id
     {
+        stop_serving(serving).await;
         return Err(NodeError::ChainIdMismatch {
-            configured,
+            expected,
+            stored_in,
             reported: chain_id,
             url: l1.rpc_url.clone(),
         });
     }
-
-    let store = Store::open(
-        &datadir,
-        StoreConfig { chain_id, contract: l1.contract, from_block: config.from_block },
-    )?;
-    status.restore(&store)?;
-    let controller = MessagingController::new(store.clone(), Arc::clone(&status))
-        .with_reorg_window(config.reorg_window);
-    let rpc = RpcServer::start(
-        RpcConfig {
-            public_addr: config.rpc_addr,
-            admin_addr: config.admin_addr,
-            jwt_secret,
-            limits: ferry_rpc::Limits {
-                max_connections: config.rpc_max_connections,
-                max_subscriptions_total: config.rpc_max_subscriptions,
-                ..ferry_rpc::Limits::default()
-            },
-        },
-        controller.clone(),
-        env!("CARGO_PKG_VERSION"),
-    )
-    .await?;
-    let metrics_task = match metrics {
-        Some((addr, handle)) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|error| NodeError::Metrics { addr, reason: error.to_string() })?;
-            let observed = Observed {
-                metrics: handle,
-                status: Arc::clone(&status),
-                ready_max_lag: config.ready_max_lag,
-            };
-            Some(tokio::spawn(observe::serve(listener, observed)))
-        }
-        None => None,
+    let serving = match serving.take() {
+        Some(serving) => serving,
+        None => Serving::start(open(chain_id)?, &status, &config, jwt_secret).await?,
     };
-    let mut drain = controller
-        .start(Arc::new(collector))
-        .map_err(|error| NodeError::Ingestion(error.to_string()))?;
+    let Serving { store, controller, rpc } = serving;
+    let mut drain = match start_ingestion(&controller, collector) {
+        Ok(drain) => drain,
+        Err(error) => {
+            rpc.stop();
+            rpc.stopped().await;
+            return Err(NodeError::Ingestion(error.to_string()));
+        }
+    };
     info!(target: LOG_TARGET, chain_id, contract = %l1.contract, datadir = %datadir.display(),
         public = %rpc.public_addr(), admin = %rpc.admin_addr(), "ferry is running");
     if let Some(chain) = &dev_chain {
@@ -198,14 +231,76 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     drain.stop();
     drain.stopped().await;
     rpc.stopped().await;
-    if let Some(task) = metrics_task {
-        task.abort();
-    }
-    drop((controller, status, store));
+    drop((metrics_task, controller, status, store));
     info!(target: LOG_TARGET, "Stopped; the database is closed");
     match failed {
         Some(reason) => Err(NodeError::IngestionStopped(reason)),
         None => Ok(()),
+    }
+}
+
+/// Starts the drain task on `collector`, with the fault the tests asked for, if any.
+fn start_ingestion(
+    controller: &MessagingController,
+    collector: EthereumCollector,
+) -> Result<DrainHandle, ControllerError> {
+    #[cfg(feature = "fault-injection")]
+    if let Some(block) = crate::faults::panic_at_block() {
+        let faulty = crate::faults::PanicAtBlock { inner: collector, block };
+        return controller.start(Arc::new(faulty));
+    }
+    controller.start(Arc::new(collector))
+}
+
+/// The store and what serves it: running before (or without) the ingestion task.
+struct Serving {
+    store: Store,
+    controller: MessagingController,
+    rpc: RpcServer,
+}
+
+impl Serving {
+    async fn start(
+        store: Store,
+        status: &Arc<Status>,
+        config: &NodeConfig,
+        jwt_secret: Option<JwtSecret>,
+    ) -> Result<Self, NodeError> {
+        status.restore(&store)?;
+        let controller = MessagingController::new(store.clone(), Arc::clone(status))
+            .with_reorg_window(config.reorg_window);
+        let rpc = RpcServer::start(
+            RpcConfig {
+                public_addr: config.rpc_addr,
+                admin_addr: config.admin_addr,
+                jwt_secret,
+                limits: config.rpc_limits,
+                public_access: config.public_access.clone(),
+                admin_access: config.admin_access.clone(),
+            },
+            controller.clone(),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .await?;
+        Ok(Self { store, controller, rpc })
+    }
+}
+
+/// Stops the listeners of a node that never started ingesting, and closes its store.
+async fn stop_serving(serving: Option<Serving>) {
+    if let Some(Serving { store, controller, rpc }) = serving {
+        rpc.stop();
+        rpc.stopped().await;
+        drop((controller, store));
+    }
+}
+
+/// The metrics task, stopped with the node.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod config;
 mod dev;
+#[cfg(feature = "fault-injection")]
+mod faults;
 mod launch;
 mod observe;
 mod operator;

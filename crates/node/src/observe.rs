@@ -1,15 +1,15 @@
 //! Logs, Prometheus metrics, and the /health and /ready endpoints for orchestrators.
 
 use crate::LogFormat;
-use ferry_messaging::Status;
+use ferry_messaging::{Phase, Status};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::{body::Bytes, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::{convert::Infallible, sync::Arc};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 const LOG_TARGET: &str = "ferry::node::observe";
@@ -43,28 +43,32 @@ pub(crate) struct Observed {
     pub(crate) ready_max_lag: u64,
 }
 
-/// Serves `/metrics`, `/health` and `/ready` on `listener` until the task is dropped.
+/// Sockets the metrics listener keeps open at once: scrapers and probes, a few at a time.
+const METRICS_CONNECTIONS: usize = 64;
+
+/// How long a scraper may take to send its request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `/metrics`, `/health` and `/ready` on `listener` until the task is dropped, with the
+/// public listeners' accept loop: a socket cap, and a pause after a failed accept.
 pub(crate) async fn serve(listener: TcpListener, observed: Observed) {
     info!(target: LOG_TARGET, addr = ?listener.local_addr().ok(), "Serving /metrics, /health and /ready");
-    loop {
-        let socket = match listener.accept().await {
-            Ok((socket, _)) => socket,
-            Err(error) => {
-                warn!(target: LOG_TARGET, %error, "Accept failed");
-                continue;
-            }
-        };
+    let serve = move |socket, _remote| {
         let observed = observed.clone();
-        tokio::spawn(async move {
+        async move {
             let service = service_fn(move |request| {
                 let response = respond(&request, &observed);
                 async move { Ok::<_, Infallible>(response) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(socket), service)
                 .await;
-        });
-    }
+        }
+    };
+    ferry_rpc::accept_loop("metrics", listener, METRICS_CONNECTIONS, std::future::pending(), serve)
+        .await;
 }
 
 fn respond<B>(request: &Request<B>, observed: &Observed) -> Response<Full<Bytes>> {
@@ -87,6 +91,12 @@ fn readiness(observed: &Observed) -> (StatusCode, String) {
     let snapshot = observed.status.snapshot();
     if let Some(halt) = snapshot.halted {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: halted: {}\n", halt.reason));
+    }
+    if snapshot.phase == Phase::Connecting {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the L1 provider has not answered since the start\n".to_owned(),
+        );
     }
     match snapshot.cursor.zip(snapshot.safe_head) {
         Some((cursor, safe)) => {

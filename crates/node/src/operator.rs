@@ -141,6 +141,7 @@ fn client(addr: SocketAddr, secret: Option<&JwtSecret>) -> Result<HttpClient, Co
     HttpClient::builder()
         .set_headers(headers)
         .request_timeout(Duration::from_secs(30))
+        .max_response_size(ferry_rpc::MAX_CLIENT_RESPONSE_BYTES)
         .build(format!("http://{addr}"))
         .map_err(|error| CommandError::Unreachable { addr, reason: error.to_string() })
 }

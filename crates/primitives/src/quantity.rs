@@ -100,12 +100,15 @@ impl<'de> de::Visitor<'de> for QuantityVisitor {
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<u64, E> {
         // serde_json hands integers too large for u64 over as floats.
+        // `1e3` and `1.0` arrive here too: integers in value, but not written as one.
         let error = if value.fract() != 0.0 || !value.is_finite() {
             QuantityError::NotAnInteger(value.to_string())
         } else if value < 0.0 {
             QuantityError::Negative(value.to_string())
-        } else {
+        } else if value >= u64::MAX as f64 {
             QuantityError::BeyondU64(format!("{value:.0}"))
+        } else {
+            QuantityError::NotAnInteger(value.to_string())
         };
         Err(E::custom(error))
     }

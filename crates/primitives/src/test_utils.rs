@@ -1,4 +1,4 @@
-//! Fixtures for tests: messages with chosen positions and nonces.
+//! Fixtures for tests: messages with chosen positions and nonces, and the fuzzing harness.
 
 use crate::{Address, B256, L1Message, Message, Origin, U256};
 
@@ -33,4 +33,40 @@ pub fn l1_message_with_payload(
             log_index,
         },
     }
+}
+
+/// Runs `check` on inputs drawn from `strategy` for `FERRY_FUZZ_SECONDS` seconds (default 1,
+/// what the test command spends: the targets are built and run briefly; `scripts/fuzz.sh`
+/// runs them for longer). proptest draws the inputs and shrinks a failing one to a minimal
+/// case, which the panic names. cargo-fuzz would need a nightly toolchain; this runs on
+/// stable with the tests.
+pub fn fuzz<S: proptest::strategy::Strategy>(
+    target: &str,
+    strategy: S,
+    check: impl Fn(S::Value) -> Result<(), proptest::test_runner::TestCaseError>,
+) {
+    use proptest::test_runner::{Config, TestError, TestRunner};
+    use std::time::{Duration, Instant};
+    let seconds = std::env::var("FERRY_FUZZ_SECONDS")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or(1.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let config = Config { cases: 512, failure_persistence: None, ..Config::default() };
+    // A runner counts its successes for good: one per round, each from a fresh random seed.
+    let mut seeds = TestRunner::new(config.clone());
+    let mut cases = 0_u64;
+    while cases == 0 || Instant::now() < deadline {
+        let mut runner = TestRunner::new_with_rng(config.clone(), seeds.new_rng());
+        match runner.run(&strategy, &check) {
+            Ok(()) => cases += 512,
+            Err(TestError::Fail(reason, input)) => {
+                panic!(
+                    "fuzz target {target} failed after {cases} cases: {reason}\ninput: {input:?}"
+                )
+            }
+            Err(TestError::Abort(reason)) => panic!("fuzz target {target} aborted: {reason}"),
+        }
+    }
+    eprintln!("fuzz target {target}: {cases} cases in {seconds} s, no failure");
 }

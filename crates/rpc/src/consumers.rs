@@ -9,21 +9,24 @@
 //! after every commit, which may move the heads it is told by.
 
 use crate::{
-    LogPage, ReadOptions, ReorgEntry, RpcError, codes,
+    Limits, LogPage, ReadOptions, ReorgEntry, RpcError, codes,
     methods::{Context, answer},
     params::{CallParams, Quantity},
+    server::RemoteAddr,
 };
 use ferry_messaging::{Visibility, visibility};
-use ferry_primitives::{B256, Finality, Seq};
+use ferry_primitives::{B256, Finality, LogEntry, Seq};
 use jsonrpsee::{
     PendingSubscriptionSink, RpcModule,
     core::{SubscriptionError, server::SendTimeoutError},
     types::{ErrorObjectOwned, Params},
 };
 use serde_json::json;
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    collections::HashMap,
+    io,
+    net::IpAddr,
+    sync::{Arc, Mutex},
 };
 use tracing::{debug, info};
 
@@ -39,29 +42,139 @@ const REORGS_LIMIT: (u64, u64) = (20, 1_000);
 /// out: bounds the work of one call.
 const SCAN_FACTOR: usize = 8;
 
-/// Subscriptions open on the public listener, against `Limits::max_subscriptions_total`.
+/// Subscriptions open on the public listener, in all (against
+/// `Limits::max_subscriptions_total`) and by peer IP address (against
+/// `Limits::max_subscriptions_per_peer`).
 #[derive(Debug, Default)]
-pub(crate) struct SubscriptionCount(AtomicUsize);
+pub(crate) struct SubscriptionCount(Mutex<Counts>);
 
-/// Releases a subscription's place in the count when it ends.
-struct Place<'a>(&'a SubscriptionCount);
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    by_peer: HashMap<IpAddr, usize>,
+}
+
+/// Why a subscription found no place.
+enum NoPlace {
+    Total(u32),
+    Peer(IpAddr, u32),
+}
+
+/// Releases a subscription's place in the counts when it ends.
+struct Place<'a> {
+    count: &'a SubscriptionCount,
+    peer: Option<IpAddr>,
+}
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::SeqCst);
+        let mut counts = self.count.lock();
+        counts.total -= 1;
+        if let Some(peer) = self.peer
+            && let Some(open) = counts.by_peer.get_mut(&peer)
+        {
+            *open -= 1;
+            if *open == 0 {
+                counts.by_peer.remove(&peer);
+            }
+        }
         metrics::gauge!("ferry_rpc_subscriptions").decrement(1);
     }
 }
 
 impl SubscriptionCount {
-    fn take(&self, limit: usize) -> Option<Place<'_>> {
-        let taken = self.0.fetch_add(1, Ordering::SeqCst);
-        if taken >= limit {
-            self.0.fetch_sub(1, Ordering::SeqCst);
-            return None;
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // The counts are plain integers, consistent after any panic.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn take(&self, limits: &Limits, peer: Option<IpAddr>) -> Result<Place<'_>, NoPlace> {
+        let mut counts = self.lock();
+        if counts.total >= limits.max_subscriptions_total as usize {
+            return Err(NoPlace::Total(limits.max_subscriptions_total));
         }
+        if let Some(peer) = peer {
+            let open = counts.by_peer.entry(peer).or_default();
+            if *open >= limits.max_subscriptions_per_peer as usize {
+                return Err(NoPlace::Peer(peer, limits.max_subscriptions_per_peer));
+            }
+            *open += 1;
+        }
+        counts.total += 1;
         metrics::gauge!("ferry_rpc_subscriptions").increment(1);
-        Some(Place(self))
+        Ok(Place { count: self, peer })
+    }
+}
+
+impl From<NoPlace> for ErrorObjectOwned {
+    fn from(refusal: NoPlace) -> Self {
+        metrics::counter!("ferry_rpc_refused_total", "listener" => "public", "reason" => "subscriptions")
+            .increment(1);
+        match refusal {
+            NoPlace::Total(limit) => Self::owned(
+                codes::SUBSCRIPTION_LIMIT,
+                format!("the node serves at most {limit} subscriptions; try again later"),
+                Some(json!({ "limit": limit })),
+            ),
+            NoPlace::Peer(peer, limit) => Self::owned(
+                codes::SUBSCRIPTION_LIMIT,
+                format!(
+                    "{peer} already has {limit} subscriptions open, the most one address may \
+                     hold; close one first"
+                ),
+                Some(json!({ "limit": limit, "peer": peer.to_string() })),
+            ),
+        }
+    }
+}
+
+/// The bytes `entry` takes in a page's JSON, counted without building it.
+fn wire_size(entry: &LogEntry) -> usize {
+    struct Counter(usize);
+    impl io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // An entry that cannot be written is reported when the page is.
+    serde_json::to_writer(&mut counter, entry).map_or(0, |()| counter.0 + 1)
+}
+
+/// A page being filled: up to a count and a byte budget, though never empty for want of
+/// bytes, so that an entry larger than the budget still goes out, alone.
+struct PageBuilder {
+    entries: Vec<LogEntry>,
+    limit: usize,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl PageBuilder {
+    fn new(limit: usize, max_bytes: u32) -> Self {
+        Self { entries: Vec::new(), limit, bytes: 0, max_bytes: max_bytes as usize }
+    }
+
+    /// Adds `entry` unless the page is full; `false` when it is (and the entry left out).
+    fn push(&mut self, entry: LogEntry) -> bool {
+        if self.entries.len() >= self.limit {
+            return false;
+        }
+        let size = wire_size(&entry);
+        if !self.entries.is_empty() && self.bytes + size > self.max_bytes {
+            return false;
+        }
+        self.bytes += size;
+        self.entries.push(entry);
+        true
+    }
+
+    fn is_full(&self) -> bool {
+        self.entries.len() >= self.limit || self.bytes >= self.max_bytes
     }
 }
 
@@ -95,7 +208,10 @@ pub(crate) fn register(module: &mut RpcModule<Context>) {
                 "messaging_subscribe",
                 "messaging_subscription",
                 "messaging_unsubscribe",
-                |params, pending, context, _| subscribe(params, pending, context),
+                |params, pending, context, extensions| {
+                    let peer = extensions.get::<RemoteAddr>().map(|RemoteAddr(addr)| addr.ip());
+                    subscribe(params, pending, context, peer)
+                },
             )
             .map(drop),
     ];
@@ -124,8 +240,9 @@ fn messages(params: &Params<'_>, context: &Context) -> Result<LogPage, RpcError>
     page(context, from_seq, limit, options.finality)
 }
 
-/// Up to `limit` entries from `from_seq` that a consumer following `finality` is told of now,
-/// and where to read on: past what was left out, up to the first entry not final yet.
+/// Up to `limit` entries (and about `Limits::max_page_bytes`) from `from_seq` that a consumer
+/// following `finality` is told of now, and where to read on: past what was left out, up to
+/// the first entry not final yet.
 fn page(
     context: &Context,
     from_seq: u64,
@@ -133,31 +250,36 @@ fn page(
     finality: Finality,
 ) -> Result<LogPage, RpcError> {
     let store = context.controller.store();
+    let mut page = PageBuilder::new(limit, context.limits.max_page_bytes);
+    let mut next_seq = from_seq;
     if finality == Finality::Latest {
-        let entries: Vec<_> = store
-            .entries_from(Seq(from_seq), limit)?
-            .into_iter()
-            .map(|stored| stored.entry)
-            .collect();
-        let next_seq = entries.last().map_or(from_seq, |last| last.seq.0 + 1);
-        return Ok(LogPage { entries, next_seq });
+        for stored in store.entries_from(Seq(from_seq), limit)? {
+            let seq = stored.entry.seq;
+            if !page.push(stored.entry) {
+                break;
+            }
+            next_seq = seq.0 + 1;
+        }
+        return Ok(LogPage { entries: page.entries, next_seq });
     }
     let heads = store.final_heads()?;
-    let mut entries = Vec::new();
-    let mut next_seq = from_seq;
     for stored in store.entries_from(Seq(from_seq), limit * SCAN_FACTOR)? {
         let seq = stored.entry.seq;
         match visibility(stored.settlement, finality, heads) {
             Visibility::Wait => break,
             Visibility::Skip => {}
-            Visibility::Deliver => entries.push(stored.entry),
+            Visibility::Deliver => {
+                if !page.push(stored.entry) {
+                    break;
+                }
+            }
         }
         next_seq = seq.0 + 1;
-        if entries.len() == limit {
+        if page.is_full() {
             break;
         }
     }
-    Ok(LogPage { entries, next_seq })
+    Ok(LogPage { entries: page.entries, next_seq })
 }
 
 fn reorgs(params: &Params<'_>, context: &Context) -> Result<Vec<ReorgEntry>, RpcError> {
@@ -183,6 +305,7 @@ async fn subscribe(
     params: Params<'static>,
     pending: PendingSubscriptionSink,
     context: Arc<Context>,
+    peer: Option<IpAddr>,
 ) -> Result<(), SubscriptionError> {
     let parsed = CallParams::parse(&params, &["fromSeq", "options"]).and_then(|call| {
         let from_seq = call.optional::<Quantity>(0)?.map(|Quantity(seq)| seq);
@@ -196,17 +319,12 @@ async fn subscribe(
             return Ok(());
         }
     };
-    let Some(_place) = context.subscriptions.take(context.limits.max_subscriptions_total as usize)
-    else {
-        let limit = context.limits.max_subscriptions_total;
-        pending
-            .reject(ErrorObjectOwned::owned(
-                codes::SUBSCRIPTION_LIMIT,
-                format!("the node serves at most {limit} subscriptions; try again later"),
-                Some(json!({ "limit": limit })),
-            ))
-            .await;
-        return Ok(());
+    let _place = match context.subscriptions.take(&context.limits, peer) {
+        Ok(place) => place,
+        Err(refusal) => {
+            pending.reject(ErrorObjectOwned::from(refusal)).await;
+            return Ok(());
+        }
     };
     let status = context.controller.status();
     let mut last_seq = status.subscribe_last_seq();

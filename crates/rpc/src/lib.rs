@@ -13,18 +13,24 @@
 //! are written down in `rpc-spec/openrpc.json`, which a test checks against this server.
 //! [`AdminApiClient`] and [`PublicApiClient`] are typed clients for Rust callers.
 
+mod access;
 mod api;
 mod auth;
+mod connection;
 mod consumers;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod methods;
 mod params;
 mod server;
 mod subscriber;
 mod types;
 
+pub use access::{AccessRules, Allowed};
 pub use api::{AdminApiClient, PublicApiClient};
 pub use auth::{JwtError, JwtSecret};
+pub use connection::{Counted, accept_loop};
 pub use error::{RpcError, codes};
 pub use server::{Limits, RpcConfig, RpcServer, ServerError};
 pub use subscriber::ResumingSubscriber;
@@ -32,6 +38,12 @@ pub use types::{
     ChangeOptions, CheckpointChangeResult, HeaderWindow, HistoryEntry, LogPage, NodeStatus,
     ReadOptions, ReorgEntry,
 };
+
+/// The largest response (and WebSocket message) the bundled clients accept: twice the
+/// listeners' default response cap, so that any page the node sends (at most
+/// `Limits::max_page_bytes`, or a single larger entry alone) reaches them. jsonrpsee's own
+/// default, 10 MiB, is below what one message of the permissionless contract can take.
+pub const MAX_CLIENT_RESPONSE_BYTES: u32 = 64 << 20;
 
 /// The OpenRPC document of the namespace, as served by `rpc.discover`.
 pub const OPENRPC_DOCUMENT: &str = include_str!("../../../rpc-spec/openrpc.json");

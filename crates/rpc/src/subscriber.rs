@@ -141,7 +141,11 @@ impl ResumingSubscriber {
     }
 
     async fn subscribe(&mut self) -> Result<Live, jsonrpsee::core::ClientError> {
-        let client = WsClientBuilder::default().build(&self.url).await?;
+        let client = WsClientBuilder::default()
+            .max_response_size(crate::MAX_CLIENT_RESPONSE_BYTES)
+            .max_frame_size(crate::MAX_CLIENT_RESPONSE_BYTES)
+            .build(&self.url)
+            .await?;
         let options = ReadOptions { finality: self.finality };
         let subscription = client.subscribe_messages(Some(self.next_seq), Some(options)).await?;
         self.subscriptions += 1;

@@ -80,10 +80,15 @@ fn encode_checkpoint(checkpoint: Checkpoint, buf: &mut Vec<u8>) {
     checkpoint.unwrap_or_default().encode_into(buf);
 }
 
+/// A flag byte then a position: `1` and the position, or `0` and zeros (one encoding per
+/// value: anything else is corrupt).
 fn decode_checkpoint(bytes: &[u8]) -> DecodeResult<Checkpoint> {
     match bytes.split_first() {
-        Some((0, _)) => Ok(None),
-        Some((_, position)) => Position::decode(position).map(Some),
+        Some((0, rest)) if rest.iter().all(|byte| *byte == 0) => Ok(None),
+        Some((1, position)) => Position::decode(position).map(Some),
+        Some((flag, _)) => {
+            Err(DecodeError::invalid(format!("checkpoint flag {flag}: 0 (and zeros) or 1")))
+        }
         None => Err(DecodeError::length(17, 0)),
     }
 }

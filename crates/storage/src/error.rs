@@ -16,6 +16,12 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The directory holds no database yet, and none was to be created.
+    #[error("{path} holds no ferry database yet")]
+    NoDatabase {
+        /// The directory.
+        path: PathBuf,
+    },
     /// An MDBX call failed.
     #[error("mdbx failed to {operation}: {source}")]
     Mdbx {

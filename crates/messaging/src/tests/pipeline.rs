@@ -222,6 +222,71 @@ async fn a_set_beyond_the_head_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_set_to_where_reading_is_now_is_accepted_when_caught_up() {
+    let mut h = Harness::new(0, 100, 0);
+    h.chain.mine(1);
+    h.start();
+    h.caught_up().await;
+    // Caught up at block 1, the node reads block 2 next: beyond the head, but where it is.
+    let here = h.checkpoint().unwrap();
+    assert_eq!(here, Position::block_start(2));
+    let change = h.controller.set_checkpoint(here, "test").await.unwrap();
+    assert_eq!((change.previous, change.current), (Some(here), Some(here)));
+    assert!(change.rewind_applied);
+    h.chain.mine(1);
+    h.caught_up().await;
+    h.assert_exactly_once(|_| true);
+}
+
+#[tokio::test]
+async fn a_block_mined_a_moment_ago_is_checked_against_a_fresh_head() {
+    let mut h = Harness::new(0, 100, 0);
+    h.chain.mine(1);
+    h.start();
+    h.caught_up().await;
+    // The task sees block 2 and is held reading it: the head it last told status is 2.
+    let gate = h.chain.pause(Call::Gather);
+    h.chain.mine(1);
+    gate.entered().await;
+    assert_eq!(h.snapshot().l1_head, Some(2));
+    let mined = h.chain.mine(1);
+    let change = h.controller.set_checkpoint(Position::block_start(mined), "test").await;
+    assert!(change.is_ok(), "block {mined} exists: {change:?}");
+    // Beyond the fresh head is still refused.
+    let error =
+        h.controller.set_checkpoint(Position::block_start(mined + 1), "test").await.unwrap_err();
+    assert!(matches!(error, ControllerError::BeyondHead { head, .. } if head == mined), "{error}");
+    gate.release();
+    h.caught_up().await;
+    assert_eq!(h.checkpoint(), Some(Position::block_start(mined + 1)));
+    h.assert_exactly_once(|block| block != 2);
+}
+
+#[tokio::test]
+async fn a_task_that_does_not_answer_makes_every_change_time_out_never_hang() {
+    let h = Harness::new(0, 100, 0);
+    let stream = crate::MessageStream::new(
+        Arc::clone(&h.chain),
+        h.store.clone(),
+        Arc::clone(&h.status),
+        Position::block_start(0),
+    );
+    // A task that is never run: its queue fills with requests nobody reads.
+    let (_task, handle) = crate::DrainTask::new(stream, h.store.clone(), Arc::clone(&h.status));
+    let requests = handle.requests();
+    let within = Duration::from_millis(20);
+    for attempt in 0..40 {
+        let asked = tokio::time::timeout(
+            Duration::from_secs(2),
+            requests.rewind(Position::block_start(0), within),
+        );
+        let answer =
+            asked.await.unwrap_or_else(|_| panic!("request {attempt} hung past its bound"));
+        assert!(matches!(answer, Err(crate::RewindError::TimedOut(_))), "{attempt}: {answer:?}");
+    }
+}
+
+#[tokio::test]
 async fn without_a_running_task_set_writes_the_store_and_the_next_start_reads_it() {
     let mut h = Harness::new(0, 100, 0);
     for _ in 0..4 {

@@ -117,7 +117,9 @@ async fn the_hand_over_from_replay_to_live_never_skips_or_repeats() {
 #[tokio::test]
 async fn two_hundred_subscribers_receive_the_same_ordered_stream() {
     let chain = ScriptedCollector::new(0, 5);
-    let node = Node::start_with(chain, 10, 3, None, Limits::default()).await;
+    // All from 127.0.0.1: above the per-peer default.
+    let limits = Limits { max_subscriptions_per_peer: 200, ..Limits::default() };
+    let node = Node::start_with(chain, 10, 3, None, limits).await;
     let url = node.public_ws_url();
     let mut subscribers = Vec::new();
     for _ in 0..200 {

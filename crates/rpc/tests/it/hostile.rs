@@ -1,4 +1,4 @@
-use crate::support::Node;
+use crate::support::{Node, raw_request};
 use ferry_rpc::codes;
 
 /// Where a hostile request goes.
@@ -55,6 +55,14 @@ fn cases() -> Vec<(&'static str, Listener, String, u16, i64, &'static str)> {
             200,
             invalid,
             "invalid param `block`: 18446744073709551616 is beyond u64",
+        ),
+        (
+            "block in exponent form",
+            Admin,
+            set("[1e3]"),
+            200,
+            invalid,
+            "invalid param `block`: 1000 is not an integer",
         ),
         (
             "block hex beyond u64",
@@ -263,6 +271,72 @@ fn cases() -> Vec<(&'static str, Listener, String, u16, i64, &'static str)> {
     ]
 }
 
+/// Header names and values, as sent.
+type Headers = Vec<(&'static str, &'static str)>;
+
+/// `(what, listener, headers, HTTP status, text the refusal must hold)`, for requests a web
+/// page can make: `{port}` in a header is the listener's port.
+fn header_cases() -> Vec<(&'static str, Listener, Headers, u16, &'static str)> {
+    use Listener::*;
+    let upgrade = |origin| {
+        vec![
+            ("host", "127.0.0.1:{port}"),
+            ("origin", origin),
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]
+    };
+    vec![
+        (
+            "DNS rebinding",
+            Admin,
+            vec![("host", "evil.example:{port}")],
+            403,
+            "Host \"evil.example:",
+        ),
+        (
+            "a foreign page",
+            Admin,
+            vec![("origin", "https://evil.example")],
+            403,
+            "Origin \"https://evil.example\"",
+        ),
+        ("a sandboxed page or a file", Admin, vec![("origin", "null")], 403, "Origin \"null\""),
+        (
+            "a LAN address as Host",
+            Admin,
+            vec![("host", "192.168.1.9:{port}")],
+            403,
+            "Host \"192.168.1.9:",
+        ),
+        (
+            "a name under localhost",
+            Admin,
+            vec![("host", "localhost.evil.example")],
+            403,
+            "--admin.vhosts",
+        ),
+        ("a foreign page's WebSocket", Admin, upgrade("https://evil.example"), 403, "Origin"),
+        ("DNS rebinding, public", Public, vec![("host", "evil.example")], 403, "--rpc.vhosts"),
+        (
+            "a foreign page, public",
+            Public,
+            vec![("origin", "http://evil.example")],
+            403,
+            "--rpc.cors",
+        ),
+        (
+            "a foreign page's WebSocket, public",
+            Public,
+            upgrade("http://evil.example"),
+            403,
+            "Origin",
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn hostile_requests_get_exact_errors_and_change_nothing() {
     let node = Node::start(5, None).await;
@@ -283,6 +357,28 @@ async fn hostile_requests_get_exact_errors_and_change_nothing() {
             + " "
             + &error["data"].to_string();
         assert!(text.contains(message), "{what}: {text:?} does not contain {message:?}");
+        assert_eq!(node.checkpoint(), checkpoint, "{what} changed the checkpoint");
+    }
+    for (what, listener, headers, status, message) in header_cases() {
+        let addr = match listener {
+            Listener::Admin => node.server.admin_addr(),
+            Listener::Public => node.server.public_addr(),
+        };
+        let port = addr.port().to_string();
+        let mut headers: Vec<(&str, String)> = headers
+            .into_iter()
+            .map(|(name, value)| (name, value.replace("{port}", &port)))
+            .collect();
+        if !headers.iter().any(|(name, _)| *name == "host") {
+            headers.push(("host", addr.to_string()));
+        }
+        let headers: Vec<(&str, &str)> =
+            headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let handshake = headers.iter().any(|(name, _)| *name == "upgrade");
+        let (method, body) = if handshake { ("GET", String::new()) } else { ("POST", set("[1]")) };
+        let response = raw_request(addr, method, body.as_bytes(), &headers).await;
+        assert_eq!(response.status, status, "{what}: {response:?}");
+        assert!(response.body.contains(message), "{what}: {:?} lacks {message:?}", response.body);
         assert_eq!(node.checkpoint(), checkpoint, "{what} changed the checkpoint");
     }
     assert_eq!(node.store.checkpoint_history(100).unwrap().len(), history, "nothing was audited");

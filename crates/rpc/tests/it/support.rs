@@ -26,7 +26,8 @@ pub(crate) struct Node {
     pub(crate) server: RpcServer,
     pub(crate) secret: Option<JwtSecret>,
     controller: MessagingController,
-    limits: Limits,
+    /// The listeners' configuration (addresses aside), for restarts.
+    rpc: RpcConfig,
     handle: Option<DrainHandle>,
 }
 
@@ -44,6 +45,18 @@ impl Node {
         secret: Option<&str>,
         limits: Limits,
     ) -> Self {
+        let rpc = RpcConfig { limits, ..RpcConfig::default() };
+        Self::start_configured(chain, blocks, per_block, secret, rpc).await
+    }
+
+    /// Like [`Node::start_with`], with the listeners configured as `rpc` says (on port 0).
+    pub(crate) async fn start_configured(
+        chain: Arc<ScriptedCollector>,
+        blocks: u64,
+        per_block: usize,
+        secret: Option<&str>,
+        rpc: RpcConfig,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config =
             StoreConfig { chain_id: 31337, contract: Address::repeat_byte(0xcc), from_block: 0 };
@@ -59,11 +72,11 @@ impl Node {
             public_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: secret.clone(),
-            limits,
+            ..rpc
         };
-        let server = RpcServer::start(rpc, controller.clone(), "test").await.unwrap();
+        let server = RpcServer::start(rpc.clone(), controller.clone(), "test").await.unwrap();
         let node =
-            Self { _dir: dir, store, status, chain, server, secret, controller, limits, handle };
+            Self { _dir: dir, store, status, chain, server, secret, controller, rpc, handle };
         node.caught_up().await;
         node
     }
@@ -81,12 +94,7 @@ impl Node {
         self.status = Arc::new(Status::load(&self.store).unwrap());
         self.controller = MessagingController::new(self.store.clone(), Arc::clone(&self.status));
         self.handle = Some(self.controller.start(Arc::clone(&self.chain)).unwrap());
-        let rpc = RpcConfig {
-            public_addr,
-            admin_addr,
-            jwt_secret: self.secret.clone(),
-            limits: self.limits,
-        };
+        let rpc = RpcConfig { public_addr, admin_addr, ..self.rpc.clone() };
         // The old listeners release their ports as they stop.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         self.server = loop {
@@ -185,6 +193,8 @@ impl Node {
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: u16,
+    /// The status line and headers.
+    pub(crate) head: String,
     pub(crate) body: String,
 }
 
@@ -201,14 +211,28 @@ pub(crate) async fn raw_post(
     body: &[u8],
     authorization: Option<&str>,
 ) -> Response {
+    let host = addr.to_string();
+    let mut headers = vec![("host", host.as_str())];
+    headers.extend(authorization.map(|authorization| ("authorization", authorization)));
+    raw_request(addr, "POST", body, &headers).await
+}
+
+/// One HTTP/1.1 request on a fresh connection, with exactly these headers (`host` included,
+/// when wanted) besides the body's.
+pub(crate) async fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut request = format!(
-        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+        "{method} / HTTP/1.1\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n",
         body.len()
     );
-    if let Some(authorization) = authorization {
-        request.push_str(&format!("authorization: {authorization}\r\n"));
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -223,12 +247,13 @@ pub(crate) async fn raw_post(
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let head_lines = head.to_owned();
     let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         dechunk(rest)
     } else {
         rest.to_owned()
     };
-    Response { status, body }
+    Response { status, head: head_lines, body }
 }
 
 fn dechunk(mut rest: &str) -> String {

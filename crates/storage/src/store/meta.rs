@@ -73,6 +73,14 @@ pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig
     Ok(())
 }
 
+/// The chain id a database was created for; `None` for a new one.
+pub(super) fn stored_chain_id(txn: &WriteTxn<'_>) -> Result<Option<u64>> {
+    if txn.get::<tables::Meta>(&SCHEMA)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(u64::from_be_bytes(fixed(&CHAIN_ID, &required(txn, &CHAIN_ID)?)?)))
+}
+
 /// Version 1 kept the hashes of message blocks and of each batch's last block in a `Blocks`
 /// table, and had no notices. Its Messages, MessageHashes, Nonces, Checkpoint and Audit rows
 /// have the layout version 2 reads: they stay as they are. `Blocks` is dropped: it was no

@@ -31,6 +31,9 @@ use std::{
 /// (no log notices, no header window) is migrated when opened.
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// The file MDBX keeps a database in, inside its directory.
+const DATA_FILE: &str = "mdbx.dat";
+
 /// What a database is for; stored in Meta when it is created and checked on every open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -101,6 +104,37 @@ impl Store {
     pub fn open_with(path: &Path, config: StoreConfig, options: StoreOptions) -> Result<Self> {
         std::fs::create_dir_all(path)
             .map_err(|source| Error::CreateDir { path: path.to_owned(), source })?;
+        Self::open_env(path, options, |_| Ok(config))
+    }
+
+    /// Opens the database in `path` for the chain it was created for, without knowing the
+    /// chain id first, so that a node can serve what it stored while L1 cannot be asked;
+    /// `None` when `path` holds no database yet (nothing is created). The contract is
+    /// checked as [`Store::open`] checks it, and the caller checks the stored chain id
+    /// (`config().chain_id`) against L1's once L1 answers.
+    pub fn open_existing(path: &Path, contract: Address, from_block: u64) -> Result<Option<Self>> {
+        if !path.join(DATA_FILE).exists() {
+            return Ok(None);
+        }
+        let opened = Self::open_env(path, StoreOptions::default(), |txn| {
+            let chain_id = meta::stored_chain_id(txn)?
+                .ok_or_else(|| Error::NoDatabase { path: path.to_owned() })?;
+            Ok(StoreConfig { chain_id, contract, from_block })
+        });
+        match opened {
+            Ok(store) => Ok(Some(store)),
+            Err(Error::NoDatabase { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Opens the environment and checks (or writes) its metadata against the config `choose`
+    /// settles on, seeing what is stored; an error from it closes the environment again.
+    fn open_env(
+        path: &Path,
+        options: StoreOptions,
+        choose: impl FnOnce(&WriteTxn<'_>) -> Result<StoreConfig>,
+    ) -> Result<Self> {
         let env = Environment::builder()
             // One more than the tables: version 1's Blocks table, dropped when migrating.
             .set_max_dbs(Table::ALL.len() + 1)
@@ -116,6 +150,7 @@ impl Store {
         let txn = env.begin_rw_unsync().map_err(Error::mdbx("begin a write transaction"))?;
         let tables = Tables::create(&txn).map_err(Error::mdbx("create the tables"))?;
         let txn = WriteTxn::new(txn, &tables);
+        let config = choose(&txn)?;
         meta::check_or_init(&txn, path, config)?;
         txn.commit("commit the metadata")?;
 

@@ -136,6 +136,21 @@ fn a_database_refuses_another_chain_or_contract_naming_both() {
 }
 
 #[test]
+fn an_existing_database_opens_for_its_own_chain_without_being_told_it() {
+    let empty = tempfile::tempdir().unwrap();
+    assert!(Store::open_existing(empty.path(), CONTRACT, 0).unwrap().is_none());
+    assert!(!empty.path().join(DATA_FILE).exists(), "nothing is created");
+
+    let (dir, store) = temp_store();
+    drop(store);
+    let store = Store::open_existing(dir.path(), CONTRACT, 0).unwrap().unwrap();
+    assert_eq!(store.config(), config(0));
+    drop(store);
+    let error = Store::open_existing(dir.path(), Address::repeat_byte(0xdd), 0).unwrap_err();
+    assert!(matches!(error, Error::ContractMismatch { .. }), "{error}");
+}
+
+#[test]
 fn a_batch_gathered_before_a_set_or_delete_is_refused_and_writes_nothing() {
     let (_dir, store) = temp_store();
     committed(commit_from(&store, None, &[l1_message(0, 1, 0)], Position::block_start(2)).unwrap());
