@@ -28,7 +28,8 @@ free_port() {
 given() {
   local flag=$1 variable=$2 arg
   [[ -n "${!variable:-}" ]] && return 0
-  for arg in "${user_args[@]}"; do
+  # ${a[@]+"${a[@]}"}: an empty array under set -u, in bash before 4.4 too (macOS).
+  for arg in ${user_args[@]+"${user_args[@]}"}; do
     [[ $arg == "$flag" || $arg == "$flag="* ]] && return 0
   done
   return 1
@@ -45,4 +46,4 @@ for listener in "--rpc.addr FERRY_RPC_ADDR 5050" "--admin.addr FERRY_ADMIN_ADDR 
   [[ $port != "$default" ]] && echo "dev.sh: 127.0.0.1:$default is taken; $flag 127.0.0.1:$port"
   listeners+=("$flag" "127.0.0.1:$port")
 done
-exec target/debug/ferry --dev "${listeners[@]}" "$@"
+exec target/debug/ferry --dev ${listeners[@]+"${listeners[@]}"} "$@"

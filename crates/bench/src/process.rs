@@ -67,6 +67,8 @@ impl NodeProcess {
             .args(["--datadir", dir.path().to_str().unwrap()])
             .args(["--rpc.addr", &public.to_string(), "--admin.addr", &admin.to_string()])
             .args(["--rpc.max-connections", &limit, "--rpc.max-subscriptions", &limit])
+            // Every subscriber comes from 127.0.0.1.
+            .args(["--rpc.max-subscriptions-per-peer", &limit])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

@@ -514,6 +514,8 @@ pub(crate) async fn fanout(subscribers: usize, replay: u64) {
     let limits = ferry_rpc::Limits {
         max_connections: subscribers as u32 + 16,
         max_subscriptions_total: subscribers as u32 + 16,
+        // Every subscriber comes from 127.0.0.1.
+        max_subscriptions_per_peer: subscribers as u32 + 16,
         ..Default::default()
     };
     let config = RpcConfig {

@@ -92,8 +92,8 @@ pub struct NodeArgs {
     #[arg(long = "rpc.max-page-bytes", env = "FERRY_RPC_MAX_PAGE_BYTES", value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
     pub rpc_max_page_bytes: Option<u32>,
 
-    /// How long either listener keeps an HTTP connection without a request (`30s`, `2m`).
-    /// [default: 120s]
+    /// How long either listener keeps an HTTP/2 connection without a request (`30s`, `2m`);
+    /// an HTTP/1 connection waits 10 s for its next request's headers. [default: 120s]
     #[arg(long = "rpc.idle-timeout", env = "FERRY_RPC_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub rpc_idle_timeout: Option<Duration>,
 

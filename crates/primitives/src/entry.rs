@@ -61,6 +61,20 @@ pub struct LogEntry {
     pub inclusion: Inclusion,
 }
 
+impl LogEntry {
+    /// The most bytes the entry can take as JSON: every field at its widest (a felt of the
+    /// payload is at most a 66-character hex string, quotes and comma), without writing it.
+    /// Pages are capped in bytes by this bound: exact for the payloads that matter (large
+    /// ones), and free to compute.
+    pub fn json_size_bound(&self) -> usize {
+        /// Everything but the payload: names, 3 hashes, 4 felts, an address, 6 numbers.
+        const FIXED: usize = 1_024;
+        /// `"0x` + 64 hex digits + `",`.
+        const FELT: usize = 69;
+        FIXED + FELT * self.l1.message.payload.len()
+    }
+}
+
 /// How final a block must be before a consumer is told about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +138,36 @@ mod tests {
         assert_eq!(json["inclusion"], "orphaned");
         assert_eq!(json["reorg"], 2);
         assert_eq!(serde_json::from_value::<LogEntry>(json).unwrap(), entry);
+    }
+
+    #[test]
+    fn the_size_bound_holds_for_the_widest_entries() {
+        use crate::U256;
+        for felts in [0, 1, 7, 1_000] {
+            let mut l1 = crate::test_utils::l1_message_with_payload(
+                u64::MAX,
+                u64::MAX,
+                u64::MAX,
+                vec![U256::MAX; felts],
+            );
+            l1.message.to = U256::MAX;
+            l1.message.selector = U256::MAX;
+            l1.message.nonce = U256::MAX;
+            l1.message.fee = U256::MAX;
+            let entry = LogEntry {
+                seq: Seq(u64::MAX),
+                kind: EntryKind::Reincluded,
+                message_seq: Seq(u64::MAX),
+                hash: B256::repeat_byte(0xff),
+                l1,
+                removed: false,
+                reorg: Some(u64::MAX),
+                inclusion: Inclusion::Orphaned,
+            };
+            let written = serde_json::to_vec(&entry).unwrap().len();
+            assert!(written <= entry.json_size_bound(), "{felts} felts: {written}");
+            assert!(entry.json_size_bound() - written < 1_024, "{felts} felts: close to it");
+        }
     }
 
     #[test]

@@ -171,7 +171,18 @@ fn host_of<B>(request: &Request<B>) -> Option<String> {
 fn host_name(host: &str) -> String {
     let host = host.trim().to_ascii_lowercase();
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host.clone(), |(ip, _)| format!("{ip}]"));
+        // `[ip]` or `[ip]:port`; anything else after `]` keeps the whole, which is no address.
+        return match host.split_once(']') {
+            Some((ip, rest))
+                if rest.is_empty()
+                    || rest.strip_prefix(':').is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit())
+                    }) =>
+            {
+                format!("{ip}]")
+            }
+            _ => host,
+        };
     }
     match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => name.to_owned(),
@@ -256,6 +267,7 @@ mod tests {
         assert_eq!(host_name("Example.COM:80"), "example.com");
         assert_eq!(host_name("[::1]:5051"), "[::1]");
         assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name("[::1]evil"), "[::1]evil", "not an address: refused");
         assert_eq!(host_name("localhost"), "localhost");
     }
 }

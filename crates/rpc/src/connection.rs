@@ -1,6 +1,7 @@
 //! One listener's sockets: a cap on how many are open, an accept loop that backs off when the
-//! system refuses sockets (out of file descriptors), and per connection a deadline for the
-//! request headers and an idle timeout, so that idle sockets cannot hold the listener.
+//! system refuses sockets (out of file descriptors), and per connection deadlines (the first
+//! request, each request's headers and whole exchange, idleness, the goodbye), so that
+//! neither idle nor stalled sockets can hold the listener, or its shutdown.
 
 use hyper::body::Incoming;
 use hyper_util::{
@@ -8,6 +9,7 @@ use hyper_util::{
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
+use jsonrpsee::server::HttpBody;
 use std::{
     future::Future,
     io,
@@ -15,7 +17,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -23,7 +25,7 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore, watch},
+    sync::{OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
 use tracing::{debug, warn};
@@ -34,12 +36,25 @@ const LOG_TARGET: &str = "ferry::rpc::connection";
 /// warning per pause: a listener out of file descriptors neither spins nor floods the log.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
-/// How long a socket may stay open without a request, and how long a request's headers may
-/// take to arrive.
+/// How long a closing connection may take to finish its requests in flight (and an HTTP/2
+/// peer to acknowledge the goodbye) before it is dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How often an HTTP/2 peer is pinged, and how long its answer may take: a vanished peer is
+/// closed even while a stream looks busy.
+const H2_KEEP_ALIVE: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(10));
+
+/// A connection's deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timeouts {
+    /// For the first request to start (whatever the protocol), and for each HTTP/1 request's
+    /// headers (hyper's own timer, which also runs while a keep-alive connection waits).
     pub(crate) header_read: Duration,
+    /// For a connection with no request in flight, between requests.
     pub(crate) idle: Duration,
+    /// For one request, from its headers to its answer, body upload included; beyond, it
+    /// gets 408 (a WebSocket upgrade answers at once, and its session is not concerned).
+    pub(crate) request: Duration,
 }
 
 /// Accepts sockets on `listener` while fewer than `permits` are open (beyond, a new socket is
@@ -81,6 +96,8 @@ pub async fn accept_loop<F, Fut>(
             },
             () = &mut stop => break,
         };
+        // Notifications are small and latency matters more than packing them.
+        let _ = socket.set_nodelay(true);
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
             metrics::counter!("ferry_rpc_refused_total", "listener" => name, "reason" => "connections")
                 .increment(1);
@@ -141,77 +158,128 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Counted<IO> {
     }
 }
 
-/// Requests in flight on a connection, and when the last one started or ended.
+/// Requests in flight on a connection, and when the last one started or ended. Plain
+/// atomics: the serve loop reads them when its deadline comes, so requests wake nobody.
 #[derive(Debug)]
 struct Activity {
+    opened: Instant,
     in_flight: AtomicUsize,
-    last: watch::Sender<Instant>,
+    /// When the last request started or ended, in microseconds after `opened`; `NEVER` until
+    /// the first one starts.
+    last_micros: AtomicU64,
+}
+
+impl Activity {
+    const NEVER: u64 = u64::MAX;
+
+    fn touch(&self) {
+        let micros = self.opened.elapsed().as_micros().min(u128::from(Self::NEVER - 1)) as u64;
+        self.last_micros.store(micros, Ordering::SeqCst);
+    }
+
+    /// When the connection is to close unless a request comes: the first one within the
+    /// header-read timeout, the next ones within the idle timeout of the last.
+    fn deadline(&self, timeouts: Timeouts) -> Instant {
+        match self.last_micros.load(Ordering::SeqCst) {
+            Self::NEVER => self.opened + timeouts.header_read,
+            micros => self.opened + Duration::from_micros(micros) + timeouts.idle,
+        }
+    }
 }
 
 /// Serves one connection (HTTP/1, HTTP/2, WebSocket upgrades) with `service` until it closes,
-/// `stop` resolves (in-flight requests finish), its headers take longer than the timeout, or
-/// it stays without a request for the idle timeout. An upgraded WebSocket leaves this loop at
-/// once: its liveness is the pings'.
-pub(crate) async fn serve<IO, S, B>(
+/// `stop` resolves (in-flight requests finish, for `SHUTDOWN_GRACE` at most), no request
+/// starts within the header-read timeout, or it stays without one for the idle timeout. An
+/// upgraded WebSocket leaves this loop at once: its liveness is the pings'.
+pub(crate) async fn serve<IO, S>(
     io: IO,
     service: S,
     timeouts: Timeouts,
     stop: impl Future<Output = ()>,
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>>
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<HttpBody>>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body<Data = hyper::body::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let activity = Arc::new(Activity {
+        opened: Instant::now(),
         in_flight: AtomicUsize::new(0),
-        last: watch::Sender::new(Instant::now()),
+        last_micros: AtomicU64::new(Activity::NEVER),
     });
-    let tracked = Tracked { inner: service, activity: Arc::clone(&activity) };
+    let tracked =
+        Tracked { inner: service, activity: Arc::clone(&activity), timeout: timeouts.request };
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.header_read);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE.0)
+        .keep_alive_timeout(H2_KEEP_ALIVE.1);
     let connection =
         builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(tracked));
-    tokio::pin!(connection, stop);
-    let mut last = activity.last.subscribe();
+    let sleep = tokio::time::sleep_until(activity.deadline(timeouts));
+    tokio::pin!(connection, stop, sleep);
     loop {
-        let deadline = *last.borrow_and_update() + timeouts.idle;
         tokio::select! {
             _ = &mut connection => return,
             () = &mut stop => break,
-            _ = last.changed() => {}
-            () = tokio::time::sleep_until(deadline) => {
-                if activity.in_flight.load(Ordering::SeqCst) == 0 {
-                    debug!(target: LOG_TARGET, idle = ?timeouts.idle, "Closing an idle connection");
+            () = &mut sleep => {
+                let deadline = activity.deadline(timeouts);
+                if activity.in_flight.load(Ordering::SeqCst) > 0 {
+                    // Busy: a request's own timeout bounds it; look again later.
+                    sleep.as_mut().reset(Instant::now() + timeouts.idle);
+                } else if deadline > Instant::now() {
+                    sleep.as_mut().reset(deadline);
+                } else {
+                    debug!(target: LOG_TARGET, "Closing an idle connection");
                     metrics::counter!("ferry_rpc_idle_closed_total").increment(1);
                     break;
                 }
-                activity.last.send_replace(Instant::now());
             }
         }
     }
     connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, connection).await.is_err() {
+        debug!(target: LOG_TARGET, grace = ?SHUTDOWN_GRACE, "Dropped a connection that would not close");
+    }
 }
 
-/// `inner`, recording each request's start and end in `activity`.
+/// `inner`, recording each request's start and end in `activity`, and answering 408 to one
+/// that takes longer than `timeout`.
 #[derive(Debug, Clone)]
 struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    timeout: Duration,
+}
+
+/// One request in flight: counted until dropped, whether it finished or was abandoned (an
+/// HTTP/2 stream reset drops it unfinished).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        activity.touch();
+        Self(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl<S, R> tower::Service<R> for Tracked<S>
 where
-    S: tower::Service<R>,
+    S: tower::Service<R, Response = http::Response<HttpBody>>,
     S::Future: Send + 'static,
-    S::Response: 'static,
     S::Error: 'static,
 {
     type Response = S::Response;
@@ -223,15 +291,27 @@ where
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        let activity = Arc::clone(&self.activity);
-        activity.in_flight.fetch_add(1, Ordering::SeqCst);
-        activity.last.send_replace(Instant::now());
+        let in_flight = InFlight::start(&self.activity);
         let response = self.inner.call(request);
+        let timeout = self.timeout;
         Box::pin(async move {
-            let response = response.await;
-            activity.in_flight.fetch_sub(1, Ordering::SeqCst);
-            activity.last.send_replace(Instant::now());
-            response
+            let answer = tokio::time::timeout(timeout, response).await;
+            drop(in_flight);
+            answer.unwrap_or_else(|_| {
+                metrics::counter!("ferry_rpc_request_timeouts_total").increment(1);
+                Ok(timed_out(timeout))
+            })
         })
     }
+}
+
+fn timed_out(timeout: Duration) -> http::Response<HttpBody> {
+    http::Response::builder()
+        .status(http::StatusCode::REQUEST_TIMEOUT)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(http::header::CONNECTION, "close")
+        .body(HttpBody::from(format!(
+            "the request took longer than {timeout:?}, body upload included; closed\n"
+        )))
+        .expect("a static response is well-formed")
 }

@@ -24,7 +24,6 @@ use jsonrpsee::{
 use serde_json::json;
 use std::{
     collections::HashMap,
-    io,
     net::IpAddr,
     sync::{Arc, Mutex},
 };
@@ -89,6 +88,7 @@ impl SubscriptionCount {
     }
 
     fn take(&self, limits: &Limits, peer: Option<IpAddr>) -> Result<Place<'_>, NoPlace> {
+        let peer = peer.map(peer_group);
         let mut counts = self.lock();
         if counts.total >= limits.max_subscriptions_total as usize {
             return Err(NoPlace::Total(limits.max_subscriptions_total));
@@ -106,6 +106,18 @@ impl SubscriptionCount {
     }
 }
 
+/// The address one peer is counted under: an IPv4 address, or an IPv6 address's /64 (one
+/// host is given a /64 to choose addresses from).
+fn peer_group(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 impl From<NoPlace> for ErrorObjectOwned {
     fn from(refusal: NoPlace) -> Self {
         metrics::counter!("ferry_rpc_refused_total", "listener" => "public", "reason" => "subscriptions")
@@ -119,8 +131,8 @@ impl From<NoPlace> for ErrorObjectOwned {
             NoPlace::Peer(peer, limit) => Self::owned(
                 codes::SUBSCRIPTION_LIMIT,
                 format!(
-                    "{peer} already has {limit} subscriptions open, the most one address may \
-                     hold; close one first"
+                    "{peer} already has {limit} subscriptions open, the most one address (or \
+                     IPv6 /64) may hold; close one first"
                 ),
                 Some(json!({ "limit": limit, "peer": peer.to_string() })),
             ),
@@ -128,25 +140,9 @@ impl From<NoPlace> for ErrorObjectOwned {
     }
 }
 
-/// The bytes `entry` takes in a page's JSON, counted without building it.
-fn wire_size(entry: &LogEntry) -> usize {
-    struct Counter(usize);
-    impl io::Write for Counter {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // An entry that cannot be written is reported when the page is.
-    serde_json::to_writer(&mut counter, entry).map_or(0, |()| counter.0 + 1)
-}
-
 /// A page being filled: up to a count and a byte budget, though never empty for want of
-/// bytes, so that an entry larger than the budget still goes out, alone.
+/// bytes, so that an entry larger than the budget still goes out, alone. Entries are
+/// measured by [`LogEntry::json_size_bound`], so a page's JSON never exceeds the budget.
 struct PageBuilder {
     entries: Vec<LogEntry>,
     limit: usize,
@@ -164,7 +160,7 @@ impl PageBuilder {
         if self.entries.len() >= self.limit {
             return false;
         }
-        let size = wire_size(&entry);
+        let size = entry.json_size_bound();
         if !self.entries.is_empty() && self.bytes + size > self.max_bytes {
             return false;
         }
@@ -175,6 +171,10 @@ impl PageBuilder {
 
     fn is_full(&self) -> bool {
         self.entries.len() >= self.limit || self.bytes >= self.max_bytes
+    }
+
+    fn finish(self, next_seq: u64) -> LogPage {
+        LogPage { entries: self.entries, next_seq }
     }
 }
 
@@ -240,7 +240,7 @@ fn messages(params: &Params<'_>, context: &Context) -> Result<LogPage, RpcError>
     page(context, from_seq, limit, options.finality)
 }
 
-/// Up to `limit` entries (and about `Limits::max_page_bytes`) from `from_seq` that a consumer
+/// Up to `limit` entries (and `Limits::max_page_bytes`) from `from_seq` that a consumer
 /// following `finality` is told of now, and where to read on: past what was left out, up to
 /// the first entry not final yet.
 fn page(
@@ -253,17 +253,18 @@ fn page(
     let mut page = PageBuilder::new(limit, context.limits.max_page_bytes);
     let mut next_seq = from_seq;
     if finality == Finality::Latest {
-        for stored in store.entries_from(Seq(from_seq), limit)? {
+        for stored in store.entries_within(Seq(from_seq), limit, page.max_bytes)? {
             let seq = stored.entry.seq;
             if !page.push(stored.entry) {
                 break;
             }
             next_seq = seq.0 + 1;
         }
-        return Ok(LogPage { entries: page.entries, next_seq });
+        return Ok(page.finish(next_seq));
     }
     let heads = store.final_heads()?;
-    for stored in store.entries_from(Seq(from_seq), limit * SCAN_FACTOR)? {
+    // Read no more than a page can hold, even of entries left out.
+    for stored in store.entries_within(Seq(from_seq), limit * SCAN_FACTOR, page.max_bytes)? {
         let seq = stored.entry.seq;
         match visibility(stored.settlement, finality, heads) {
             Visibility::Wait => break,
@@ -279,7 +280,7 @@ fn page(
             break;
         }
     }
-    Ok(LogPage { entries: page.entries, next_seq })
+    Ok(page.finish(next_seq))
 }
 
 fn reorgs(params: &Params<'_>, context: &Context) -> Result<Vec<ReorgEntry>, RpcError> {

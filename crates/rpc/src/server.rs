@@ -39,8 +39,13 @@ pub struct Limits {
     /// How long a client may take to send a request's headers.
     pub header_read_timeout: Duration,
     /// How long an HTTP connection may stay open without a request in flight (WebSocket
-    /// connections are kept by their pings instead).
+    /// connections are kept by their pings instead). An HTTP/1 connection waiting for its
+    /// next request is closed after `header_read_timeout` already (hyper's rule); this bounds
+    /// HTTP/2 connections.
     pub idle_timeout: Duration,
+    /// How long one HTTP request may take, from its headers to its answer, body upload
+    /// included; beyond, it gets HTTP 408.
+    pub request_timeout: Duration,
     /// Most subscriptions on one WebSocket connection.
     pub max_subscriptions_per_connection: u32,
     /// How often WebSocket connections are pinged; one that stays silent for twice as long
@@ -75,6 +80,7 @@ impl Default for Limits {
             max_connections: 256,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
             max_subscriptions_per_connection: 16,
             ws_ping_interval: Duration::from_secs(30),
             max_subscriptions_total: 1_024,
@@ -291,8 +297,11 @@ impl Listener {
             .set_config(server_config(limits))
             .set_http_middleware(middleware)
             .to_service_builder();
-        let timeouts =
-            Timeouts { header_read: limits.header_read_timeout, idle: limits.idle_timeout };
+        let timeouts = Timeouts {
+            header_read: limits.header_read_timeout,
+            idle: limits.idle_timeout,
+            request: limits.request_timeout,
+        };
         let (stop, handle) = stop_channel();
         let accept_stop = stop.clone();
         tokio::spawn(connection::accept_loop(

@@ -133,7 +133,9 @@ impl Value for AuditRecord {
             .ok_or_else(|| DecodeError::invalid(format!("unknown change method {}", bytes[8])))?;
         let previous = decode_checkpoint(&bytes[9..26])?;
         let current = decode_checkpoint(&bytes[26..43])?;
-        let caller = String::from_utf8_lossy(&bytes[HEADER_LEN..]).into_owned();
+        // Written from a String: bytes that are not UTF-8 are damage, not a caller.
+        let caller = String::from_utf8(bytes[HEADER_LEN..].to_vec())
+            .map_err(|error| DecodeError::invalid(format!("caller is not UTF-8: {error}")))?;
         Ok(Self { at_millis, method, caller, previous, current })
     }
 }

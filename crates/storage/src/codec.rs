@@ -650,7 +650,11 @@ impl Value for ReorgRecord {
         let mut block = || -> DecodeResult<_> {
             let number = fields.optional_u64()?;
             let hash = fields.b256()?;
-            Ok(number.map(|number| ferry_primitives::BlockRef { number, hash }))
+            match number {
+                Some(number) => Ok(Some(ferry_primitives::BlockRef { number, hash })),
+                None if hash.is_zero() => Ok(None),
+                None => Err(DecodeError::invalid(format!("absent block with hash {hash}"))),
+            }
         };
         let (common_ancestor, old_tip) = (block()?, block()?);
         let orphaned = fields.u64()?;
@@ -806,7 +810,40 @@ mod tests {
                     buf
                 }
             ),
-            prop::collection::vec(any::<u8>(), 0..80),
+            (any::<(u64, u64, u64, bool)>(), arb_origin()).prop_map(
+                |((at, number, orphaned, detected), origin)| {
+                    let mut buf = Vec::new();
+                    let block = ferry_primitives::BlockRef { number, hash: origin.block_hash };
+                    ReorgRecord {
+                        at_millis: at,
+                        cause: if detected { ReorgCause::Detected } else { ReorgCause::Moved },
+                        rewind_to: origin.position(),
+                        common_ancestor: detected.then_some(block),
+                        old_tip: (!detected).then_some(block),
+                        orphaned,
+                        first_notice: detected.then_some(Seq(orphaned)),
+                    }
+                    .encode_into(&mut buf);
+                    buf
+                }
+            ),
+            (any::<(u64, bool)>(), ".{0,12}").prop_map(|((at, set), caller)| {
+                let mut buf = Vec::new();
+                crate::audit::AuditRecord {
+                    at_millis: at,
+                    method: if set {
+                        crate::ChangeMethod::SetCheckpoint
+                    } else {
+                        crate::ChangeMethod::ReorgRewind
+                    },
+                    caller,
+                    previous: set.then(|| Position::new(at, 1)),
+                    current: None,
+                }
+                .encode_into(&mut buf);
+                buf
+            }),
+            prop::collection::vec(any::<u8>(), 0..160),
         ];
         (valid, any::<u16>(), any::<u8>(), 0..3u8).prop_map(|(mut bytes, at, byte, how)| {
             match how {

@@ -195,8 +195,8 @@ async fn closed_by(socket: &mut TcpStream, deadline: Instant) -> bool {
 async fn idle_sockets_above_the_cap_are_closed_and_the_node_goes_on_serving_and_ingesting() {
     let limits = Limits {
         max_connections: 8,
-        header_read_timeout: Duration::from_millis(400),
-        idle_timeout: Duration::from_millis(400),
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(5),
         ws_ping_interval: Duration::from_secs(30),
         ..Limits::default()
     };
@@ -226,8 +226,9 @@ async fn idle_sockets_above_the_cap_are_closed_and_the_node_goes_on_serving_and_
     for socket in &mut extra {
         assert!(closed_by(socket, Instant::now() + Duration::from_millis(300)).await);
     }
-    // The idle ones are closed after their timeouts...
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // The idle ones are closed after the header-read timeout (a silent socket has not even
+    // said which protocol it speaks), long before the idle timeout...
+    let deadline = Instant::now() + Duration::from_millis(2_000);
     for socket in &mut idle {
         assert!(closed_by(socket, deadline).await, "an idle socket outlived its timeout");
     }
@@ -243,6 +244,47 @@ async fn idle_sockets_above_the_cap_are_closed_and_the_node_goes_on_serving_and_
         .unwrap();
     assert_eq!(page.entries[0].l1.origin.block_number, node.chain.latest());
     node.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_arrives_gets_408_and_cannot_hold_a_stop() {
+    let limits = Limits { request_timeout: Duration::from_millis(500), ..Limits::default() };
+    let rpc = RpcConfig { limits, ..RpcConfig::default() };
+    let node = Node::start_configured(ScriptedCollector::new(0, 100), 3, 2, None, rpc).await;
+    let public = node.server.public_addr();
+    let stalled = |addr: SocketAddr| async move {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             content-length: 100\r\n\r\n{{\"jsonrpc\":"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket
+    };
+    let mut socket = stalled(public).await;
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer));
+    read.await.expect("the stalled request was answered").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body upload included"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(post(public, STATUS, &[]).await.status, 200);
+    node.stop().await;
+
+    // With a long request timeout, a stalled upload cannot hold the listener's stop either.
+    let rpc = RpcConfig::default();
+    let node = Node::start_configured(ScriptedCollector::new(0, 100), 3, 2, None, rpc).await;
+    let _socket = stalled(node.server.public_addr()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    node.server.stop();
+    let server = node.stop_and_take_server().await;
+    tokio::time::timeout(Duration::from_secs(10), server.stopped())
+        .await
+        .expect("the listeners stopped despite the stalled upload");
+    assert!(started.elapsed() >= Duration::from_secs(4), "in-flight requests get their grace");
 }
 
 /// A WebSocket from `local` (any 127.0.0.0/8 address) to `server`.

@@ -180,6 +180,15 @@ impl Node {
         raw_post(self.server.public_addr(), body.as_bytes(), None).await
     }
 
+    /// Stops the ingestion task and hands over the listeners, to watch them stop.
+    pub(crate) async fn stop_and_take_server(mut self) -> RpcServer {
+        if let Some(mut handle) = self.handle.take() {
+            handle.stop();
+            handle.stopped().await;
+        }
+        self.server
+    }
+
     pub(crate) async fn stop(mut self) {
         self.server.stop();
         if let Some(mut handle) = self.handle.take() {

@@ -86,23 +86,41 @@ impl Store {
     /// Up to `limit` entries of the log from seq `from` on, in seq order, with what decides
     /// their finality.
     pub fn entries_from(&self, from: Seq, limit: usize) -> Result<Vec<StoredEntry>> {
+        self.entries_within(from, limit, usize::MAX)
+    }
+
+    /// Like [`Store::entries_from`], but stops once the entries read hold `max_bytes` of stored
+    /// message data (one entry at least): anyone can send the contract messages of megabytes,
+    /// and a page that can send a few of them must not read a thousand.
+    pub fn entries_within(
+        &self,
+        from: Seq,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredEntry>> {
         let txn = self.read()?;
-        let messages = collect::<tables::Messages>(&txn, from, limit)?;
+        let messages =
+            collect_within::<tables::Messages>(&txn, from, limit, max_bytes, |record| {
+                stored_size(&record.l1)
+            })?;
         let notices = collect::<tables::Notices>(&txn, from, limit)?;
         let (mut messages, mut notices) =
             (messages.into_iter().peekable(), notices.into_iter().peekable());
         let mut entries = Vec::with_capacity(limit.min(1024));
         let mut next = from;
-        while entries.len() < limit {
-            if messages.peek().is_some_and(|(seq, _)| *seq == next) {
+        let mut bytes = 0;
+        while entries.len() < limit && (entries.is_empty() || bytes < max_bytes) {
+            let entry = if messages.peek().is_some_and(|(seq, _)| *seq == next) {
                 let (seq, record) = messages.next().expect("peeked");
-                entries.push(message_entry(&txn, seq, record)?);
+                message_entry(&txn, seq, record)?
             } else if notices.peek().is_some_and(|(seq, _)| *seq == next) {
                 let (seq, notice) = notices.next().expect("peeked");
-                entries.push(notice_entry(&txn, seq, notice)?);
+                notice_entry(&txn, seq, notice)?
             } else {
                 break;
-            }
+            };
+            bytes += stored_size(&entry.entry.l1);
+            entries.push(entry);
             next = next.next();
         }
         Ok(entries)
@@ -264,6 +282,37 @@ fn collect<T: TableDef<Key = Seq>>(
         Ok(if rows.len() < limit { ControlFlow::Continue(()) } else { ControlFlow::Break(()) })
     })?;
     Ok(rows)
+}
+
+/// Up to `limit` rows from `from` on, stopping after the row that brings their `size` to
+/// `max_bytes`.
+fn collect_within<T: TableDef<Key = Seq>>(
+    txn: &ReadTxn<'_>,
+    from: Seq,
+    limit: usize,
+    max_bytes: usize,
+    size: impl Fn(&T::Value) -> usize,
+) -> Result<Vec<(Seq, T::Value)>> {
+    let mut rows = Vec::new();
+    if limit == 0 {
+        return Ok(rows);
+    }
+    let mut bytes = 0_usize;
+    txn.walk::<T>(Some(&from), |seq, value| {
+        bytes = bytes.saturating_add(size(&value));
+        rows.push((seq, value));
+        Ok(if rows.len() < limit && bytes < max_bytes {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        })
+    })?;
+    Ok(rows)
+}
+
+/// About what a message takes in the store: its payload, and the fixed fields.
+fn stored_size(l1: &L1Message) -> usize {
+    32 * l1.message.payload.len() + 300
 }
 
 fn message(txn: &ReadTxn<'_>, seq: Seq) -> Result<MessageRecord> {

@@ -136,6 +136,26 @@ fn a_database_refuses_another_chain_or_contract_naming_both() {
 }
 
 #[test]
+fn a_read_within_a_byte_budget_stops_after_the_entry_that_reaches_it() {
+    let (_dir, store) = temp_store();
+    // Ten messages of 1,000 felts (32,000 bytes of payload each).
+    let payload = vec![U256::MAX; 1_000];
+    let batch: Vec<L1Message> = (0..10)
+        .map(|nonce| {
+            ferry_primitives::test_utils::l1_message_with_payload(nonce, 1, nonce, payload.clone())
+        })
+        .collect();
+    committed(commit_from(&store, None, &batch, Position::block_start(2)).unwrap());
+    let seqs = |entries: Vec<crate::StoredEntry>| -> Vec<u64> {
+        entries.iter().map(|stored| stored.entry.seq.0).collect()
+    };
+    assert_eq!(seqs(store.entries_within(Seq(0), 100, 70_000).unwrap()), [0, 1, 2]);
+    assert_eq!(seqs(store.entries_within(Seq(4), 100, 1).unwrap()), [4], "one at least");
+    assert_eq!(seqs(store.entries_within(Seq(8), 100, usize::MAX).unwrap()), [8, 9]);
+    assert_eq!(store.entries_within(Seq(0), 100, usize::MAX).unwrap().len(), 10);
+}
+
+#[test]
 fn an_existing_database_opens_for_its_own_chain_without_being_told_it() {
     let empty = tempfile::tempdir().unwrap();
     assert!(Store::open_existing(empty.path(), CONTRACT, 0).unwrap().is_none());
