@@ -5,7 +5,7 @@ use crate::{
     support::{Ferry, anvil, deploy, head, send_many},
 };
 use alloy::transports::http::reqwest;
-use ferry_messaging::test_utils::read_http_request;
+use ferry_messaging::test_utils::{forward_json, read_http_request, write_json_response};
 use ferry_primitives::Position;
 use std::{
     sync::{
@@ -58,28 +58,20 @@ async fn serve(socket: TcpStream, upstream: String, faults: Arc<Faults>, dice: A
             }
             Some(1) => {
                 faults.too_many_requests.fetch_add(1, Ordering::Relaxed);
-                (429, "rate limited".to_owned())
+                (429, b"rate limited".to_vec())
             }
             Some(2) => {
                 faults.server_errors.fetch_add(1, Ordering::Relaxed);
-                (500, "internal error".to_owned())
+                (500, b"internal error".to_vec())
             }
             other => {
                 if other == Some(3) {
                     faults.delayed.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
-                let Ok(response) = client
-                    .post(&upstream)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                else {
+                let Some((status, text)) = forward_json(&client, &upstream, body).await else {
                     return;
                 };
-                let status = response.status().as_u16();
-                let text = response.text().await.unwrap_or_default();
                 if other == Some(4) {
                     // Half the body, then the connection closes.
                     faults.truncated.fetch_add(1, Ordering::Relaxed);
@@ -88,18 +80,14 @@ async fn serve(socket: TcpStream, upstream: String, faults: Arc<Faults>, dice: A
                         text.len()
                     );
                     let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(&text.as_bytes()[..text.len() / 2]).await;
+                    let _ = socket.write_all(&text[..text.len() / 2]).await;
                     return;
                 }
                 faults.forwarded.fetch_add(1, Ordering::Relaxed);
                 (status, text)
             }
         };
-        let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if socket.write_all(response.as_bytes()).await.is_err() {
+        if !write_json_response(socket, status, &answer).await {
             return;
         }
     }

@@ -4,14 +4,14 @@
 //! (a reorg between two requests of one gather).
 
 use alloy::transports::http::reqwest;
-use ferry_messaging::test_utils::read_http_request;
+use ferry_messaging::test_utils::{forward_json, read_http_request, write_json_response};
 use serde_json::Value;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 use tokio::{
-    io::{AsyncWriteExt, BufReader},
+    io::BufReader,
     net::{TcpListener, TcpStream},
     sync::{Notify, watch},
     task::JoinHandle,
@@ -152,28 +152,11 @@ async fn serve(socket: TcpStream, client: reqwest::Client, state: Arc<Mutex<Stat
         if let Some((HoldAt::Request, gate)) = &hold {
             gate.pass().await;
         }
-        let Ok(response) = client
-            .post(&upstream)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-        else {
-            return;
-        };
-        let status = response.status().as_u16();
-        let Ok(answer) = response.bytes().await else { return };
+        let Some((status, answer)) = forward_json(&client, &upstream, body).await else { return };
         if let Some((HoldAt::Answer, gate)) = &hold {
             gate.pass().await;
         }
-        let head = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            answer.len()
-        );
-        let socket = reader.get_mut();
-        if socket.write_all(head.as_bytes()).await.is_err()
-            || socket.write_all(&answer).await.is_err()
-        {
+        if !write_json_response(reader.get_mut(), status, &answer).await {
             return;
         }
     }

@@ -2,13 +2,13 @@
 //! method (a batch counts each of its calls): what a hosted provider would bill.
 
 use alloy::transports::http::reqwest;
-use ferry_messaging::test_utils::read_http_request;
+use ferry_messaging::test_utils::{forward_json, read_http_request, write_json_response};
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
 };
 use tokio::{
-    io::{AsyncWriteExt, BufReader},
+    io::BufReader,
     net::{TcpListener, TcpStream},
     task::JoinHandle,
 };
@@ -76,25 +76,8 @@ async fn serve(
                 *counts.entry(method).or_default() += 1;
             }
         }
-        let Ok(response) = client
-            .post(&upstream)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-        else {
-            return;
-        };
-        let status = response.status().as_u16();
-        let Ok(answer) = response.bytes().await else { return };
-        let head = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            answer.len()
-        );
-        let socket = reader.get_mut();
-        if socket.write_all(head.as_bytes()).await.is_err()
-            || socket.write_all(&answer).await.is_err()
-        {
+        let Some((status, answer)) = forward_json(&client, &upstream, body).await else { return };
+        if !write_json_response(reader.get_mut(), status, &answer).await {
             return;
         }
     }
