@@ -24,6 +24,7 @@ use alloy::{
     providers::Provider,
     rpc::{client::BatchRequest, types::Filter},
     sol_types::SolEvent,
+    transports::TransportError,
 };
 use ferry_primitives::{BlockHeader, Position, first_unlinked};
 use serde::Deserialize;
@@ -206,16 +207,24 @@ impl EthereumCollector {
         .await
     }
 
+    /// `eth_getLogs` with `filter`, retried while the failure is transient; each caller says
+    /// what the other failures mean for its request.
+    async fn get_logs(
+        &self,
+        filter: &Filter,
+        detail: &str,
+    ) -> Result<Vec<MessageLog>, TransportError> {
+        self.retrying("eth_getLogs", detail, 1, || {
+            self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (filter,))
+        })
+        .await
+    }
+
     /// `eth_getLogs` over `first..=last`, placed.
     async fn ranged_logs(&self, first: u64, last: u64) -> Result<Vec<PlacedLog>, Attempt> {
         let filter = self.filter().from_block(first).to_block(last);
         let detail = format!("{first}..={last}");
-        let logs = self
-            .retrying("eth_getLogs", &detail, 1, || {
-                self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (&filter,))
-            })
-            .await;
-        let logs = match logs {
+        let logs = match self.get_logs(&filter, &detail).await {
             Ok(logs) => logs,
             Err(error) => {
                 let class = classify(&error);
@@ -240,12 +249,7 @@ impl EthereumCollector {
         let number = header.number.to::<u64>();
         let filter = self.filter().at_block_hash(header.hash);
         let detail = format!("block {number} by hash {}", header.hash);
-        let logs = self
-            .retrying("eth_getLogs", &detail, 1, || {
-                self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (&filter,))
-            })
-            .await;
-        let logs = match logs {
+        let logs = match self.get_logs(&filter, &detail).await {
             Ok(logs) => logs,
             Err(error) if classify(&error) == ErrorClass::Fatal => {
                 let failed = upstream("eth_getLogs", &detail, error);
