@@ -71,7 +71,7 @@ impl Consumer {
     /// Pulls everything the node has for it now.
     async fn pull(&mut self, ferry: &Ferry) {
         let client = ferry.public_client();
-        let options = Some(ReadOptions { finality: self.finality });
+        let options = Some(ReadOptions { finality: self.finality, executable: false });
         loop {
             let Ok(page) = client.get_messages(self.next_seq, Some(1_000), options).await else {
                 return; // the node is down: the next pull goes on from here
@@ -356,11 +356,11 @@ async fn a_reorg_deeper_than_the_window_halts_loudly_until_an_operator_moves_the
     let fork = head(&contract).await - 7;
     let admin = HttpClient::builder().build(format!("http://{}", ferry.admin)).unwrap();
     let preview = admin
-        .set_checkpoint(fork - 1, None, Some(ferry_rpc::ChangeOptions { dry_run: true }))
+        .set_checkpoint((fork - 1).into(), None, Some(ferry_rpc::ChangeOptions { dry_run: true }))
         .await
         .unwrap();
     assert!(preview.effect.unwrap().would_orphan > 0);
-    let change = admin.set_checkpoint(fork - 1, None, None).await.unwrap();
+    let change = admin.set_checkpoint((fork - 1).into(), None, None).await.unwrap();
     assert!(change.orphaned.is_some_and(|orphaned| orphaned > 0), "{change:?}");
     caught_up(&mut ferry, &contract).await;
     let status = ferry.public_client().status().await.unwrap();

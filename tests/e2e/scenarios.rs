@@ -32,6 +32,7 @@ pub(crate) async fn stored(ferry: &Ferry) -> Vec<StoredMessage> {
             l1: entry.l1,
             inclusion: entry.inclusion,
             reorg: None,
+            lifecycle: entry.lifecycle,
         })
         .collect()
 }
@@ -168,7 +169,7 @@ async fn live_rewinds_rescan_skip_and_reset_while_messages_arrive() {
 
     // Back to the first message's block: a re-scan that stores nothing twice.
     let first_block = stored(&ferry).await[0].l1.origin.block_number;
-    let change = admin.set_checkpoint(first_block, None, None).await.unwrap();
+    let change = admin.set_checkpoint(first_block.into(), None, None).await.unwrap();
     assert_eq!(change.rewind_applied, Some(true));
     send_many(&contract, 2).await;
     mine(2).await;
@@ -182,7 +183,7 @@ async fn live_rewinds_rescan_skip_and_reset_while_messages_arrive() {
     mine(1).await;
     let head_seen = skipped_block + 1;
     ferry.wait_status("the node sees the head", |s| s.pipeline.l1_head >= Some(head_seen)).await;
-    let change = admin.set_checkpoint(skipped_block + 1, None, None).await.unwrap();
+    let change = admin.set_checkpoint((skipped_block + 1).into(), None, None).await.unwrap();
     assert_eq!(change.current, Some(Position::block_start(skipped_block + 1)));
     send_many(&contract, 1).await;
     mine(2).await;
@@ -221,7 +222,7 @@ async fn a_wrong_start_block_is_recovered_by_setting_the_checkpoint_back() {
     assert_eq!(status.messages_stored, 6);
     assert_eq!(status.pipeline.lowest_nonce, Some(U256::from(8)));
 
-    admin(&ferry).set_checkpoint(0, None, None).await.unwrap();
+    admin(&ferry).set_checkpoint(0.into(), None, None).await.unwrap();
     let status = caught_up(&mut ferry, &contract).await;
     assert_eq!(status.messages_stored, 14);
     let messages = stored(&ferry).await;
@@ -244,7 +245,7 @@ async fn a_burst_of_concurrent_sets_during_ingest_ends_at_the_last_value() {
     let head = head(&contract).await;
     let sets = (0..20u64).map(|i| {
         let client = admin(&ferry);
-        tokio::spawn(async move { client.set_checkpoint(1 + (i * 7) % head, None, None).await })
+        tokio::spawn(async move { client.set_checkpoint((1 + (i * 7) % head).into(), None, None).await })
     });
     for set in futures_join(sets).await {
         assert!(set.is_ok());

@@ -1,6 +1,6 @@
 use crate::CollectorError;
 use alloy::primitives::B256;
-use ferry_primitives::{BlockHeader, BlockRef, L1Message, Position};
+use ferry_primitives::{BlockHeader, BlockRef, L1Message, LifecycleEvent, Position};
 use serde::{Deserialize, Serialize};
 use std::{fmt, future::Future, str::FromStr};
 
@@ -86,7 +86,11 @@ pub struct Gathered {
     /// The messages logged from the requested position through the last header's block, in
     /// `(block, logIndex)` order.
     pub messages: Vec<L1Message>,
-    /// Logs that carried the message topic but could not be decoded, in the same range.
+    /// The lifecycle events (cancellations started and completed, consumptions) of the same
+    /// range, in L1 order, with the timestamps of their blocks.
+    pub events: Vec<LifecycleEvent>,
+    /// Logs that carried the topic of a message or a lifecycle event but could not be
+    /// decoded, in the same range.
     pub malformed: Vec<MalformedLog>,
     /// The headers of the range's blocks from the one asked for (at least the last block),
     /// ascending and linked; every log of a block among them carries its hash. The last one
@@ -137,6 +141,13 @@ pub trait Collector: Send + Sync + 'static {
         &self,
         number: u64,
     ) -> impl Future<Output = Result<Option<BlockHeader>, CollectorError>> + Send;
+
+    /// The timestamp of canonical block `number`, in Unix seconds; `None` if the chain has no
+    /// such block. A rewind by time searches blocks by it.
+    fn block_timestamp(
+        &self,
+        number: u64,
+    ) -> impl Future<Output = Result<Option<u64>, CollectorError>> + Send;
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
 use crate::{
-    Collector, CollectorError, ControllerError, DrainHandle, DrainRequests, DrainTask,
-    MessageStream, Status, stream::DEFAULT_REORG_WINDOW,
+    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, MessageStream, Status,
+    TimeResolution,
+    stream::DEFAULT_REORG_WINDOW,
+    timeline::{BlockClock, Unplaced, first_block_at},
 };
 use ferry_primitives::{Checkpoint, Position};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
 use serde::{Deserialize, Serialize};
 use std::{
     cmp::Ordering,
-    future::Future,
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering as AtomicOrdering},
@@ -26,6 +26,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a set waits for L1 to tell its head, before judging by the last head seen: a
 /// provider that hangs must not hang the admin API.
 const HEAD_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a rewind by time may search L1's blocks (some 60 header requests at most).
+const TIME_SEARCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a set or reset changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,19 +107,8 @@ struct Inner {
     changes: tokio::sync::Mutex<()>,
     /// The header window's depth below the head, for the task it starts.
     reorg_window: AtomicU64,
-    /// Where a fresh L1 head comes from, once started.
-    heads: Mutex<Option<Arc<dyn LatestHead>>>,
-}
-
-/// A fresh L1 head, from the running task's collector.
-trait LatestHead: Send + Sync + std::fmt::Debug {
-    fn latest(&self) -> Pin<Box<dyn Future<Output = Result<u64, CollectorError>> + Send + '_>>;
-}
-
-impl<C: Collector + std::fmt::Debug> LatestHead for C {
-    fn latest(&self) -> Pin<Box<dyn Future<Output = Result<u64, CollectorError>> + Send + '_>> {
-        Box::pin(async move { self.heads().await.map(|heads| heads.latest) })
-    }
+    /// Where fresh L1 heads and block timestamps come from, once started.
+    heads: Mutex<Option<Arc<dyn BlockClock>>>,
 }
 
 impl MessagingController {
@@ -191,6 +183,31 @@ impl MessagingController {
         self.preview(None).await
     }
 
+    /// The first L1 block at or after `time` (Unix seconds), for a rewind by time: the start
+    /// block when `time` is before it; refused when it is after the newest block, or while
+    /// the node has no L1 connection to search.
+    pub async fn resolve_time(&self, time: u64) -> Result<TimeResolution, ControllerError> {
+        let unresolved =
+            |reason: String| ControllerError::TimeUnresolved { requested: time, reason };
+        let clock = self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let Some(clock) = clock else {
+            return Err(unresolved("the node is not connected to L1 yet".to_owned()));
+        };
+        let start = self.inner.store.config().from_block;
+        let search = first_block_at(clock.as_ref(), time, start);
+        match tokio::time::timeout(TIME_SEARCH_TIMEOUT, search).await {
+            Ok(Ok(resolution)) => Ok(resolution),
+            Ok(Err(Unplaced::Future { head, head_time })) => {
+                Err(ControllerError::TimeBeyondHead { requested: time, head, head_time })
+            }
+            Ok(Err(Unplaced::Failed(reason))) => Err(unresolved(reason)),
+            Err(_) => Err(unresolved(format!(
+                "L1 did not answer within {} s",
+                TIME_SEARCH_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
     /// The newest `limit` checkpoint changes, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<AuditEntry>, ControllerError> {
         Ok(self.inner.store.checkpoint_history(limit)?)
@@ -248,6 +265,7 @@ impl MessagingController {
         if let Some(summary) = &changed.resolved {
             status.record_reorg(summary);
             status.set_halted(None);
+            crate::drain::publish_state_counts(&self.inner.store);
         }
         let to = self.inner.store.resume_position(new);
         warn!(target: LOG_TARGET, %method, caller, previous = ?changed.previous, current = ?new,
@@ -312,7 +330,7 @@ impl MessagingController {
         let status = Arc::clone(&self.inner.status);
         let window = self.inner.reorg_window.load(AtomicOrdering::Relaxed);
         *self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some(Arc::clone(&collector) as Arc<dyn LatestHead>);
+            Some(Arc::clone(&collector) as Arc<dyn BlockClock>);
         let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor)
             .with_reorg_window(window);
         let (task, handle) = DrainTask::new(stream, store.clone(), status);

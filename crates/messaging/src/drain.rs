@@ -193,6 +193,7 @@ impl<C: Collector> DrainTask<C> {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self { mut stream, mut drain, mut requests, mut stop, exit } = self;
         info!(target: LOG_TARGET, cursor = %stream.cursor(), "Drain task started");
+        publish_state_counts(&drain.store);
         tokio::pin!(shutdown);
         loop {
             let halted = drain.status.halted().is_some();
@@ -289,10 +290,16 @@ impl Drain {
                 next: batch.next,
                 messages: &batch.messages,
                 hashes: &batch.hashes,
+                events: &batch.events,
                 headers: &batch.headers,
                 window_floor: batch.window_floor,
                 tags,
             });
+            if let Ok(CommitOutcome::Committed(summary)) = &outcome
+                && (summary.stored > 0 || summary.state_changes + summary.unmatched_events > 0)
+            {
+                publish_state_counts(&store);
+            }
             (outcome, batch)
         })
         .await;
@@ -310,7 +317,13 @@ impl Drain {
             Ok(CommitOutcome::Committed(summary)) => {
                 debug!(target: LOG_TARGET, from = %batch.from, next = %batch.next,
                     stored = summary.stored, skipped = summary.skipped,
-                    reincluded = summary.reincluded, elapsed = ?started.elapsed(), "Committed");
+                    reincluded = summary.reincluded, state_changes = summary.state_changes,
+                    elapsed = ?started.elapsed(), "Committed");
+                if summary.unmatched_events > 0 {
+                    warn!(target: LOG_TARGET, events = summary.unmatched_events, from = %batch.from,
+                        next = %batch.next,
+                        "Lifecycle events about messages not stored (sent before the start block?); kept to match later");
+                }
                 if summary.reincluded > 0 {
                     info!(target: LOG_TARGET, reincluded = summary.reincluded, from = %batch.from,
                         "Orphaned messages found again on the canonical chain");
@@ -359,8 +372,10 @@ impl Drain {
                     kept = %reorg.replaced.kept, canonical = ?reorg.replaced.canonical,
                     common_ancestor = reorg.common_ancestor.number,
                     orphaned = summary.orphaned.len(), rewind_to = %summary.record.rewind_to,
+                    reverted_changes = summary.reverted_changes,
                     "Reorg: orphaned what it removed; reading again from its common ancestor");
                 self.status.record_reorg(&summary);
+                publish_state_counts(&self.store);
                 self.rewind(stream, summary.record.rewind_to, RewindCause::Reorg);
                 // The blocks it replaced are read again anchored, whatever the floor is now.
                 stream.anchor_through(summary.record.old_tip.map_or(0, |tip| tip.number));
@@ -432,3 +447,21 @@ impl Retry {
         self.at = Some(Instant::now() + delay);
     }
 }
+
+/// Sets `ferry_messages{state}` to the store's counts: how many messages are pending,
+/// cancellation started, cancelled or consumed, and how many lifecycles are unmatched.
+pub(crate) fn publish_state_counts(store: &Store) {
+    match store.state_counts() {
+        Ok(counts) => {
+            for state in ferry_primitives::MessageState::ALL {
+                metrics::gauge!("ferry_messages", "state" => state.name())
+                    .set(counts.of(state) as f64);
+            }
+            metrics::gauge!("ferry_messages", "state" => "unmatched").set(counts.unmatched as f64);
+        }
+        Err(error) => {
+            warn!(target: LOG_TARGET, %error, "Cannot read the message state counts");
+        }
+    }
+}
+

@@ -53,4 +53,25 @@ pub enum ControllerError {
     /// [`MessagingController::start`](crate::MessagingController::start) was called twice.
     #[error("the messaging service was already started")]
     AlreadyStarted,
+    /// A rewind by time asked for a moment after the newest L1 block.
+    #[error(
+        "time {requested} is after the newest L1 block {head} (time {head_time}); nothing was \
+         changed"
+    )]
+    TimeBeyondHead {
+        /// The requested time, in Unix seconds.
+        requested: u64,
+        /// The newest L1 block.
+        head: u64,
+        /// Its timestamp.
+        head_time: u64,
+    },
+    /// A rewind by time needs L1's block timestamps, and L1 could not give them.
+    #[error("cannot resolve time {requested} to a block: {reason}; nothing was changed")]
+    TimeUnresolved {
+        /// The requested time, in Unix seconds.
+        requested: u64,
+        /// Why.
+        reason: String,
+    },
 }

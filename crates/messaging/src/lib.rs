@@ -29,6 +29,7 @@ mod finality;
 mod nonces;
 mod status;
 mod stream;
+mod timeline;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
@@ -41,6 +42,7 @@ pub use error::{CollectorError, ControllerError, StreamError};
 pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
 pub use finality::{Visibility, visibility};
 pub use nonces::{NonceGap, NonceTracker};
+pub use timeline::TimeResolution;
 pub use status::{Halt, Phase, Status, StatusSnapshot, UpstreamSnapshot};
 pub use stream::{
     Batch, DEFAULT_REORG_WINDOW, DeepReorg, DeepReorgKind, MessageStream, Reorg, ReplacedBlock,

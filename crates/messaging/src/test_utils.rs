@@ -3,7 +3,9 @@
 
 use crate::{Collector, CollectorError, Gathered, Heads, MalformedLog};
 use alloy::primitives::{Address, B256, U256, keccak256};
-use ferry_primitives::{BlockHeader, L1Message, Message, Origin, Position};
+use ferry_primitives::{
+    BlockHeader, L1Message, LifecycleEvent, LifecycleKind, Message, Origin, Position,
+};
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
@@ -30,8 +32,26 @@ pub enum Call {
 pub enum ScriptedLog {
     /// A message.
     Message(Message),
+    /// A lifecycle event about a message (its fields; the fee is not logged).
+    Lifecycle(LifecycleKind, Message),
     /// A log with the message topic that does not decode.
     Malformed,
+}
+
+/// The timestamp of scripted block 0; each block is 12 s after the one before.
+pub const GENESIS_TIME: u64 = 1_700_000_000;
+
+/// The timestamp of scripted block `number`.
+pub const fn block_time(number: u64) -> u64 {
+    GENESIS_TIME + 12 * number
+}
+
+/// The delay the scripted contract tells for cancellations, in seconds.
+pub const CANCELLATION_DELAY: u64 = 600;
+
+/// The message of nonce `nonce` as [`ScriptedCollector::mine`] sends it.
+pub fn scripted_message(nonce: u64) -> Message {
+    message(nonce)
 }
 
 #[derive(Debug, Clone)]
@@ -382,6 +402,7 @@ impl Collector for ScriptedCollector {
         }
         let last = to_block.min(from.block + self.max_range - 1);
         let mut messages = Vec::new();
+        let mut events = Vec::new();
         let mut malformed = Vec::new();
         for number in from.block..=last {
             let block = &script.blocks[number as usize];
@@ -393,6 +414,21 @@ impl Collector for ScriptedCollector {
                 match log {
                     ScriptedLog::Message(message) => {
                         messages.push(l1_message(message, number, block.hash, *transaction, index));
+                    }
+                    ScriptedLog::Lifecycle(kind, message) => {
+                        let l1 = l1_message(message, number, block.hash, *transaction, index);
+                        events.push(LifecycleEvent {
+                            kind: *kind,
+                            from: message.from,
+                            to: message.to,
+                            selector: message.selector,
+                            payload: message.payload.clone(),
+                            nonce: message.nonce,
+                            origin: l1.origin,
+                            timestamp: block_time(number),
+                            cancellation_delay: (*kind == LifecycleKind::CancellationStarted)
+                                .then_some(CANCELLATION_DELAY),
+                        });
                     }
                     ScriptedLog::Malformed => malformed.push(MalformedLog {
                         position,
@@ -408,7 +444,7 @@ impl Collector for ScriptedCollector {
                 BlockHeader { number, hash: block.hash, parent_hash: block.parent_hash }
             })
             .collect();
-        Ok(Gathered { messages, malformed, headers })
+        Ok(Gathered { messages, events, malformed, headers })
     }
 
     async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {
@@ -419,6 +455,12 @@ impl Collector for ScriptedCollector {
             hash: block.hash,
             parent_hash: block.parent_hash,
         }))
+    }
+
+    async fn block_timestamp(&self, number: u64) -> Result<Option<u64>, CollectorError> {
+        self.enter(Call::Header).await?;
+        let script = self.lock();
+        Ok(script.blocks.get(number as usize).map(|_| block_time(number)))
     }
 }
 

@@ -769,15 +769,29 @@ mod tests {
         let cli = parse(&["checkpoint", "set", "--block", "0x3e8", "--dry-run", "--json"]).unwrap();
         match cli.command {
             Some(crate::Command::Checkpoint {
-                action: crate::CheckpointCommand::Set { block, index, dry_run },
+                action: crate::CheckpointCommand::Set { block, index, time, dry_run },
                 admin,
             }) => {
-                assert_eq!((block, index, dry_run, admin.json), (1_000, None, true, true));
+                assert_eq!((block, index, dry_run, admin.json), (Some(1_000), None, true, true));
+                assert_eq!(time, None);
             }
             other => panic!("{other:?}"),
         }
         let error = parse(&["checkpoint", "set", "--block", "-1"]).unwrap_err();
         assert!(error.contains("--block") && error.contains("-1"), "{error}");
         assert!(parse(&["checkpoint", "set"]).unwrap_err().contains("--block"));
+        let cli = parse(&["checkpoint", "set", "--time", "2026-11-30T12:00:00Z"]).unwrap();
+        match cli.command {
+            Some(crate::Command::Checkpoint {
+                action: crate::CheckpointCommand::Set { block, time, .. }, ..
+            }) => {
+                assert_eq!((block, time), (None, Some(ferry_rpc::Timestamp(1_796_040_000))));
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = parse(&["checkpoint", "set", "--time", "noon"]).unwrap_err();
+        assert!(error.contains("--time") && error.contains("noon"), "{error}");
+        let both = parse(&["checkpoint", "set", "--time", "5", "--block", "5"]).unwrap_err();
+        assert!(both.contains("cannot be used with"), "{both}");
     }
 }

@@ -59,4 +59,11 @@ impl<C: Collector> Collector for PanicAtBlock<C> {
     ) -> impl Future<Output = Result<Option<BlockHeader>, CollectorError>> + Send {
         self.inner.header(number)
     }
+
+    fn block_timestamp(
+        &self,
+        number: u64,
+    ) -> impl Future<Output = Result<Option<u64>, CollectorError>> + Send {
+        self.inner.block_timestamp(number)
+    }
 }

@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use ferry_primitives::{Checkpoint, Position};
 use ferry_rpc::{
-    AdminApiClient, ChangeOptions, CheckpointChangeResult, JwtError, JwtSecret, PublicApiClient,
+    AdminApiClient, ChangeOptions, CheckpointChangeResult, CheckpointTarget, JwtError, JwtSecret, PublicApiClient,
 };
 use jsonrpsee::{
     core::ClientError,
@@ -43,11 +43,17 @@ pub enum CheckpointCommand {
     /// Move the checkpoint: the node re-scans from (or skips to) this position at once.
     Set {
         /// Block to read from (decimal or 0x hex); the whole block is read again.
-        #[arg(long, value_parser = parse_quantity, allow_hyphen_values = true)]
-        block: u64,
+        #[arg(long, value_parser = parse_quantity, allow_hyphen_values = true,
+            required_unless_present = "time", conflicts_with = "time")]
+        block: Option<u64>,
         /// Log index within the block to read from. [default: 0]
-        #[arg(long, value_parser = parse_quantity, allow_hyphen_values = true)]
+        #[arg(long, value_parser = parse_quantity, allow_hyphen_values = true,
+            conflicts_with = "time")]
         index: Option<u64>,
+        /// Read from the first L1 block at or after this moment: Unix seconds or RFC 3339
+        /// (`2026-11-30T12:00:00Z`); the node finds the block by its timestamp.
+        #[arg(long, allow_hyphen_values = true)]
+        time: Option<ferry_rpc::Timestamp>,
         /// Show what would be re-scanned or skipped; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -118,6 +124,9 @@ pub enum CommandError {
     /// The JWT secret is not usable.
     #[error(transparent)]
     Jwt(#[from] JwtError),
+    /// The command line lacks what the command needs (clap checks it first).
+    #[error("{0}")]
+    Usage(&'static str),
 }
 
 fn client_error(addr: SocketAddr) -> impl Fn(ClientError) -> CommandError {
@@ -158,6 +167,17 @@ fn describe(checkpoint: Checkpoint) -> String {
 }
 
 fn print_change(change: &CheckpointChangeResult) {
+    if let Some(resolved) = change.resolved {
+        let clamped = if resolved.clamped_to_start_block {
+            " (the moment is before the start block: reading from the start block)"
+        } else {
+            ""
+        };
+        println!(
+            "time {} resolved to block {} (timestamp {}){clamped}",
+            resolved.timestamp, resolved.block, resolved.block_timestamp
+        );
+    }
     println!("previous: {}", describe(change.previous));
     let verb = if change.dry_run { "would be" } else { "now" };
     println!("{verb}: {}", describe(change.current));
@@ -262,10 +282,15 @@ pub(crate) async fn run(command: Command) -> Result<(), CommandError> {
                         println!("checkpoint: {}", describe(checkpoint))
                     }
                 }
-                CheckpointCommand::Set { block, index, dry_run } => {
+                CheckpointCommand::Set { block, index, time, dry_run } => {
                     let options = dry_run.then_some(ChangeOptions { dry_run });
+                    let target = match (block, time) {
+                        (_, Some(timestamp)) => CheckpointTarget::Time { timestamp },
+                        (Some(block), None) => CheckpointTarget::Block(block),
+                        (None, None) => return Err(CommandError::Usage("give --block or --time")),
+                    };
                     let change =
-                        client.set_checkpoint(block, index, options).await.map_err(error)?;
+                        client.set_checkpoint(target, index, options).await.map_err(error)?;
                     if admin.json { print_json(&change) } else { print_change(&change) }
                 }
                 CheckpointCommand::Reset { dry_run } => {

@@ -1,11 +1,12 @@
-use crate::{B256, L1Message, Seq};
+use crate::{B256, L1Message, Lifecycle, Seq, StateChange};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
 /// What one entry of ferry's log says. Every entry has its own seq; consumers apply them in
 /// seq order, as `eth_subscribe("logs")` consumers apply logs: an entry with `removed: false`
 /// puts its message (under its hash, with the entry's origin), one with `removed: true` drops
-/// it. A consumer that does so holds exactly the canonical set of messages and their origins.
+/// it, and a `stateChanged` entry sets the message's state to its `change.current`. A consumer
+/// that does so holds exactly the canonical set of messages, their origins and their states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum EntryKind {
@@ -15,6 +16,9 @@ pub enum EntryKind {
     Removed,
     /// A message removed by a reorg is on the canonical chain again, at the entry's origin.
     Reincluded,
+    /// A lifecycle event (cancellation started, cancelled, consumed) changed the message's
+    /// state, or a reorg removed one and changed it back: see [`LogEntry::change`].
+    StateChanged,
 }
 
 impl EntryKind {
@@ -59,6 +63,13 @@ pub struct LogEntry {
     pub reorg: Option<u64>,
     /// The message's inclusion now, which later entries may have changed.
     pub inclusion: Inclusion,
+    /// The message's state now (and the events behind it), which later entries may have
+    /// changed.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// For a `stateChanged` entry: the change it records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<StateChange>,
 }
 
 impl LogEntry {
@@ -67,8 +78,10 @@ impl LogEntry {
     /// Pages are capped in bytes by this bound: exact for the payloads that matter (large
     /// ones), and free to compute.
     pub fn json_size_bound(&self) -> usize {
-        /// Everything but the payload: names, 3 hashes, 4 felts, an address, 6 numbers.
-        const FIXED: usize = 1_024;
+        /// Everything but the payload: names, 3 hashes, 4 felts, an address, 6 numbers, and
+        /// four lifecycle events (three in the state, one in a change) of 2 hashes and 4
+        /// numbers each.
+        const FIXED: usize = 2_560;
         /// `"0x` + 64 hex digits + `",`.
         const FELT: usize = 69;
         FIXED + FELT * self.l1.message.payload.len()
@@ -128,6 +141,8 @@ mod tests {
             removed: true,
             reorg: Some(2),
             inclusion: Inclusion::Orphaned,
+            lifecycle: Lifecycle::default(),
+            change: None,
         };
         let json = serde_json::to_value(&entry).unwrap();
         assert_eq!(json["type"], "removed");
@@ -138,6 +153,17 @@ mod tests {
         assert_eq!(json["inclusion"], "orphaned");
         assert_eq!(json["reorg"], 2);
         assert_eq!(serde_json::from_value::<LogEntry>(json).unwrap(), entry);
+    }
+
+    fn widest_at(with_delay: bool) -> crate::EventAt {
+        crate::EventAt {
+            block: u64::MAX,
+            block_hash: B256::repeat_byte(0xff),
+            transaction_hash: B256::repeat_byte(0xff),
+            log_index: u64::MAX,
+            timestamp: u64::MAX,
+            delay_ends_at: with_delay.then_some(u64::MAX),
+        }
     }
 
     #[test]
@@ -163,6 +189,19 @@ mod tests {
                 removed: false,
                 reorg: Some(u64::MAX),
                 inclusion: Inclusion::Orphaned,
+                lifecycle: Lifecycle {
+                    state: crate::MessageState::Cancelled,
+                    cancellation_started: Some(widest_at(true)),
+                    cancelled: Some(widest_at(false)),
+                    consumed: Some(widest_at(false)),
+                },
+                change: Some(StateChange {
+                    event: crate::LifecycleKind::CancellationStarted,
+                    at: widest_at(true),
+                    previous: crate::MessageState::CancellationStarted,
+                    current: crate::MessageState::CancellationStarted,
+                    reverted: true,
+                }),
             };
             let written = serde_json::to_vec(&entry).unwrap().len();
             assert!(written <= entry.json_size_bound(), "{felts} felts: {written}");

@@ -8,6 +8,9 @@
 //! - [`Message::hash`]: Starknet's L1→L2 message hash, the deduplication key.
 //! - [`LogEntry`], [`EntryKind`], [`Inclusion`]: the node's log as consumers read it: messages,
 //!   and the notices that tell what a reorg removed and what it included again.
+//! - [`Lifecycle`], [`MessageState`], [`LifecycleEvent`], [`StateChange`]: where a message
+//!   stands after it was sent (cancellation started, cancelled, consumed), and the events and
+//!   log entries that say so.
 //! - [`BlockHeader`]: the part of an L1 header that links a block to its parent.
 //! - [`Finality`]: how final a block must be before a consumer hears of it.
 //!
@@ -16,6 +19,7 @@
 
 mod entry;
 mod header;
+mod lifecycle;
 mod message;
 mod position;
 pub mod quantity;
@@ -25,6 +29,9 @@ pub mod test_utils;
 
 pub use entry::{EntryKind, Finality, Inclusion, LogEntry};
 pub use header::{BlockHeader, first_unlinked};
+pub use lifecycle::{
+    EventAt, Lifecycle, LifecycleEvent, LifecycleKind, MessageState, StateChange, StateCounts,
+};
 pub use message::{L1Message, Message, Origin, StoredMessage};
 pub use position::{BlockRef, Checkpoint, Position};
 pub use seq::Seq;

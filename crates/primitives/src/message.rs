@@ -1,4 +1,4 @@
-use crate::{Inclusion, Position, Seq};
+use crate::{Inclusion, Lifecycle, Position, Seq};
 use alloy_primitives::{Address, B256, U256, keccak256};
 use serde::{Deserialize, Serialize};
 
@@ -28,17 +28,29 @@ impl Message {
     /// The fee is not part of it, so two messages that differ only by fee hash the same; the
     /// contract's nonce makes that impossible for real messages.
     pub fn hash(&self) -> B256 {
-        let mut packed = Vec::with_capacity(32 * (5 + self.payload.len()));
-        packed.extend_from_slice(self.from.into_word().as_slice());
-        packed.extend_from_slice(&self.to.to_be_bytes::<32>());
-        packed.extend_from_slice(&self.nonce.to_be_bytes::<32>());
-        packed.extend_from_slice(&self.selector.to_be_bytes::<32>());
-        packed.extend_from_slice(&U256::from(self.payload.len()).to_be_bytes::<32>());
-        for felt in &self.payload {
-            packed.extend_from_slice(&felt.to_be_bytes::<32>());
-        }
-        keccak256(packed)
+        message_hash(self.from, self.to, self.nonce, self.selector, &self.payload)
     }
+}
+
+/// [`Message::hash`] of a message's fields; lifecycle events carry the same fields, without
+/// the fee.
+pub(crate) fn message_hash(
+    from: Address,
+    to: U256,
+    nonce: U256,
+    selector: U256,
+    payload: &[U256],
+) -> B256 {
+    let mut packed = Vec::with_capacity(32 * (5 + payload.len()));
+    packed.extend_from_slice(from.into_word().as_slice());
+    packed.extend_from_slice(&to.to_be_bytes::<32>());
+    packed.extend_from_slice(&nonce.to_be_bytes::<32>());
+    packed.extend_from_slice(&selector.to_be_bytes::<32>());
+    packed.extend_from_slice(&U256::from(payload.len()).to_be_bytes::<32>());
+    for felt in payload {
+        packed.extend_from_slice(&felt.to_be_bytes::<32>());
+    }
+    keccak256(packed)
 }
 
 /// Where on L1 a message was logged.
@@ -101,6 +113,9 @@ pub struct StoredMessage {
     /// The reorg that orphaned it, while it is orphaned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorg: Option<u64>,
+    /// Where it stands on L1: pending, cancellation started, cancelled or consumed.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 #[cfg(test)]
@@ -184,6 +199,7 @@ mod tests {
             },
             inclusion: Inclusion::Canonical,
             reorg: None,
+            lifecycle: Lifecycle::default(),
         };
         let json = serde_json::to_value(&stored).unwrap();
         assert_eq!(json["seq"], 7);
@@ -194,6 +210,7 @@ mod tests {
         assert_eq!(json["nonce"], "0x3");
         assert_eq!(json["blockHash"], format!("0x{}", "01".repeat(32)));
         assert_eq!(json["inclusion"], "canonical");
+        assert_eq!(json["state"], "pending");
         let back: StoredMessage = serde_json::from_value(json).unwrap();
         assert_eq!(back, stored);
     }

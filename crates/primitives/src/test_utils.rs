@@ -1,6 +1,6 @@
 //! Fixtures for tests: messages with chosen positions and nonces, and the fuzzing harness.
 
-use crate::{Address, B256, L1Message, Message, Origin, U256};
+use crate::{Address, B256, L1Message, LifecycleEvent, LifecycleKind, Message, Origin, U256};
 
 /// A message with nonce `nonce`, logged at `(block, log_index)`.
 ///
@@ -32,6 +32,34 @@ pub fn l1_message_with_payload(
             transaction_hash: B256::left_padding_from(&nonce.to_be_bytes()),
             log_index,
         },
+    }
+}
+
+/// A lifecycle event of `kind` about `message`, logged at `(block, log_index)` in a block of
+/// the same hash as the message's when in the same block (as [`l1_message`] derives it),
+/// with timestamp `1_000 + 12 * block` and, for a started cancellation, a delay of 300 s.
+pub fn lifecycle_event(
+    kind: LifecycleKind,
+    message: &L1Message,
+    block: u64,
+    log_index: u64,
+) -> LifecycleEvent {
+    let Message { from, to, selector, payload, nonce, .. } = message.message.clone();
+    LifecycleEvent {
+        kind,
+        from,
+        to,
+        selector,
+        payload,
+        nonce,
+        origin: Origin {
+            block_number: block,
+            block_hash: B256::left_padding_from(&block.to_be_bytes()),
+            transaction_hash: B256::repeat_byte(0xee),
+            log_index,
+        },
+        timestamp: 1_000 + 12 * block,
+        cancellation_delay: (kind == LifecycleKind::CancellationStarted).then_some(300),
     }
 }
 

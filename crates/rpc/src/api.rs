@@ -5,8 +5,8 @@
 //! clients, and another checks both against `rpc-spec/openrpc.json`.
 
 use crate::{
-    ChangeOptions, CheckpointChangeResult, HistoryEntry, LogPage, NodeStatus, ReadOptions,
-    ReorgEntry,
+    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, LogPage,
+    MessageStateResult, NodeStatus, ReadOptions, ReorgEntry,
 };
 use ferry_primitives::{B256, Position, StoredMessage};
 use jsonrpsee::proc_macros::rpc;
@@ -20,11 +20,12 @@ pub trait AdminApi {
     async fn get_checkpoint(&self) -> RpcResult<Option<Position>>;
 
     /// Moves the checkpoint to `(block, index)`; the node re-scans from there (or skips to
-    /// there) at once. `index` defaults to 0: the whole block is read again.
+    /// there) at once. `index` defaults to 0: the whole block is read again. `block` may be
+    /// `{"timestamp": <Unix seconds or RFC 3339>}`: the first block at or after that moment.
     #[method(name = "setCheckpoint")]
     async fn set_checkpoint(
         &self,
-        block: u64,
+        block: CheckpointTarget,
         index: Option<u64>,
         options: Option<ChangeOptions>,
     ) -> RpcResult<CheckpointChangeResult>;
@@ -64,6 +65,12 @@ pub trait PublicApi {
     /// whether it is orphaned), or null.
     #[method(name = "getMessageByHash")]
     async fn get_message_by_hash(&self, hash: B256) -> RpcResult<Option<StoredMessage>>;
+
+    /// Where the message with this hash stands on L1 (pending, cancellation started,
+    /// cancelled, consumed) and the events behind it; also for a message known only from its
+    /// lifecycle events (`seq` null). Null if the node knows nothing of it.
+    #[method(name = "getMessageState")]
+    async fn get_message_state(&self, hash: B256) -> RpcResult<Option<MessageStateResult>>;
 
     /// The newest reorgs the node recorded, newest first (default 20, at most 1,000).
     #[method(name = "getReorgs")]

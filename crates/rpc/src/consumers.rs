@@ -9,13 +9,14 @@
 //! after every commit, which may move the heads it is told by.
 
 use crate::{
-    Limits, LogPage, ReadOptions, ReorgEntry, RpcError, codes,
+    Limits, LogPage, MessageStateResult, ReadOptions, ReorgEntry, RpcError, codes,
     methods::{Context, answer},
     params::{CallParams, Quantity},
     server::RemoteAddr,
 };
 use ferry_messaging::{Visibility, visibility};
-use ferry_primitives::{B256, Finality, LogEntry, Seq};
+use ferry_primitives::{B256, EntryKind, Finality, LogEntry, Seq};
+use ferry_storage::KnownHeads;
 use jsonrpsee::{
     PendingSubscriptionSink, RpcModule,
     core::{SubscriptionError, server::SendTimeoutError},
@@ -199,6 +200,11 @@ pub(crate) fn register(module: &mut RpcModule<Context>) {
             })
             .map(drop),
         module
+            .register_async_method("messaging_getMessageState", |params, context, _| async move {
+                answer("messaging_getMessageState", message_state(&params, &context))
+            })
+            .map(drop),
+        module
             .register_async_method("messaging_getReorgs", |params, context, _| async move {
                 answer("messaging_getReorgs", reorgs(&params, &context))
             })
@@ -237,43 +243,40 @@ fn messages(params: &Params<'_>, context: &Context) -> Result<LogPage, RpcError>
     let Quantity(from_seq) = call.required(0)?;
     let limit = limit(&call, 1, PAGE_LIMIT)?;
     let options: ReadOptions = call.optional(2)?.unwrap_or_default();
-    page(context, from_seq, limit, options.finality)
+    page(context, from_seq, limit, options)
+}
+
+/// Whether an entry goes to a consumer that asked for executable messages only.
+fn executable(entry: &LogEntry) -> bool {
+    !matches!(entry.kind, EntryKind::Message | EntryKind::Reincluded)
+        || entry.lifecycle.state.is_executable()
 }
 
 /// Up to `limit` entries (and `Limits::max_page_bytes`) from `from_seq` that a consumer
-/// following `finality` is told of now, and where to read on: past what was left out, up to
-/// the first entry not final yet.
+/// reading with `options` is told of now, and where to read on: past what was left out, up
+/// to the first entry not final yet.
 fn page(
     context: &Context,
     from_seq: u64,
     limit: usize,
-    finality: Finality,
+    options: ReadOptions,
 ) -> Result<LogPage, RpcError> {
     let store = context.controller.store();
     let mut page = PageBuilder::new(limit, context.limits.max_page_bytes);
     let mut next_seq = from_seq;
-    if finality == Finality::Latest {
-        for stored in store.entries_within(Seq(from_seq), limit, page.max_bytes)? {
-            let seq = stored.entry.seq;
-            if !page.push(stored.entry) {
-                break;
-            }
-            next_seq = seq.0 + 1;
-        }
-        return Ok(page.finish(next_seq));
-    }
-    let heads = store.final_heads()?;
+    let waits = options.finality != Finality::Latest;
+    let heads = if waits { store.final_heads()? } else { KnownHeads::default() };
     // Read no more than a page can hold, even of entries left out.
-    for stored in store.entries_within(Seq(from_seq), limit * SCAN_FACTOR, page.max_bytes)? {
+    let scan = if waits || options.executable { limit * SCAN_FACTOR } else { limit };
+    for stored in store.entries_within(Seq(from_seq), scan, page.max_bytes)? {
         let seq = stored.entry.seq;
-        match visibility(stored.settlement, finality, heads) {
+        let told = match visibility(stored.settlement, options.finality, heads) {
             Visibility::Wait => break,
-            Visibility::Skip => {}
-            Visibility::Deliver => {
-                if !page.push(stored.entry) {
-                    break;
-                }
-            }
+            Visibility::Skip => false,
+            Visibility::Deliver => !options.executable || executable(&stored.entry),
+        };
+        if told && !page.push(stored.entry) {
+            break;
         }
         next_seq = seq.0 + 1;
         if page.is_full() {
@@ -281,6 +284,15 @@ fn page(
         }
     }
     Ok(page.finish(next_seq))
+}
+
+fn message_state(
+    params: &Params<'_>,
+    context: &Context,
+) -> Result<Option<MessageStateResult>, RpcError> {
+    let call = CallParams::parse(params, &["hash"])?;
+    let hash: B256 = call.required(0)?;
+    Ok(context.controller.store().message_lifecycle(hash)?.map(MessageStateResult::from))
 }
 
 fn reorgs(params: &Params<'_>, context: &Context) -> Result<Vec<ReorgEntry>, RpcError> {
@@ -311,9 +323,9 @@ async fn subscribe(
     let parsed = CallParams::parse(&params, &["fromSeq", "options"]).and_then(|call| {
         let from_seq = call.optional::<Quantity>(0)?.map(|Quantity(seq)| seq);
         let options: ReadOptions = call.optional(1)?.unwrap_or_default();
-        Ok((from_seq, options.finality))
+        Ok((from_seq, options))
     });
-    let (from_seq, finality) = match parsed {
+    let (from_seq, options) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             pending.reject(ErrorObjectOwned::from(error)).await;
@@ -333,7 +345,9 @@ async fn subscribe(
     // Without fromSeq: live only, from the entry after the newest stored now.
     let mut next = from_seq.unwrap_or_else(|| last_seq.borrow().map_or(0, |seq| seq.0 + 1));
     let Ok(sink) = pending.accept().await else { return Ok(()) };
-    debug!(target: LOG_TARGET, from = next, live_only = from_seq.is_none(), %finality, "Subscribed");
+    let finality = options.finality;
+    debug!(target: LOG_TARGET, from = next, live_only = from_seq.is_none(), %finality,
+        executable = options.executable, "Subscribed");
     let batch = context.limits.subscription_batch.max(1) as usize;
     loop {
         // Everything written up to the last seq seen, then wait for it (or, waiting for
@@ -343,7 +357,7 @@ async fn subscribe(
         writes.borrow_and_update();
         while let Some(newest) = newest.filter(|newest| newest.0 >= next) {
             let count = ((newest.0 - next + 1) as usize).min(batch);
-            let page = page(&context, next, count, finality)
+            let page = page(&context, next, count, options)
                 .map_err(|error| SubscriptionError::from(error.to_string()))?;
             if page.next_seq == next {
                 break; // the next entry is not final yet

@@ -23,6 +23,12 @@ pub mod codes {
     pub const BEYOND_HEAD: i32 = -32050;
     /// The store failed; nothing was changed.
     pub const STORAGE_FAILURE: i32 = -32051;
+    /// A set by time asked for a moment after the newest L1 block; `data` gives that block
+    /// and its timestamp.
+    pub const TIME_BEYOND_HEAD: i32 = -32052;
+    /// A set by time could not search L1's blocks (not connected, failing, too slow);
+    /// nothing was changed.
+    pub const L1_UNAVAILABLE: i32 = -32053;
     /// A subscription was closed because its subscriber could not keep up; `data` says the
     /// last seq delivered and where to resume. Sent as the subscription's error notification.
     pub const SLOW_SUBSCRIBER: i32 = -32060;
@@ -52,6 +58,27 @@ pub enum RpcError {
         /// The newest L1 block the node knows.
         head: u64,
     },
+    /// A set by time asked for a moment after the newest L1 block.
+    #[error(
+        "timestamp {requested} is after the newest L1 block {head} (timestamp {head_time}); \
+         nothing was changed"
+    )]
+    TimeBeyondHead {
+        /// The moment, in Unix seconds.
+        requested: u64,
+        /// The newest L1 block.
+        head: u64,
+        /// Its timestamp.
+        head_time: u64,
+    },
+    /// A set by time could not search L1.
+    #[error("cannot resolve timestamp {requested} to an L1 block: {reason}; nothing was changed")]
+    L1Unavailable {
+        /// The moment, in Unix seconds.
+        requested: u64,
+        /// Why.
+        reason: String,
+    },
     /// The store failed.
     #[error("storage failed, nothing was changed: {0}")]
     Storage(String),
@@ -69,6 +96,12 @@ impl From<ControllerError> for RpcError {
             }
             ControllerError::Storage(error) => Self::Storage(error.to_string()),
             ControllerError::AlreadyStarted => Self::Internal(error.to_string()),
+            ControllerError::TimeBeyondHead { requested, head, head_time } => {
+                Self::TimeBeyondHead { requested, head, head_time }
+            }
+            ControllerError::TimeUnresolved { requested, reason } => {
+                Self::L1Unavailable { requested, reason }
+            }
         }
     }
 }
@@ -91,6 +124,13 @@ impl From<RpcError> for ErrorObjectOwned {
             }
             RpcError::BeyondHead { requested, head } => {
                 (codes::BEYOND_HEAD, Some(json!({ "requested": requested, "head": head })))
+            }
+            RpcError::TimeBeyondHead { requested, head, head_time } => (
+                codes::TIME_BEYOND_HEAD,
+                Some(json!({ "timestamp": requested, "head": head, "headTimestamp": head_time })),
+            ),
+            RpcError::L1Unavailable { requested, reason } => {
+                (codes::L1_UNAVAILABLE, Some(json!({ "timestamp": requested, "reason": reason })))
             }
             RpcError::Storage(reason) => {
                 (codes::STORAGE_FAILURE, Some(json!({ "reason": reason })))

@@ -25,6 +25,7 @@ mod methods;
 mod params;
 mod server;
 mod subscriber;
+mod time;
 mod types;
 
 pub use access::{AccessRules, Allowed};
@@ -34,9 +35,10 @@ pub use connection::{Counted, accept_loop};
 pub use error::{RpcError, codes};
 pub use server::{Limits, RpcConfig, RpcServer, ServerError};
 pub use subscriber::ResumingSubscriber;
+pub use time::Timestamp;
 pub use types::{
-    ChangeOptions, CheckpointChangeResult, HeaderWindow, HistoryEntry, LogPage, NodeStatus,
-    ReadOptions, ReorgEntry,
+    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HeaderWindow, HistoryEntry, LogPage,
+    MessageStateResult, NodeStatus, ReadOptions, ReorgEntry, ResolvedTime, UnmatchedMessage,
 };
 
 /// The largest response (and WebSocket message) the bundled clients accept: twice the

@@ -1,8 +1,8 @@
 //! The method handlers: thin adapters over the controller and the store.
 
 use crate::{
-    ChangeOptions, CheckpointChangeResult, HeaderWindow, HistoryEntry, Limits, NodeStatus,
-    OPENRPC_DOCUMENT, ReorgEntry, RpcError,
+    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HeaderWindow, HistoryEntry, Limits,
+    NodeStatus, OPENRPC_DOCUMENT, ReorgEntry, ResolvedTime, RpcError,
     consumers::{self, SubscriptionCount},
     params::{CallParams, Quantity},
     server::RemoteAddr,
@@ -130,14 +130,34 @@ async fn set_checkpoint(
     extensions: &Extensions,
 ) -> Result<CheckpointChangeResult, RpcError> {
     let call = CallParams::parse(params, &["block", "index", "options"])?;
-    let Quantity(block) = call.required(0)?;
-    let index = call.optional::<Quantity>(1)?.map_or(0, |Quantity(index)| index);
+    let target: CheckpointTarget = call.required(0)?;
+    let index = call.optional::<Quantity>(1)?;
     let options: ChangeOptions = call.optional(2)?.unwrap_or_default();
-    let position = Position::new(block, index);
-    if options.dry_run {
-        return Ok(context.controller.preview_set(position).await?.into());
-    }
-    Ok(context.controller.set_checkpoint(position, &caller(extensions)).await?.into())
+    let (position, resolved) = match target {
+        CheckpointTarget::Block(block) => {
+            (Position::new(block, index.map_or(0, |Quantity(index)| index)), None)
+        }
+        CheckpointTarget::Time { timestamp } => {
+            if let Some(Quantity(index)) = index {
+                return Err(RpcError::InvalidParam {
+                    param: "index",
+                    reason: format!(
+                        "{index} given with a timestamp: a set by time starts at the first log \
+                         of the block it resolves to; leave index out"
+                    ),
+                });
+            }
+            let resolution = context.controller.resolve_time(timestamp.0).await?;
+            (Position::block_start(resolution.block), Some(ResolvedTime::from(resolution)))
+        }
+    };
+    let mut result: CheckpointChangeResult = if options.dry_run {
+        context.controller.preview_set(position).await?.into()
+    } else {
+        context.controller.set_checkpoint(position, &caller(extensions)).await?.into()
+    };
+    result.resolved = resolved;
+    Ok(result)
 }
 
 async fn reset_checkpoint(
@@ -197,6 +217,7 @@ fn status(context: &Context) -> Result<NodeStatus, RpcError> {
         lag_blocks,
         messages_stored,
         orphaned_messages,
+        message_states: store.state_counts()?,
         orphaned_seqs: store.orphaned_seqs(ORPHANED_SEQS_LISTED)?,
         reorgs,
         last_reorg: last_reorg.into_iter().next().map(|(id, record)| ReorgEntry::new(id, record)),

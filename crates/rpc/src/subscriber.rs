@@ -38,6 +38,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 pub struct ResumingSubscriber {
     url: String,
     finality: Finality,
+    executable: bool,
     next_seq: u64,
     live: Option<Live>,
     backoff: Duration,
@@ -58,6 +59,7 @@ impl ResumingSubscriber {
         Self {
             url: url.into(),
             finality: Finality::Latest,
+            executable: false,
             next_seq: from_seq,
             live: None,
             backoff: BACKOFF.0,
@@ -68,6 +70,13 @@ impl ResumingSubscriber {
     /// Follows blocks only once they are `finality` (`safe`, `finalized`).
     pub fn with_finality(mut self, finality: Finality) -> Self {
         self.finality = finality;
+        self
+    }
+
+    /// Receives only messages an L2 may still execute (see [`ReadOptions::executable`]),
+    /// and every notice.
+    pub fn executable_only(mut self) -> Self {
+        self.executable = true;
         self
     }
 
@@ -146,7 +155,7 @@ impl ResumingSubscriber {
             .max_frame_size(crate::MAX_CLIENT_RESPONSE_BYTES)
             .build(&self.url)
             .await?;
-        let options = ReadOptions { finality: self.finality };
+        let options = ReadOptions { finality: self.finality, executable: self.executable };
         let subscription = client.subscribe_messages(Some(self.next_seq), Some(options)).await?;
         self.subscriptions += 1;
         Ok(Live { _client: client, subscription })

@@ -1,7 +1,52 @@
-use ferry_messaging::{ChangeEffect, CheckpointChange, CheckpointPreview, StatusSnapshot};
-use ferry_primitives::{Address, BlockRef, Checkpoint, Finality, LogEntry, Position, Seq};
-use ferry_storage::ReorgRecord;
+use ferry_messaging::{
+    ChangeEffect, CheckpointChange, CheckpointPreview, StatusSnapshot, TimeResolution,
+};
+use ferry_primitives::{
+    Address, B256, BlockRef, Checkpoint, Finality, Lifecycle, LogEntry, Position, Seq,
+    StateCounts, U256,
+};
+use ferry_storage::{MessageLifecycle, ReorgRecord};
+use crate::Timestamp;
 use serde::{Deserialize, Serialize};
+
+/// Where `messaging_setCheckpoint` moves the checkpoint: to a block (and log index), or to
+/// the start of the first block at or after a moment (`{"timestamp": ...}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum CheckpointTarget {
+    /// A block number.
+    Block(u64),
+    /// The first block whose timestamp is at or after this moment.
+    Time {
+        /// Unix seconds, or an RFC 3339 date-time.
+        timestamp: Timestamp,
+    },
+}
+
+impl From<u64> for CheckpointTarget {
+    fn from(block: u64) -> Self {
+        Self::Block(block)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckpointTarget {
+    /// A block as every quantity is read (a JSON number or a `0x` string), or an object with
+    /// `timestamp` and nothing else.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Time {
+            timestamp: Timestamp,
+        }
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.is_object() {
+            let Time { timestamp } = serde_json::from_value(value).map_err(D::Error::custom)?;
+            return Ok(Self::Time { timestamp });
+        }
+        ferry_primitives::quantity::deserialize(value).map(Self::Block).map_err(D::Error::custom)
+    }
+}
 
 /// The options object of `messaging_setCheckpoint` and `messaging_resetCheckpoint`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +78,34 @@ pub struct CheckpointChangeResult {
     /// messages orphaned, to be found again by the re-scan if they are still on the chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orphaned: Option<u64>,
+    /// A set by time (`{"timestamp": ...}`): the block the moment resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedTime>,
+}
+
+/// Where a `messaging_setCheckpoint` by time landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedTime {
+    /// The moment asked for, in Unix seconds.
+    pub timestamp: u64,
+    /// The first block at or after it: the checkpoint is the start of this block.
+    pub block: u64,
+    /// That block's timestamp.
+    pub block_timestamp: u64,
+    /// `true` when the moment is before the configured start block, whose start was taken.
+    pub clamped_to_start_block: bool,
+}
+
+impl From<TimeResolution> for ResolvedTime {
+    fn from(resolution: TimeResolution) -> Self {
+        Self {
+            timestamp: resolution.requested,
+            block: resolution.block,
+            block_timestamp: resolution.block_time,
+            clamped_to_start_block: resolution.clamped_to_start,
+        }
+    }
 }
 
 impl From<CheckpointChange> for CheckpointChangeResult {
@@ -44,6 +117,7 @@ impl From<CheckpointChange> for CheckpointChangeResult {
             rewind_applied: Some(change.rewind_applied),
             effect: None,
             orphaned: (change.orphaned > 0).then_some(change.orphaned),
+            resolved: None,
         }
     }
 }
@@ -57,6 +131,7 @@ impl From<CheckpointPreview> for CheckpointChangeResult {
             rewind_applied: None,
             effect: Some(preview.effect),
             orphaned: None,
+            resolved: None,
         }
     }
 }
@@ -112,6 +187,10 @@ pub struct NodeStatus {
     pub messages_stored: u64,
     /// Stored messages a reorg orphaned and the chain has not included again.
     pub orphaned_messages: u64,
+    /// Canonical stored messages by state (`pending`, `cancellationStarted`, `cancelled`,
+    /// `consumed`), and `unmatched`: messages the node read lifecycle events of but never
+    /// the message itself (sent before the start block).
+    pub message_states: StateCounts,
     /// The seqs of the newest of them (at most 100).
     pub orphaned_seqs: Vec<Seq>,
     /// Reorgs recorded since the database was created.
@@ -183,6 +262,62 @@ pub struct ReadOptions {
     /// show as `removed` and `reincluded` entries), `safe`, or `finalized` (never retracted).
     #[serde(default)]
     pub finality: Finality,
+    /// Only messages an L2 may still execute: `message` and `reincluded` entries of a message
+    /// that is not `pending` now (its cancellation started, it was cancelled or consumed) are
+    /// left out; notices all come, so a sequencer holding a message learns when it leaves
+    /// that set.
+    #[serde(default)]
+    pub executable: bool,
+}
+
+/// The answer of `messaging_getMessageState`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStateResult {
+    /// The message hash.
+    pub hash: B256,
+    /// The seq of the message's entry; `null` when the node read lifecycle events of the
+    /// message but never the message itself.
+    pub seq: Option<Seq>,
+    /// Its state, and the events behind it.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// The message's fields as its lifecycle events carry them, when `seq` is `null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<UnmatchedMessage>,
+}
+
+/// A message known from its lifecycle events only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmatchedMessage {
+    /// The L1 sender.
+    pub from: Address,
+    /// The L2 contract.
+    pub to: U256,
+    /// The L2 entry point.
+    pub selector: U256,
+    /// The payload.
+    pub payload: Vec<U256>,
+    /// The nonce.
+    pub nonce: U256,
+}
+
+impl From<MessageLifecycle> for MessageStateResult {
+    fn from(found: MessageLifecycle) -> Self {
+        Self {
+            hash: found.hash,
+            seq: found.seq,
+            lifecycle: found.lifecycle,
+            unmatched: found.unmatched.map(|message| UnmatchedMessage {
+                from: message.from,
+                to: message.to,
+                selector: message.selector,
+                payload: message.payload,
+                nonce: message.nonce,
+            }),
+        }
+    }
 }
 
 /// A page of the log: the answer of `messaging_getMessages`, and every notification of

@@ -3,7 +3,7 @@
 //!
 //! One MDBX environment (through `signet-libmdbx`) holds the tables declared in [`Table`]:
 //! the log (messages, and the notices that say what a reorg removed and what it included
-//! again), the hash index, the source checkpoint, the window of canonical headers below it,
+//! again, and how a message's lifecycle changed), the lifecycles, the hash index, the source checkpoint, the window of canonical headers below it,
 //! the reorgs and the metadata that ties the database to one chain and one contract.
 //! [`Store::commit`] writes a batch's entries, its headers and the new checkpoint in one write
 //! transaction, and only if the checkpoint is still the one the batch was gathered from and
@@ -37,11 +37,13 @@ mod txn;
 
 pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin};
 pub use codec::{
-    FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause, ReorgRecord, WindowBounds,
+    EventMessage, FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause, ReorgRecord,
+    WindowBounds,
 };
 pub use error::{Error, Result};
 pub use store::{
-    BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, ReorgOutcome, ReorgSummary,
-    ReorgWrite, SCHEMA_VERSION, Settlement, Store, StoreConfig, StoreOptions, StoredEntry, Window,
+    BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, MessageLifecycle, ReorgOutcome,
+    ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, Store, StoreConfig, StoreOptions,
+    StoredEntry, Window,
 };
 pub use tables::Table;

@@ -3,10 +3,10 @@
 //! mapping live in `codec.rs` and `txn.rs`, never at the call site.
 
 use crate::codec::{
-    HaltRecord, HeaderValue, MessageRecord, Name, NoticeRecord, OrphanRecord, ReorgRecord,
-    WindowBounds,
+    HaltRecord, HeaderValue, KnownHeads, LifecycleRecord, MessageRecord, Name, NoticeRecord,
+    OrphanRecord, ReorgRecord, WindowBounds,
 };
-use ferry_primitives::{B256, Position, Seq, U256};
+use ferry_primitives::{B256, Position, Seq, StateCounts, U256};
 use signet_libmdbx::{Database, DatabaseFlags, MdbxResult, tx::aliases::RwTxUnsync};
 
 /// A table: its name and the types of its keys and values.
@@ -90,6 +90,16 @@ tables! {
     Reorgs: u64 => ReorgRecord;
     /// change id → time, method, previous and new checkpoint, caller.
     Audit: u64 => crate::audit::AuditRecord;
+    /// message hash → the lifecycle events logged about it, in L1 order (and its fields while
+    /// the node has not stored the message itself); absent while it has none.
+    Lifecycles: B256 => LifecycleRecord;
+    /// (block, log index) of a lifecycle event → the hash of the message it is about: what a
+    /// re-scan finds again, and what a reorg removes.
+    LifecycleEvents: (u64, u64) => B256;
+    /// singleton → stored messages per state (but pending) and unmatched lifecycles.
+    LifecycleCounts: Name => StateCounts;
+    /// seq of a stateChanged notice → the heads when a reorg removed the event it told of.
+    RevertedChanges: Seq => KnownHeads;
 }
 
 /// Open handles of every table; MDBX handles stay valid for the environment's lifetime once

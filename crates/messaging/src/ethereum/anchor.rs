@@ -13,7 +13,7 @@
 //! hold a message are not asked at all, and one or two candidates are asked by hash.
 
 use super::{
-    EthereumCollector, LogMessageToL2,
+    EVENT_TOPICS, EthereumCollector,
     classify::{ErrorClass, classify},
     logs::{MessageLog, PlacedLog, decode, place},
     upstream,
@@ -23,10 +23,9 @@ use alloy::{
     primitives::{Address, B256, Bloom, BloomInput, U64},
     providers::Provider,
     rpc::{client::BatchRequest, types::Filter},
-    sol_types::SolEvent,
     transports::TransportError,
 };
-use ferry_primitives::{BlockHeader, Position, first_unlinked};
+use ferry_primitives::{BlockHeader, LifecycleEvent, LifecycleKind, Position, first_unlinked};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +45,7 @@ pub(super) struct RpcHeader {
     hash: B256,
     parent_hash: B256,
     logs_bloom: Bloom,
+    timestamp: U64,
 }
 
 impl RpcHeader {
@@ -53,12 +53,18 @@ impl RpcHeader {
         BlockHeader { number: self.number.to(), hash: self.hash, parent_hash: self.parent_hash }
     }
 
-    /// Whether the block may hold a `LogMessageToL2` of `contract`.
+    /// The block's timestamp, in Unix seconds.
+    pub(super) fn timestamp(&self) -> u64 {
+        self.timestamp.to()
+    }
+
+    /// Whether the block may hold a log of `contract` that ferry reads (a message or a
+    /// lifecycle event).
     fn may_hold(&self, contract: Address) -> bool {
         self.logs_bloom.contains_input(BloomInput::Raw(contract.as_slice()))
-            && self
-                .logs_bloom
-                .contains_input(BloomInput::Raw(LogMessageToL2::SIGNATURE_HASH.as_slice()))
+            && EVENT_TOPICS
+                .iter()
+                .any(|topic| self.logs_bloom.contains_input(BloomInput::Raw(topic.as_slice())))
     }
 }
 
@@ -134,12 +140,70 @@ impl EthereumCollector {
             logs.extend(self.block_logs(header).await?);
         }
         logs.sort_unstable_by_key(|log| log.position);
-        let (messages, malformed) = decode(logs, from);
+        let mut timestamps: HashMap<u64, u64> =
+            headers.iter().map(|header| (header.number.to(), header.timestamp())).collect();
+        for log in &logs {
+            if let Some(timestamp) = log.block_timestamp {
+                timestamps.entry(log.position.block).or_insert(timestamp);
+            }
+        }
+        let mut decoded = decode(logs, from);
+        self.time_events(&mut decoded.events, timestamps).await?;
         Ok(Gathered {
-            messages,
-            malformed,
+            messages: decoded.messages,
+            events: decoded.events,
+            malformed: decoded.malformed,
             headers: headers.iter().map(RpcHeader::header).collect(),
         })
+    }
+
+    /// Sets each lifecycle event's timestamp: from the headers fetched or the logs, else from
+    /// the header of its block, which must have the hash the event's log carries; and the
+    /// contract's cancellation delay for started cancellations.
+    async fn time_events(
+        &self,
+        events: &mut [LifecycleEvent],
+        mut timestamps: HashMap<u64, u64>,
+    ) -> Result<(), Attempt> {
+        let mut missing: Vec<u64> = events
+            .iter()
+            .map(|event| event.origin.block_number)
+            .filter(|block| !timestamps.contains_key(block))
+            .collect();
+        missing.dedup();
+        for chunk in missing.chunks(HEADER_BATCH) {
+            let answers = self.header_batch(chunk).await.map_err(Attempt::Failed)?;
+            for (number, answer) in chunk.iter().zip(answers) {
+                let header = answer.ok_or_else(|| {
+                    Attempt::Inconsistent(format!("block {number} of a log does not exist"))
+                })?;
+                let logged = events.iter().find(|event| event.origin.block_number == *number);
+                if let Some(event) = logged
+                    && event.origin.block_hash != header.hash
+                {
+                    return Err(Attempt::Inconsistent(format!(
+                        "the log at {} carries block hash {}, the header of block {number} is {}",
+                        event.origin.position(),
+                        event.origin.block_hash,
+                        header.hash
+                    )));
+                }
+                timestamps.insert(*number, header.timestamp());
+            }
+        }
+        let delay = if events.iter().any(|event| event.kind == LifecycleKind::CancellationStarted)
+        {
+            self.cancellation_delay().await
+        } else {
+            None
+        };
+        for event in events {
+            event.timestamp = timestamps.get(&event.origin.block_number).copied().unwrap_or(0);
+            if event.kind == LifecycleKind::CancellationStarted {
+                event.cancellation_delay = delay;
+            }
+        }
+        Ok(())
     }
 
     /// The headers of `first..=last`, every one of which must exist.
@@ -274,6 +338,6 @@ impl EthereumCollector {
     }
 
     fn filter(&self) -> Filter {
-        Filter::new().address(self.config.contract).event_signature(LogMessageToL2::SIGNATURE_HASH)
+        Filter::new().address(self.config.contract).event_signature(EVENT_TOPICS.to_vec())
     }
 }

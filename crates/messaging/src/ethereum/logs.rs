@@ -1,12 +1,15 @@
-//! `eth_getLogs` entries as ferry reads them, their checks, and their decoding into messages.
+//! `eth_getLogs` entries as ferry reads them, their checks, and their decoding into messages
+//! and lifecycle events.
 
-use super::LogMessageToL2;
+use super::{
+    ConsumedMessageToL2, LogMessageToL2, MessageToL2CancellationStarted, MessageToL2Canceled,
+};
 use crate::MalformedLog;
 use alloy::{
-    primitives::{B256, Bytes, U64},
+    primitives::{Address, B256, Bytes, U64, U256},
     sol_types::SolEvent,
 };
-use ferry_primitives::{L1Message, Message, Origin, Position};
+use ferry_primitives::{L1Message, LifecycleEvent, LifecycleKind, Message, Origin, Position};
 use serde::Deserialize;
 
 /// An `eth_getLogs` entry: only the fields ferry reads, in one pass. alloy's `Log` flattens
@@ -27,6 +30,9 @@ pub struct MessageLog {
     pub transaction_hash: Option<B256>,
     /// The log's index in its block; `None` while pending.
     pub log_index: Option<U64>,
+    /// The block's timestamp, which newer providers give with each log.
+    #[serde(default)]
+    pub block_timestamp: Option<U64>,
     /// Set when a reorg removed the log (filters and subscriptions only).
     #[serde(default)]
     pub removed: bool,
@@ -38,6 +44,7 @@ pub(super) struct PlacedLog {
     pub(super) position: Position,
     pub(super) block_hash: B256,
     pub(super) transaction_hash: B256,
+    pub(super) block_timestamp: Option<u64>,
     topics: Vec<B256>,
     data: Bytes,
 }
@@ -77,6 +84,7 @@ pub(super) fn place(
             position,
             block_hash,
             transaction_hash,
+            block_timestamp: log.block_timestamp.map(|timestamp| timestamp.to()),
             topics: log.topics,
             data: log.data,
         });
@@ -96,38 +104,87 @@ pub(super) fn place(
     Ok(unique)
 }
 
-/// Turns placed logs (ascending) into messages from `from` on: logs before `from` (earlier
-/// in its block) are dropped, logs that do not decode are set aside as malformed.
-pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> (Vec<L1Message>, Vec<MalformedLog>) {
-    let mut messages = Vec::with_capacity(logs.len());
-    let mut malformed = Vec::new();
+/// What the logs of a range say, in L1 order each.
+#[derive(Debug, Default)]
+pub(super) struct Decoded {
+    pub(super) messages: Vec<L1Message>,
+    /// Lifecycle events, their timestamps not yet known (0): the caller sets them from the
+    /// headers of their blocks.
+    pub(super) events: Vec<LifecycleEvent>,
+    pub(super) malformed: Vec<MalformedLog>,
+}
+
+/// Turns placed logs (ascending) into messages and lifecycle events from `from` on: logs
+/// before `from` (earlier in its block) are dropped, logs that do not decode are set aside as
+/// malformed.
+pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> Decoded {
+    let mut decoded = Decoded { messages: Vec::with_capacity(logs.len()), ..Decoded::default() };
     for log in logs.into_iter().filter(|log| log.position >= from) {
-        match LogMessageToL2::decode_raw_log(log.topics.iter().copied(), &log.data) {
-            Ok(event) => messages.push(L1Message {
-                message: Message {
-                    from: event.fromAddress,
-                    to: event.toAddress,
-                    selector: event.selector,
-                    payload: event.payload,
-                    nonce: event.nonce,
-                    fee: event.fee,
-                },
-                origin: Origin {
-                    block_number: log.position.block,
-                    block_hash: log.block_hash,
-                    transaction_hash: log.transaction_hash,
-                    log_index: log.position.index,
-                },
+        let origin = Origin {
+            block_number: log.position.block,
+            block_hash: log.block_hash,
+            transaction_hash: log.transaction_hash,
+            log_index: log.position.index,
+        };
+        let topics = log.topics.iter().copied();
+        let lifecycle = |kind, fields: Result<EventFields, alloy::sol_types::Error>| {
+            fields.map(|(from, to, selector, payload, nonce)| LifecycleEvent {
+                kind,
+                from,
+                to,
+                selector,
+                payload,
+                nonce,
+                origin,
+                timestamp: 0,
+                cancellation_delay: None,
+            })
+        };
+        let outcome = match log.topics.first() {
+            Some(&MessageToL2CancellationStarted::SIGNATURE_HASH) => {
+                let fields = MessageToL2CancellationStarted::decode_raw_log(topics, &log.data)
+                    .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
+                lifecycle(LifecycleKind::CancellationStarted, fields).map(Err)
+            }
+            Some(&MessageToL2Canceled::SIGNATURE_HASH) => {
+                let fields = MessageToL2Canceled::decode_raw_log(topics, &log.data)
+                    .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
+                lifecycle(LifecycleKind::Cancelled, fields).map(Err)
+            }
+            Some(&ConsumedMessageToL2::SIGNATURE_HASH) => {
+                let fields = ConsumedMessageToL2::decode_raw_log(topics, &log.data)
+                    .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
+                lifecycle(LifecycleKind::Consumed, fields).map(Err)
+            }
+            _ => LogMessageToL2::decode_raw_log(topics, &log.data).map(|event| {
+                Ok(L1Message {
+                    message: Message {
+                        from: event.fromAddress,
+                        to: event.toAddress,
+                        selector: event.selector,
+                        payload: event.payload,
+                        nonce: event.nonce,
+                        fee: event.fee,
+                    },
+                    origin,
+                })
             }),
-            Err(error) => malformed.push(MalformedLog {
+        };
+        match outcome {
+            Ok(Ok(message)) => decoded.messages.push(message),
+            Ok(Err(event)) => decoded.events.push(event),
+            Err(error) => decoded.malformed.push(MalformedLog {
                 position: log.position,
                 transaction_hash: Some(log.transaction_hash),
                 reason: error.to_string(),
             }),
         }
     }
-    (messages, malformed)
+    decoded
 }
+
+/// The fields every lifecycle event carries: from, to, selector, payload, nonce.
+type EventFields = (Address, U256, U256, Vec<U256>, U256);
 
 #[cfg(test)]
 mod tests {
@@ -141,6 +198,7 @@ mod tests {
             block_hash: Some(B256::repeat_byte(hash)),
             transaction_hash: Some(B256::repeat_byte(0xee)),
             log_index: Some(U64::from(index)),
+            block_timestamp: None,
             removed: false,
         }
     }
@@ -169,9 +227,66 @@ mod tests {
         let placed = place(vec![log(4, 1, 1), log(3, 0, 1), log(4, 1, 1)], 2, 5).unwrap();
         let positions: Vec<_> = placed.iter().map(|log| log.position).collect();
         assert_eq!(positions, [Position::new(3, 0), Position::new(4, 1)]);
-        let (messages, malformed) = decode(placed, Position::new(4, 0));
-        assert!(messages.is_empty());
-        assert_eq!(malformed.len(), 1, "an empty body does not decode");
-        assert_eq!(malformed[0].position, Position::new(4, 1));
+        let decoded = decode(placed, Position::new(4, 0));
+        assert!(decoded.messages.is_empty() && decoded.events.is_empty());
+        assert_eq!(decoded.malformed.len(), 1, "an empty body does not decode");
+        assert_eq!(decoded.malformed[0].position, Position::new(4, 1));
+    }
+
+    #[test]
+    fn lifecycle_events_decode_by_their_topic_with_their_fields() {
+        use alloy::primitives::b256;
+        assert_eq!(
+            ConsumedMessageToL2::SIGNATURE_HASH,
+            b256!("0x9592d37825c744e33fa80c469683bbd04d336241bb600b574758efd182abe26a"),
+            "the topic of Starknet's contract, which logs no fee"
+        );
+        let (from, to, selector) = (Address::repeat_byte(1), U256::from(2), U256::from(3));
+        let (payload, nonce) = (vec![U256::from(4), U256::from(5)], U256::from(6));
+        let logs = [
+            MessageToL2CancellationStarted {
+                fromAddress: from,
+                toAddress: to,
+                selector,
+                payload: payload.clone(),
+                nonce,
+            }
+            .encode_log_data(),
+            MessageToL2Canceled {
+                fromAddress: from,
+                toAddress: to,
+                selector,
+                payload: payload.clone(),
+                nonce,
+            }
+            .encode_log_data(),
+            ConsumedMessageToL2 {
+                fromAddress: from,
+                toAddress: to,
+                selector,
+                payload: payload.clone(),
+                nonce,
+            }
+            .encode_log_data(),
+        ];
+        let answer = logs
+            .iter()
+            .enumerate()
+            .map(|(index, data)| MessageLog {
+                topics: data.topics().to_vec(),
+                data: data.data.clone(),
+                ..log(3, index as u64, 1)
+            })
+            .collect();
+        let decoded = decode(place(answer, 3, 3).unwrap(), Position::new(3, 0));
+        let kinds: Vec<_> = decoded.events.iter().map(|event| event.kind).collect();
+        use LifecycleKind::*;
+        assert_eq!(kinds, [CancellationStarted, Cancelled, Consumed]);
+        let message = Message { from, to, selector, payload, nonce, fee: U256::ZERO };
+        for (index, event) in decoded.events.iter().enumerate() {
+            assert_eq!(event.hash(), message.hash(), "the message's own hash");
+            assert_eq!(event.origin.position(), Position::new(3, index as u64));
+        }
+        assert!(decoded.messages.is_empty() && decoded.malformed.is_empty());
     }
 }

@@ -16,6 +16,7 @@
 //! provider bills.
 
 mod anchor;
+mod calls;
 mod classify;
 mod logs;
 mod range;
@@ -73,7 +74,49 @@ alloy::sol! {
         uint256 nonce,
         uint256 fee
     );
+
+    /// The sender started cancelling a message (`startL1ToL2MessageCancellation`).
+    #[derive(Debug, PartialEq, Eq)]
+    event MessageToL2CancellationStarted(
+        address indexed fromAddress,
+        uint256 indexed toAddress,
+        uint256 indexed selector,
+        uint256[] payload,
+        uint256 nonce
+    );
+
+    /// The cancellation completed (`cancelL1ToL2Message`).
+    #[derive(Debug, PartialEq, Eq)]
+    event MessageToL2Canceled(
+        address indexed fromAddress,
+        uint256 indexed toAddress,
+        uint256 indexed selector,
+        uint256[] payload,
+        uint256 nonce
+    );
+
+    /// The L2's state update consumed a message. Starknet's contract logs no fee here (unlike
+    /// `LogMessageToL2`): the topic is that of this exact signature.
+    #[derive(Debug, PartialEq, Eq)]
+    event ConsumedMessageToL2(
+        address indexed fromAddress,
+        uint256 indexed toAddress,
+        uint256 indexed selector,
+        uint256[] payload,
+        uint256 nonce
+    );
 }
+
+/// The topics of every event ferry reads, asked for in one `eth_getLogs` (an OR-list).
+const EVENT_TOPICS: [alloy::primitives::B256; 4] = {
+    use alloy::sol_types::SolEvent;
+    [
+        LogMessageToL2::SIGNATURE_HASH,
+        MessageToL2CancellationStarted::SIGNATURE_HASH,
+        MessageToL2Canceled::SIGNATURE_HASH,
+        ConsumedMessageToL2::SIGNATURE_HASH,
+    ]
+};
 
 /// How to reach L1 and what to read there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +165,8 @@ pub struct EthereumCollector {
     /// The provider's safe and finalized blocks, and the latest block they were asked at:
     /// they move once an epoch, so they are asked again only when the head moved on.
     tags: Mutex<Option<Tags>>,
+    /// The contract's cancellation delay as last read.
+    delay: Mutex<Option<u64>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +237,7 @@ impl EthereumCollector {
             pushed_heads,
             head_task,
             tags: Mutex::new(None),
+            delay: Mutex::new(None),
         })
     }
 
@@ -407,6 +453,10 @@ impl Collector for EthereumCollector {
     async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {
         let answer = self.header_batch(&[number]).await?;
         Ok(answer.into_iter().next().flatten().map(|header| header.header()))
+    }
+
+    async fn block_timestamp(&self, number: u64) -> Result<Option<u64>, CollectorError> {
+        self.timestamp_of(number).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::MalformedLog;
 use alloy::primitives::B256;
-use ferry_primitives::{BlockHeader, L1Message, Position};
+use ferry_primitives::{BlockHeader, L1Message, LifecycleEvent, Position};
 
 /// A range of L1 read from `from` up to (not including) `next`, ready to commit; everything
 /// in it read from one chain.
@@ -17,6 +17,8 @@ pub struct Batch {
     pub messages: Vec<L1Message>,
     /// Their hashes, `hashes[i]` being `messages[i].hash()`.
     pub hashes: Vec<B256>,
+    /// The lifecycle events found, in L1 order.
+    pub events: Vec<LifecycleEvent>,
     /// Undecodable message logs found, to report and skip.
     pub malformed: Vec<MalformedLog>,
     /// The headers of the range's blocks inside the reorg window (at least the last one),

@@ -177,6 +177,7 @@ impl<C: Collector> MessageStream<C> {
             next,
             messages: gathered.messages,
             hashes,
+            events: gathered.events,
             malformed: gathered.malformed,
             headers: gathered.headers,
             window_floor: floor,

@@ -173,6 +173,7 @@ impl<C: Collector> Pipeline<C> {
             }
             hashed.hashes.extend(hashes);
             gathered.messages.extend(more.messages);
+            gathered.events.extend(more.events);
             gathered.malformed.extend(more.malformed);
             if gathered.last_block().number != to_block {
                 self.clear(false);

@@ -24,6 +24,7 @@ fn range(chain: &ScriptedCollector, first: u64, last: u64, covered: bool) -> Gat
     let headers = if covered { first..=last } else { last..=last };
     Gathered {
         messages: Vec::new(),
+        events: Vec::new(),
         malformed: Vec::new(),
         headers: headers.map(|number| chain.header_of(number)).collect(),
     }

@@ -239,7 +239,7 @@ async fn a_message_found_by_a_rewind_reaches_a_live_subscriber_with_a_new_seq() 
     let mut subscription = client.subscribe_messages(None, None).await.unwrap();
 
     chain.unhide_logs();
-    node.admin_http().set_checkpoint(2, None, None).await.unwrap();
+    node.admin_http().set_checkpoint(2.into(), None, None).await.unwrap();
     let found = receive_until(&mut subscription, 3, 3).await;
     assert_eq!(found[0].l1.origin.position(), Position::new(2, 0));
     assert_eq!(found[0].l1.message.nonce, ferry_primitives::U256::from(1));

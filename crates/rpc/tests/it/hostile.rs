@@ -393,7 +393,7 @@ async fn concurrent_sets_during_ingest_leave_the_last_writers_value() {
         let client = client.clone();
         tokio::spawn(async move {
             use ferry_rpc::AdminApiClient;
-            client.set_checkpoint(block, None, None).await.unwrap()
+            client.set_checkpoint(block.into(), None, None).await.unwrap()
         })
     });
     let mut changes = Vec::new();

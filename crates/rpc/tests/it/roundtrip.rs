@@ -14,7 +14,7 @@ async fn drive(node: &Node, client: &impl ClientT) {
     );
 
     // A preview changes nothing.
-    let preview = client.set_checkpoint(2, None, DRY_RUN).await.unwrap();
+    let preview = client.set_checkpoint(2.into(), None, DRY_RUN).await.unwrap();
     assert!(preview.dry_run);
     let effect = preview.effect.unwrap();
     assert_eq!(
@@ -25,7 +25,7 @@ async fn drive(node: &Node, client: &impl ClientT) {
     assert_eq!(node.checkpoint(), Some(Position::block_start(6)));
 
     // A set is applied to the store and to the running task before it returns.
-    let change = client.set_checkpoint(3, Some(1), None).await.unwrap();
+    let change = client.set_checkpoint(3.into(), Some(1), None).await.unwrap();
     assert_eq!(change.previous, Some(Position::block_start(6)));
     assert_eq!(change.current, Some(Position::new(3, 1)));
     assert_eq!(change.rewind_applied, Some(true));

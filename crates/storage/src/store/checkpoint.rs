@@ -99,7 +99,7 @@ fn resolve(txn: &WriteTxn<'_>, from: Position) -> Result<ReorgSummary> {
         first_notice: None,
     };
     // The removal notices record the heads the window was read under (as they were).
-    let summary = orphan_and_record(txn, record, seqs)?;
+    let summary = orphan_and_record(txn, record, seqs, from)?;
     txn.delete_from::<tables::Headers>(&from.block)?;
     let mut bounds = bounds(txn)?;
     let below = from.block.checked_sub(1);

@@ -1,7 +1,8 @@
 //! Committing a gathered batch: its new messages, the notices for messages it found again
-//! elsewhere, its headers and the checkpoint after it, in one write transaction.
+//! elsewhere, its lifecycle events, its headers and the checkpoint after it, in one write
+//! transaction.
 
-use super::{Store, unix_millis};
+use super::{Store, lifecycle, unix_millis};
 use crate::{
     Error, Result,
     codec::{
@@ -11,7 +12,9 @@ use crate::{
     tables,
     txn::WriteTxn,
 };
-use ferry_primitives::{B256, BlockHeader, BlockRef, L1Message, Position, Seq, first_unlinked};
+use ferry_primitives::{
+    B256, BlockHeader, BlockRef, L1Message, LifecycleEvent, Position, Seq, first_unlinked,
+};
 use signet_libmdbx::WriteFlags;
 
 /// A gathered range to commit: [`Store::commit`].
@@ -25,6 +28,9 @@ pub struct BatchWrite<'a> {
     pub messages: &'a [L1Message],
     /// Their hashes, `hashes[i]` being `messages[i].hash()`, computed off the writer's path.
     pub hashes: &'a [B256],
+    /// The lifecycle events found (cancellations started and completed, consumptions), in L1
+    /// order.
+    pub events: &'a [LifecycleEvent],
     /// The headers of the range's blocks, ascending and linked, the last one being the block
     /// before `next`: every block of the range inside the reorg window, at least the last.
     /// Empty: the range is not anchored, and the window starts again with the next batch.
@@ -48,6 +54,10 @@ pub struct CommitSummary {
     pub skipped: u64,
     /// Orphaned (or moved) messages found again at a new origin: a notice each.
     pub reincluded: u64,
+    /// `stateChanged` notices written for lifecycle events.
+    pub state_changes: u64,
+    /// Lifecycle events about messages the node has not stored, kept to be matched later.
+    pub unmatched_events: u64,
     /// Entries written in all (messages and notices), with seqs `first_seq..first_seq + n`.
     pub entries: u64,
 }
@@ -103,6 +113,7 @@ impl Store {
             next,
             messages,
             hashes: &hashes,
+            events: &[],
             headers,
             window_floor: 0,
             tags: FinalityTags::default(),
@@ -118,6 +129,10 @@ impl Store {
     /// - A message whose hash is not stored gets the next seq. One stored at the same origin is
     ///   skipped (a re-scan). One that a reorg orphaned, or that is stored at another origin,
     ///   is updated to the new origin and a `reincluded` notice takes the next seq.
+    /// - Lifecycle events are applied after the messages, in L1 order: one stored at its
+    ///   position already is skipped; a change of a stored message's lifecycle takes the next
+    ///   seq as a `stateChanged` notice; one about a message not stored is kept unmatched, and
+    ///   matched when that message is stored.
     /// - The headers are appended to the window, and the window is pruned below
     ///   `window_floor` (never below its newest block).
     ///
@@ -139,8 +154,16 @@ impl Store {
         let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
         let first_seq = next_seq(&txn)?;
         let mut writer = EntryWriter { txn: &txn, next: first_seq, moved_reorg: None, known };
-        let mut summary =
-            CommitSummary { first_seq, stored: 0, skipped: 0, reincluded: 0, entries: 0 };
+        let mut summary = CommitSummary {
+            first_seq,
+            stored: 0,
+            skipped: 0,
+            reincluded: 0,
+            state_changes: 0,
+            unmatched_events: 0,
+            entries: 0,
+        };
+        let mut counts = lifecycle::counts(&txn)?;
         let mut value = Vec::new();
         for (l1, &hash) in batch.messages.iter().zip(batch.hashes) {
             #[cfg(any(test, feature = "test-utils"))]
@@ -160,6 +183,9 @@ impl Store {
                 if l1.origin.block_number >= window_start {
                     txn.put::<tables::WindowMessages>(&(l1.origin.block_number, seq), &())?;
                 }
+                if counts.unmatched > 0 {
+                    lifecycle::match_message(&txn, hash, &mut counts)?;
+                }
                 writer.next = seq.next();
                 summary.stored += 1;
                 continue;
@@ -178,6 +204,11 @@ impl Store {
             } else {
                 summary.skipped += 1;
             }
+        }
+        if !batch.events.is_empty() || summary.stored > 0 {
+            let applied = lifecycle::apply_events(&txn, &mut writer, batch.events, &mut counts)?;
+            summary.state_changes = applied.changes;
+            summary.unmatched_events = applied.unmatched;
         }
         summary.entries = writer.next.0 - first_seq.0;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;
@@ -212,6 +243,20 @@ pub(super) fn bounds(txn: &WriteTxn<'_>) -> Result<WindowBounds> {
 impl<'t, 's> EntryWriter<'t, 's> {
     pub(super) const fn new(txn: &'t WriteTxn<'s>, next: Seq, known: KnownHeads) -> Self {
         Self { txn, next, moved_reorg: None, known }
+    }
+
+    /// The heads notices record.
+    pub(super) const fn heads(&self) -> KnownHeads {
+        self.known
+    }
+
+    /// Appends a `stateChanged` notice; its seq. It is not indexed among the message's
+    /// removals and re-inclusions, which decide whether an inclusion was retracted.
+    pub(super) fn state_notice(&mut self, record: NoticeRecord) -> Result<Seq> {
+        let seq = self.next;
+        self.txn.append::<tables::Notices>(&seq, &record)?;
+        self.next = seq.next();
+        Ok(seq)
     }
 
     /// Appends a notice about `message`; its seq.
@@ -257,7 +302,7 @@ impl<'t, 's> EntryWriter<'t, 's> {
                 let removed = NoticeRecord {
                     kind: NoticeKind::Removed,
                     message: seq,
-                    reorg,
+                    reorg: Some(reorg),
                     origin: record.l1.origin,
                     heads: self.known,
                 };
@@ -275,7 +320,7 @@ impl<'t, 's> EntryWriter<'t, 's> {
         let reincluded = NoticeRecord {
             kind: NoticeKind::Reincluded,
             message: seq,
-            reorg,
+            reorg: Some(reorg),
             origin: l1.origin,
             heads: self.known,
         };
@@ -390,6 +435,16 @@ fn check_batch(batch: &BatchWrite<'_>) -> Result<()> {
         }
         if previous.is_some_and(|previous| previous >= position) {
             return Err(out_of_range(position, "does not follow the previous message"));
+        }
+        previous = Some(position);
+    }
+    let mut previous: Option<Position> = None;
+    for position in batch.events.iter().map(|event| event.origin.position()) {
+        if position < from || position >= next {
+            return Err(out_of_range(position, "is outside the gathered range"));
+        }
+        if previous.is_some_and(|previous| previous >= position) {
+            return Err(out_of_range(position, "does not follow the previous lifecycle event"));
         }
         previous = Some(position);
     }

@@ -34,10 +34,12 @@ pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig
     let found = u32::from_be_bytes(fixed(&SCHEMA, &version)?);
     match found {
         SCHEMA_VERSION => {}
-        1 => {
-            migrate_v1(txn)?;
+        1 | 2 => {
+            if found == 1 {
+                migrate_v1(txn)?;
+            }
             put(&SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
-            info!(target: LOG_TARGET, path = %path.display(), from = 1, to = SCHEMA_VERSION,
+            info!(target: LOG_TARGET, path = %path.display(), from = found, to = SCHEMA_VERSION,
                 "Migrated the database");
         }
         _ => {
@@ -86,6 +88,10 @@ pub(super) fn stored_chain_id(txn: &WriteTxn<'_>) -> Result<Option<u64>> {
 /// have the layout version 2 reads: they stay as they are. `Blocks` is dropped: it was no
 /// contiguous window, so the first batch after the upgrade starts a new one (as on a fresh
 /// start) rather than trusting it.
+///
+/// Version 2 had no lifecycle tables; they are created empty on open, and their notices use a
+/// kind byte version 2 never wrote, so its rows all read as they are. Lifecycle events of the
+/// blocks read before the upgrade are not known until an operator re-scans them.
 fn migrate_v1(txn: &WriteTxn<'_>) -> Result<()> {
     txn.drop_table_named("Blocks")
 }

@@ -1,16 +1,19 @@
 //! The [`Store`]: opening it, and the transactions every operation runs in. The operations
-//! live by concept: `commit.rs` (a gathered batch), `reorg.rs` (what a reorg removes),
+//! live by concept: `commit.rs` (a gathered batch), `lifecycle.rs` (cancellations and
+//! consumptions, and the states they leave), `reorg.rs` (what a reorg removes),
 //! `checkpoint.rs` (operator changes and their audit trail), `reads.rs` (what consumers and
 //! the pipeline read), `meta.rs` (what a database is for, and schema migration).
 
 mod checkpoint;
 mod commit;
+mod lifecycle;
 mod meta;
 mod reads;
 mod reorg;
 
 pub use checkpoint::CheckpointChanged;
 pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
+pub use lifecycle::MessageLifecycle;
 pub use reads::{Settlement, StoredEntry, Window};
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
 
@@ -27,9 +30,9 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-/// The version of the table layout and value encodings this build reads and writes. Version 1
-/// (no log notices, no header window) is migrated when opened.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version of the table layout and value encodings this build reads and writes. Versions 1
+/// (no log notices, no header window) and 2 (no message lifecycles) are migrated when opened.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The file MDBX keeps a database in, inside its directory.
 const DATA_FILE: &str = "mdbx.dat";

@@ -1,7 +1,7 @@
 //! What the pipeline, consumers and operators read. Every read is one read-only transaction,
 //! which sees the last committed state and never waits for the writer.
 
-use super::Store;
+use super::{Store, lifecycle};
 use crate::{
     AuditEntry, Error, Result,
     codec::{
@@ -331,6 +331,7 @@ fn stored_message(txn: &ReadTxn<'_>, seq: Seq, record: MessageRecord) -> Result<
         l1: record.l1,
         inclusion: if orphan.is_some() { Inclusion::Orphaned } else { Inclusion::Canonical },
         reorg: orphan.map(|orphan| orphan.reorg),
+        lifecycle: lifecycle::lifecycle(txn, record.hash)?,
     })
 }
 
@@ -394,6 +395,8 @@ fn message_entry(txn: &ReadTxn<'_>, seq: Seq, record: MessageRecord) -> Result<S
         removed: false,
         reorg: None,
         inclusion: inclusion_now(txn, seq)?,
+        lifecycle: lifecycle::lifecycle(txn, record.hash)?,
+        change: None,
     };
     Ok(StoredEntry { entry, settlement })
 }
@@ -401,18 +404,30 @@ fn message_entry(txn: &ReadTxn<'_>, seq: Seq, record: MessageRecord) -> Result<S
 fn notice_entry(txn: &ReadTxn<'_>, seq: Seq, notice: NoticeRecord) -> Result<StoredEntry> {
     let record = message(txn, notice.message)?;
     let l1 = L1Message { message: record.l1.message, origin: notice.origin };
-    let (kind, settlement) = match notice.kind {
-        NoticeKind::Removed => (
-            EntryKind::Removed,
-            Settlement::Removal { block: notice.origin.block_number, recorded: notice.heads },
-        ),
+    let block = notice.origin.block_number;
+    let (kind, settlement, change) = match notice.kind {
+        NoticeKind::Removed => {
+            (EntryKind::Removed, Settlement::Removal { block, recorded: notice.heads }, None)
+        }
         NoticeKind::Reincluded => (
             EntryKind::Reincluded,
             Settlement::Inclusion {
-                block: notice.origin.block_number,
+                block,
                 retracted: retraction(txn, notice.message, seq)?.map(|(heads, _)| heads),
             },
+            None,
         ),
+        // A change is final once the block of its event is; a reverting one is told to a
+        // consumer only if that consumer had been told of the change it undoes.
+        NoticeKind::StateChanged(record) => {
+            let block = record.change.at.block;
+            let settlement = if record.change.reverted {
+                Settlement::Removal { block, recorded: notice.heads }
+            } else {
+                Settlement::Inclusion { block, retracted: lifecycle::reverted_at(txn, seq)? }
+            };
+            (EntryKind::StateChanged, settlement, Some(record.change))
+        }
     };
     let entry = LogEntry {
         seq,
@@ -421,8 +436,10 @@ fn notice_entry(txn: &ReadTxn<'_>, seq: Seq, notice: NoticeRecord) -> Result<Sto
         hash: record.hash,
         l1,
         removed: kind.is_removal(),
-        reorg: Some(notice.reorg),
+        reorg: notice.reorg,
         inclusion: inclusion_now(txn, notice.message)?,
+        lifecycle: lifecycle::lifecycle(txn, record.hash)?,
+        change,
     };
     Ok(StoredEntry { entry, settlement })
 }

@@ -5,7 +5,7 @@
 use super::{
     Store,
     commit::{EntryWriter, append_reorg, bounds, next_seq},
-    unix_millis,
+    lifecycle, unix_millis,
 };
 use crate::{
     ChangeMethod, ChangeOrigin, Error, Result,
@@ -41,6 +41,8 @@ pub struct ReorgSummary {
     pub orphaned: Vec<Seq>,
     /// The nonces no canonical message holds any more (a gap, until they come back).
     pub released_nonces: Vec<U256>,
+    /// `stateChanged` notices that undo lifecycle events logged in the removed blocks.
+    pub reverted_changes: u64,
     /// The newest seq of the log after it.
     pub last_seq: Option<Seq>,
 }
@@ -103,7 +105,8 @@ impl Store {
             orphaned: 0,
             first_notice: None,
         };
-        let summary = orphan_and_record(&txn, record, removed)?;
+        let cut = Position::block_start(ancestor.number + 1);
+        let summary = orphan_and_record(&txn, record, removed, cut)?;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &rewind_to)?;
         let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
         append_audit(&txn, &origin, found, Some(rewind_to))?;
@@ -115,17 +118,25 @@ impl Store {
 /// Orphans the canonical messages among `seqs` under a new reorg record (`record`, whose
 /// counts are filled in here): a `removed` notice each (recording the heads the window was
 /// read under: whether a consumer waiting for finality had been told), the message marked
-/// orphaned, its nonce released and its window row dropped.
+/// orphaned, its nonce released and its window row dropped. Before them, the lifecycle
+/// events logged from `events_from` on are removed, each change they made undone by a
+/// notice.
 pub(super) fn orphan_and_record(
     txn: &WriteTxn<'_>,
     mut record: ReorgRecord,
     mut seqs: Vec<Seq>,
+    events_from: Position,
 ) -> Result<ReorgSummary> {
     seqs.sort_unstable();
     seqs.dedup();
     let id = txn.last::<tables::Reorgs>()?.map_or(0, |(id, _)| id + 1);
     let heads = bounds(txn)?.heads();
-    let mut writer = EntryWriter::new(txn, next_seq(txn)?, heads);
+    let first = next_seq(txn)?;
+    let mut writer = EntryWriter::new(txn, first, heads);
+    let reverted_changes = lifecycle::revert_events_from(txn, &mut writer, events_from, Some(id))?;
+    if reverted_changes > 0 {
+        record.first_notice = Some(first);
+    }
     let (mut orphaned, mut released_nonces) = (Vec::new(), Vec::new());
     for seq in seqs {
         if txn.get::<tables::Orphans>(&seq)?.is_some() {
@@ -139,8 +150,13 @@ pub(super) fn orphan_and_record(
             });
         };
         let origin = message.l1.origin;
-        let notice =
-            NoticeRecord { kind: NoticeKind::Removed, message: seq, reorg: id, origin, heads };
+        let notice = NoticeRecord {
+            kind: NoticeKind::Removed,
+            message: seq,
+            reorg: Some(id),
+            origin,
+            heads,
+        };
         let notice = writer.notice(seq, notice)?;
         txn.put::<tables::Orphans>(&seq, &OrphanRecord { reorg: id, notice })?;
         txn.delete::<tables::WindowMessages>(&(origin.block_number, seq))?;
@@ -156,7 +172,7 @@ pub(super) fn orphan_and_record(
     let appended = append_reorg(txn, &record)?;
     debug_assert_eq!(appended, id);
     let last_seq = writer.next.0.checked_sub(1).map(Seq);
-    Ok(ReorgSummary { id, record, orphaned, released_nonces, last_seq })
+    Ok(ReorgSummary { id, record, orphaned, released_nonces, reverted_changes, last_seq })
 }
 
 impl Store {

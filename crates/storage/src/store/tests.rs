@@ -45,7 +45,15 @@ fn commit_from(
 }
 
 fn summary_of(first_seq: u64, stored: u64, skipped: u64) -> CommitSummary {
-    CommitSummary { first_seq: Seq(first_seq), stored, skipped, reincluded: 0, entries: stored }
+    CommitSummary {
+        first_seq: Seq(first_seq),
+        stored,
+        skipped,
+        reincluded: 0,
+        state_changes: 0,
+        unmatched_events: 0,
+        entries: stored,
+    }
 }
 
 fn all_messages(store: &Store) -> Vec<StoredMessage> {
@@ -111,7 +119,7 @@ fn schema_version_mismatch_is_a_clear_error_and_changes_nothing() {
     let error = Store::open(dir.path(), config(0)).unwrap_err();
     assert!(matches!(error, Error::SchemaVersion { found: 99, expected: SCHEMA_VERSION, .. }));
     let text = error.to_string();
-    assert!(text.contains("schema version 99") && text.contains("reads version 2"), "{text}");
+    assert!(text.contains("schema version 99") && text.contains("reads version 3"), "{text}");
 }
 
 #[test]
@@ -310,6 +318,7 @@ fn a_batch_with_a_hash_missing_is_refused_and_writes_nothing() {
             next,
             messages: &batch,
             hashes: &hashes,
+            events: &[],
             headers: &[],
             window_floor: 0,
             tags: FinalityTags::default(),
@@ -616,6 +625,7 @@ fn commit_range(
         next: Position::block_start(blocks.end() + 1),
         messages,
         hashes: &hashes,
+        events: &[],
         headers: &headers,
         window_floor: floor.unwrap_or(0),
         tags: tags(chain),
@@ -852,6 +862,7 @@ fn the_window_heads_rise_only_to_blocks_the_window_holds() {
                 next: Position::block_start(11),
                 messages: &[],
                 hashes: &[],
+                events: &[],
                 headers: &headers,
                 window_floor: 0,
                 tags: stranger,
@@ -917,3 +928,4 @@ fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
     committed(commit_range(&store, None, &chain, 5..=6, &[chain.message(2, 6, 0)]).unwrap());
     assert_eq!(window(&store), Some((5, 6)));
 }
+mod lifecycle;

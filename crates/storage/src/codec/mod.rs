@@ -5,6 +5,11 @@
 //! numeric order: iterating Messages walks seqs upwards, and positions compare as they do in
 //! Rust. Every table's key and value types are declared once, in `tables.rs`.
 
+mod lifecycle;
+
+pub use lifecycle::EventMessage;
+pub(crate) use lifecycle::{ChangeRecord, EventRecord, LifecycleRecord};
+
 use ferry_primitives::{
     Address, B256, BlockHeader, L1Message, Message, Origin, Position, Seq, U256,
 };
@@ -85,6 +90,10 @@ impl<'a> Fields<'a> {
 
     fn u64(&mut self) -> DecodeResult<u64> {
         self.take(8).and_then(fixed).map(u64::from_be_bytes)
+    }
+
+    fn u32(&mut self) -> DecodeResult<u32> {
+        self.take(4).and_then(fixed).map(u32::from_be_bytes)
     }
 
     fn u8(&mut self) -> DecodeResult<u8> {
@@ -511,6 +520,8 @@ pub(crate) enum NoticeKind {
     Removed,
     /// It is on the canonical chain again.
     Reincluded,
+    /// A lifecycle event changed its state, or a reorg removed one (schema version 3).
+    StateChanged(ChangeRecord),
 }
 
 /// A Notices value: a log entry that is not a message.
@@ -519,9 +530,11 @@ pub(crate) struct NoticeRecord {
     pub(crate) kind: NoticeKind,
     /// The seq of the message entry.
     pub(crate) message: Seq,
-    /// The reorg it comes from.
-    pub(crate) reorg: u64,
-    /// Where the message was removed from, or included again.
+    /// The reorg it comes from: always one for a removal or a re-inclusion, and for a state
+    /// change that a reorg reverted.
+    pub(crate) reorg: Option<u64>,
+    /// Where the message was removed from, or included again; for a state change, where the
+    /// message was when it changed.
     pub(crate) origin: Origin,
     /// The heads when it was written.
     pub(crate) heads: KnownHeads,
@@ -529,28 +542,43 @@ pub(crate) struct NoticeRecord {
 
 impl Value for NoticeRecord {
     fn encode_into(&self, buf: &mut Vec<u8>) {
+        // Removals and re-inclusions keep the layout of schema version 2.
         buf.push(match self.kind {
             NoticeKind::Removed => 1,
             NoticeKind::Reincluded => 2,
+            NoticeKind::StateChanged(_) => 3,
         });
         buf.extend_from_slice(&self.message.0.to_be_bytes());
-        buf.extend_from_slice(&self.reorg.to_be_bytes());
+        match self.kind {
+            NoticeKind::StateChanged(_) => put_optional_u64(self.reorg, buf),
+            _ => buf.extend_from_slice(
+                &self.reorg.expect("removals and re-inclusions come from a reorg").to_be_bytes(),
+            ),
+        }
         encode_origin(&self.origin, buf);
         put_optional_u64(self.heads.safe, buf);
         put_optional_u64(self.heads.finalized, buf);
+        if let NoticeKind::StateChanged(change) = &self.kind {
+            change.encode(buf);
+        }
     }
 
     fn decode(bytes: &[u8]) -> DecodeResult<Self> {
         let mut fields = Fields(bytes);
-        let kind = match fields.u8()? {
-            1 => NoticeKind::Removed,
-            2 => NoticeKind::Reincluded,
+        let kind = fields.u8()?;
+        let message = Seq(fields.u64()?);
+        let reorg = match kind {
+            1 | 2 => Some(fields.u64()?),
+            3 => fields.optional_u64()?,
             other => return Err(DecodeError::invalid(format!("unknown notice kind {other}"))),
         };
-        let message = Seq(fields.u64()?);
-        let reorg = fields.u64()?;
         let origin = decode_origin(&mut fields)?;
         let heads = KnownHeads { safe: fields.optional_u64()?, finalized: fields.optional_u64()? };
+        let kind = match kind {
+            1 => NoticeKind::Removed,
+            2 => NoticeKind::Reincluded,
+            _ => NoticeKind::StateChanged(ChangeRecord::decode(&mut fields)?),
+        };
         fields.end()?;
         Ok(Self { kind, message, reorg, origin, heads })
     }
@@ -709,7 +737,91 @@ mod tests {
         assert!(buf.is_empty() || V::decode(&buf[..buf.len() - 1]).is_err(), "truncated");
     }
 
+    prop_compose! {
+        fn arb_event_at()(
+            origin in arb_origin(),
+            timestamp in any::<u64>(),
+            delay_ends_at in any::<Option<u64>>(),
+        ) -> ferry_primitives::EventAt {
+            ferry_primitives::EventAt {
+                block: origin.block_number,
+                block_hash: origin.block_hash,
+                transaction_hash: origin.transaction_hash,
+                log_index: origin.log_index,
+                timestamp,
+                delay_ends_at,
+            }
+        }
+    }
+
+    fn arb_kind() -> impl Strategy<Value = ferry_primitives::LifecycleKind> {
+        use ferry_primitives::LifecycleKind::*;
+        prop_oneof![Just(CancellationStarted), Just(Cancelled), Just(Consumed)]
+    }
+
+    fn arb_state() -> impl Strategy<Value = ferry_primitives::MessageState> {
+        prop::sample::select(ferry_primitives::MessageState::ALL.to_vec())
+    }
+
+    prop_compose! {
+        fn arb_lifecycle_record()(
+            unmatched in prop::option::of(arb_l1_message()),
+            events in prop::collection::vec(
+                (arb_kind(), arb_event_at(), any::<Option<u64>>()),
+                0..4,
+            ),
+        ) -> LifecycleRecord {
+            LifecycleRecord {
+                unmatched: unmatched.map(|l1| EventMessage {
+                    from: l1.message.from,
+                    to: l1.message.to,
+                    selector: l1.message.selector,
+                    nonce: l1.message.nonce,
+                    payload: l1.message.payload,
+                }),
+                events: events
+                    .into_iter()
+                    .map(|(kind, at, notice)| EventRecord { kind, at, notice: notice.map(Seq) })
+                    .collect(),
+            }
+        }
+    }
+
+    prop_compose! {
+        fn arb_state_notice()(
+            origin in arb_origin(),
+            (message, reorg, reverts) in (any::<u64>(), any::<Option<u64>>(), any::<Option<u64>>()),
+            (event, at, previous, current, reverted) in
+                (arb_kind(), arb_event_at(), arb_state(), arb_state(), any::<bool>()),
+            (safe, finalized) in (any::<Option<u64>>(), any::<Option<u64>>()),
+        ) -> NoticeRecord {
+            let change = ferry_primitives::StateChange { event, at, previous, current, reverted };
+            NoticeRecord {
+                kind: NoticeKind::StateChanged(ChangeRecord { change, reverts: reverts.map(Seq) }),
+                message: Seq(message),
+                reorg,
+                origin,
+                heads: KnownHeads { safe, finalized },
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn lifecycle_values_and_state_notices_round_trip(
+            record in arb_lifecycle_record(),
+            notice in arb_state_notice(),
+            counts in any::<(u64, u64, u64, u64)>(),
+        ) {
+            round_trip(&record);
+            round_trip(&notice);
+            let (cancellation_started, cancelled, consumed, unmatched) = counts;
+            round_trip(&ferry_primitives::StateCounts {
+                pending: 0, cancellation_started, cancelled, consumed, unmatched,
+            });
+            round_trip(&notice.heads);
+        }
+
         #[test]
         fn big_endian_u64_keys_sort_in_numeric_order(a in any::<u64>(), b in any::<u64>()) {
             prop_assert_eq!(a.encode().as_ref().cmp(b.encode().as_ref()), a.cmp(&b));
@@ -760,7 +872,7 @@ mod tests {
         ) {
             let kind = if removed { NoticeKind::Removed } else { NoticeKind::Reincluded };
             let heads = KnownHeads { safe, finalized };
-            round_trip(&NoticeRecord { kind, message: Seq(message), reorg, origin, heads });
+            round_trip(&NoticeRecord { kind, message: Seq(message), reorg: Some(reorg), origin, heads });
             round_trip(&OrphanRecord { reorg, notice: Seq(notice) });
             let block = ferry_primitives::BlockRef { number: message, hash: origin.block_hash };
             round_trip(&ReorgRecord {
@@ -795,6 +907,16 @@ mod tests {
     /// inputs that pass the length checks and reach the field decoders.
     fn near_valid_bytes() -> impl Strategy<Value = Vec<u8>> {
         let valid = prop_oneof![
+            arb_lifecycle_record().prop_map(|record| {
+                let mut buf = Vec::new();
+                record.encode_into(&mut buf);
+                buf
+            }),
+            arb_state_notice().prop_map(|notice| {
+                let mut buf = Vec::new();
+                notice.encode_into(&mut buf);
+                buf
+            }),
             (arb_l1_message(), any::<[u8; 32]>()).prop_map(|(l1, hash)| {
                 let mut buf = Vec::new();
                 MessageRecord { hash: B256::from(hash), l1 }.encode_into(&mut buf);
@@ -805,7 +927,7 @@ mod tests {
                     let mut buf = Vec::new();
                     let kind = if removed { NoticeKind::Removed } else { NoticeKind::Reincluded };
                     let heads = KnownHeads { safe: Some(reorg), finalized };
-                    NoticeRecord { kind, message: Seq(message), reorg, origin, heads }
+                    NoticeRecord { kind, message: Seq(message), reorg: Some(reorg), origin, heads }
                         .encode_into(&mut buf);
                     buf
                 }
@@ -873,6 +995,9 @@ mod tests {
             decodes_canonically::<OrphanRecord>(&bytes)?;
             decodes_canonically::<ReorgRecord>(&bytes)?;
             decodes_canonically::<crate::audit::AuditRecord>(&bytes)?;
+            decodes_canonically::<LifecycleRecord>(&bytes)?;
+            decodes_canonically::<ferry_primitives::StateCounts>(&bytes)?;
+            decodes_canonically::<KnownHeads>(&bytes)?;
             Ok(())
         });
     }
