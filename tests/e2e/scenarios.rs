@@ -245,7 +245,9 @@ async fn a_burst_of_concurrent_sets_during_ingest_ends_at_the_last_value() {
     let head = head(&contract).await;
     let sets = (0..20u64).map(|i| {
         let client = admin(&ferry);
-        tokio::spawn(async move { client.set_checkpoint((1 + (i * 7) % head).into(), None, None).await })
+        tokio::spawn(
+            async move { client.set_checkpoint((1 + (i * 7) % head).into(), None, None).await },
+        )
     });
     for set in futures_join(sets).await {
         assert!(set.is_ok());

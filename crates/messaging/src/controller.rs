@@ -189,7 +189,8 @@ impl MessagingController {
     pub async fn resolve_time(&self, time: u64) -> Result<TimeResolution, ControllerError> {
         let unresolved =
             |reason: String| ControllerError::TimeUnresolved { requested: time, reason };
-        let clock = self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let clock =
+            self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let Some(clock) = clock else {
             return Err(unresolved("the node is not connected to L1 yet".to_owned()));
         };

@@ -464,4 +464,3 @@ pub(crate) fn publish_state_counts(store: &Store) {
         }
     }
 }
-

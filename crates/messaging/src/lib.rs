@@ -29,9 +29,9 @@ mod finality;
 mod nonces;
 mod status;
 mod stream;
-mod timeline;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
+mod timeline;
 
 pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog};
 pub use controller::{
@@ -42,12 +42,12 @@ pub use error::{CollectorError, ControllerError, StreamError};
 pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
 pub use finality::{Visibility, visibility};
 pub use nonces::{NonceGap, NonceTracker};
-pub use timeline::TimeResolution;
 pub use status::{Halt, Phase, Status, StatusSnapshot, UpstreamSnapshot};
 pub use stream::{
     Batch, DEFAULT_REORG_WINDOW, DeepReorg, DeepReorgKind, MessageStream, Reorg, ReplacedBlock,
     StreamItem,
 };
+pub use timeline::TimeResolution;
 
 #[cfg(test)]
 mod tests;

@@ -108,7 +108,10 @@ mod tests {
         let clock: &dyn BlockClock = &*chain;
         let at = |time| first_block_at(clock, time, 10);
         let exact = at(block_time(40)).await.unwrap();
-        assert_eq!((exact.block, exact.block_time, exact.clamped_to_start), (40, block_time(40), false));
+        assert_eq!(
+            (exact.block, exact.block_time, exact.clamped_to_start),
+            (40, block_time(40), false)
+        );
         assert_eq!(at(block_time(40) + 1).await.unwrap().block, 41, "between blocks");
         assert_eq!(at(block_time(40) - 11).await.unwrap().block, 40);
         assert_eq!(at(block_time(100)).await.unwrap().block, 100, "the head itself");

@@ -783,7 +783,8 @@ mod tests {
         let cli = parse(&["checkpoint", "set", "--time", "2026-11-30T12:00:00Z"]).unwrap();
         match cli.command {
             Some(crate::Command::Checkpoint {
-                action: crate::CheckpointCommand::Set { block, time, .. }, ..
+                action: crate::CheckpointCommand::Set { block, time, .. },
+                ..
             }) => {
                 assert_eq!((block, time), (None, Some(ferry_rpc::Timestamp(1_796_040_000))));
             }

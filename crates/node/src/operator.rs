@@ -3,7 +3,8 @@
 use clap::{Args, Subcommand};
 use ferry_primitives::{Checkpoint, Position};
 use ferry_rpc::{
-    AdminApiClient, ChangeOptions, CheckpointChangeResult, CheckpointTarget, JwtError, JwtSecret, PublicApiClient,
+    AdminApiClient, ChangeOptions, CheckpointChangeResult, CheckpointTarget, JwtError, JwtSecret,
+    PublicApiClient,
 };
 use jsonrpsee::{
     core::ClientError,

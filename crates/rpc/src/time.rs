@@ -41,9 +41,7 @@ impl FromStr for Timestamp {
             .map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))?;
         let seconds = since.as_secs() + u64::from(since.subsec_nanos() > 0);
         let utc = i128::from(seconds) - i128::from(offset);
-        u64::try_from(utc)
-            .map(Self)
-            .map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))
+        u64::try_from(utc).map(Self).map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))
     }
 }
 
@@ -53,9 +51,9 @@ fn split_offset(text: &str) -> (&str, i64) {
     let Some(start) = bytes.len().checked_sub(6) else { return (text, 0) };
     let tail = &bytes[start..];
     let digits = |pair: &[u8]| {
-        pair.iter().all(u8::is_ascii_digit).then(|| {
-            i64::from(pair[0] - b'0') * 10 + i64::from(pair[1] - b'0')
-        })
+        pair.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| i64::from(pair[0] - b'0') * 10 + i64::from(pair[1] - b'0'))
     };
     let sign = match tail[0] {
         b'+' => 1,

@@ -1,12 +1,12 @@
+use crate::Timestamp;
 use ferry_messaging::{
     ChangeEffect, CheckpointChange, CheckpointPreview, StatusSnapshot, TimeResolution,
 };
 use ferry_primitives::{
-    Address, B256, BlockRef, Checkpoint, Finality, Lifecycle, LogEntry, Position, Seq,
-    StateCounts, U256,
+    Address, B256, BlockRef, Checkpoint, Finality, Lifecycle, LogEntry, Position, Seq, StateCounts,
+    U256,
 };
 use ferry_storage::{MessageLifecycle, ReorgRecord};
-use crate::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Where `messaging_setCheckpoint` moves the checkpoint: to a block (and log index), or to

@@ -191,8 +191,7 @@ impl EthereumCollector {
                 timestamps.insert(*number, header.timestamp());
             }
         }
-        let delay = if events.iter().any(|event| event.kind == LifecycleKind::CancellationStarted)
-        {
+        let delay = if events.iter().any(|event| event.kind == LifecycleKind::CancellationStarted) {
             self.cancellation_delay().await
         } else {
             None

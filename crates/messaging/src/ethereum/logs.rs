@@ -2,7 +2,7 @@
 //! and lifecycle events.
 
 use super::{
-    ConsumedMessageToL2, LogMessageToL2, MessageToL2CancellationStarted, MessageToL2Canceled,
+    ConsumedMessageToL2, LogMessageToL2, MessageToL2Canceled, MessageToL2CancellationStarted,
 };
 use crate::MalformedLog;
 use alloy::{

@@ -6,6 +6,7 @@
 mod auth;
 mod consumers;
 mod hostile;
+mod lifecycle;
 mod listeners;
 mod roundtrip;
 mod spec;

@@ -2,6 +2,8 @@
 //! validate, real answers that validate, and every documented error code producible.
 
 use crate::support::{Node, raw_post};
+use ferry_messaging::test_utils::{Call, ScriptedLog, block_time, scripted_message};
+use ferry_primitives::LifecycleKind;
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -96,6 +98,20 @@ async fn real_answers_validate_against_the_result_schemas() {
     node.chain.reorg_with_new_messages(2, &[1, 0]);
     node.chain.mine(1);
     node.wait_until_reorgs(1).await;
+    // Lifecycle events: a cancellation started, a consumption, and one about a message the
+    // node never read.
+    let lifecycle = |kind, nonce| ScriptedLog::Lifecycle(kind, scripted_message(nonce));
+    node.chain.mine_logs(vec![
+        lifecycle(LifecycleKind::CancellationStarted, 0),
+        lifecycle(LifecycleKind::Consumed, 1),
+        lifecycle(LifecycleKind::Consumed, 999),
+    ]);
+    node.caught_up().await;
+    let hash_of = |nonce| format!("{}", scripted_message(nonce).hash());
+    let moment = humantime::format_rfc3339(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(block_time(3) - 5),
+    )
+    .to_string();
     let document = document();
     let methods = document["methods"].as_array().unwrap();
     let result_schema = |name: &str| {
@@ -106,6 +122,13 @@ async fn real_answers_validate_against_the_result_schemas() {
         ("messaging_getCheckpoint", json!([]), true),
         ("messaging_setCheckpoint", json!([2, null, { "dryRun": true }]), true),
         ("messaging_setCheckpoint", json!({ "block": "0x2", "index": 1 }), true),
+        (
+            "messaging_setCheckpoint",
+            json!([{ "timestamp": block_time(2) }, null, { "dryRun": true }]),
+            true,
+        ),
+        ("messaging_setCheckpoint", json!({ "block": { "timestamp": moment } }), true),
+        ("messaging_setCheckpoint", json!([{ "timestamp": 0 }, null, { "dryRun": true }]), true),
         ("messaging_resetCheckpoint", json!([{ "dryRun": true }]), true),
         ("messaging_resetCheckpoint", json!([]), true),
         ("messaging_getCheckpoint", json!([]), true),
@@ -120,6 +143,12 @@ async fn real_answers_validate_against_the_result_schemas() {
             json!({ "fromSeq": 2, "options": { "finality": "safe" } }),
             false,
         ),
+        ("messaging_getMessages", json!([0, 100, { "executable": true }]), false),
+        ("messaging_getMessageState", json!([hash_of(0)]), false),
+        ("messaging_getMessageState", json!([hash_of(1)]), false),
+        ("messaging_getMessageState", json!([hash_of(999)]), false),
+        ("messaging_getMessageState", json!([hash_of(2)]), false),
+        ("messaging_getMessageState", json!({ "hash": format!("0x{}", "00".repeat(32)) }), false),
         ("messaging_getReorgs", json!([]), false),
         ("messaging_getReorgs", json!([1]), false),
         (
@@ -176,6 +205,11 @@ async fn every_documented_error_code_can_be_produced() {
         (-32010, Value::Array(batch).to_string()),
         (-32050, request("messaging_setCheckpoint", json!([99_999_999]))),
         (-32051, request("messaging_setCheckpoint", json!([1]))),
+        (-32052, request("messaging_setCheckpoint", json!([{ "timestamp": u32::MAX }]))),
+        (
+            -32053,
+            request("messaging_setCheckpoint", json!([{ "timestamp": "2025-11-30T12:00:00Z" }])),
+        ),
     ];
     let mut produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
     produced.insert(i64::from(ferry_rpc::codes::SUBSCRIPTION_LIMIT));
@@ -183,6 +217,9 @@ async fn every_documented_error_code_can_be_produced() {
     for (code, body) in producers {
         if code == -32051 {
             node.store.fail_next_checkpoint_change();
+        }
+        if code == -32053 {
+            node.chain.fail_next(Call::Header, usize::MAX);
         }
         let response = raw_post(admin, body.as_bytes(), None).await;
         let answer = response.json();
