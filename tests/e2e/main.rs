@@ -4,6 +4,7 @@
 
 mod flaky;
 mod l1proxy;
+mod lifecycle;
 mod node;
 mod outages;
 mod reorgs;
