@@ -244,6 +244,15 @@ fn print_status(status: &ferry_rpc::NodeStatus) {
             |window| format!("{}..={}", window.from, window.to)
         )
     );
+    let states = &status.message_states;
+    println!(
+        "states:          {} pending, {} cancellation started, {} cancelled, {} consumed, {} unmatched",
+        states.pending,
+        states.cancellation_started,
+        states.cancelled,
+        states.consumed,
+        states.unmatched
+    );
     if let Some(halt) = &p.halted {
         println!("HALTED:          {}", halt.reason);
     }
