@@ -144,20 +144,20 @@ pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> Decoded {
             Some(&MessageToL2CancellationStarted::SIGNATURE_HASH) => {
                 let fields = MessageToL2CancellationStarted::decode_raw_log(topics, &log.data)
                     .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
-                lifecycle(LifecycleKind::CancellationStarted, fields).map(Err)
+                lifecycle(LifecycleKind::CancellationStarted, fields).map(Read::Event)
             }
             Some(&MessageToL2Canceled::SIGNATURE_HASH) => {
                 let fields = MessageToL2Canceled::decode_raw_log(topics, &log.data)
                     .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
-                lifecycle(LifecycleKind::Cancelled, fields).map(Err)
+                lifecycle(LifecycleKind::Cancelled, fields).map(Read::Event)
             }
             Some(&ConsumedMessageToL2::SIGNATURE_HASH) => {
                 let fields = ConsumedMessageToL2::decode_raw_log(topics, &log.data)
                     .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
-                lifecycle(LifecycleKind::Consumed, fields).map(Err)
+                lifecycle(LifecycleKind::Consumed, fields).map(Read::Event)
             }
             _ => LogMessageToL2::decode_raw_log(topics, &log.data).map(|event| {
-                Ok(L1Message {
+                Read::Message(L1Message {
                     message: Message {
                         from: event.fromAddress,
                         to: event.toAddress,
@@ -171,8 +171,8 @@ pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> Decoded {
             }),
         };
         match outcome {
-            Ok(Ok(message)) => decoded.messages.push(message),
-            Ok(Err(event)) => decoded.events.push(event),
+            Ok(Read::Message(message)) => decoded.messages.push(message),
+            Ok(Read::Event(event)) => decoded.events.push(event),
             Err(error) => decoded.malformed.push(MalformedLog {
                 position: log.position,
                 transaction_hash: Some(log.transaction_hash),
@@ -181,6 +181,12 @@ pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> Decoded {
         }
     }
     decoded
+}
+
+/// What one log decodes to.
+enum Read {
+    Message(L1Message),
+    Event(LifecycleEvent),
 }
 
 /// The fields every lifecycle event carries: from, to, selector, payload, nonce.

@@ -8,7 +8,6 @@ use ferry_primitives::{EntryKind, LifecycleKind, LogEntry, MessageState, Seq};
 use ferry_rpc::{
     AdminApiClient, ChangeOptions, CheckpointTarget, PublicApiClient, ReadOptions, Timestamp, codes,
 };
-use futures_util::StreamExt;
 use std::collections::BTreeMap;
 
 /// Every entry from `from` on, through `getMessages` pages.

@@ -112,7 +112,7 @@ fn each_event_changes_the_state_with_a_notice_and_a_rescan_adds_nothing() {
         &store,
         &chain,
         0..=5,
-        &[a.clone(), b.clone(), c.clone()],
+        &[a.clone(), b.clone(), c],
         &[
             event(&chain, Consumed, &b, 3, 1),
             event(&chain, CancellationStarted, &a, 3, 2),
@@ -153,7 +153,7 @@ fn an_event_about_a_message_not_stored_is_kept_and_matched_when_a_rescan_stores_
         &store,
         &chain,
         0..=3,
-        &[early.clone()],
+        std::slice::from_ref(&early),
         &[event(&chain, Consumed, &early, 3, 0)],
     );
     assert_eq!((rescan.stored, rescan.entries, rescan.unmatched_events), (1, 1, 0));
@@ -169,7 +169,7 @@ fn a_reorg_that_removes_an_event_reverts_the_state_and_the_new_chain_sets_it_aga
     let (_dir, store) = temp_store();
     let chain = Chain::new(1);
     let message = chain.message(0, 2, 0);
-    commit_with_events(&store, &chain, 0..=2, &[message.clone()], &[]);
+    commit_with_events(&store, &chain, 0..=2, std::slice::from_ref(&message), &[]);
     commit_with_events(
         &store,
         &chain,
@@ -244,4 +244,45 @@ fn a_version_2_database_is_migrated_with_empty_lifecycles() {
     let version =
         store.read().unwrap().get::<tables::Meta>(&crate::codec::Name("schema_version")).unwrap();
     assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+}
+
+#[test]
+fn an_operator_resolving_a_halt_undoes_the_events_from_the_position_set() {
+    use LifecycleKind::*;
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    let (kept, late) = (chain.message(0, 2, 0), chain.message(1, 6, 0));
+    commit_with_events(
+        &store,
+        &chain,
+        0..=9,
+        &[kept.clone(), late],
+        &[event(&chain, Consumed, &kept, 3, 0), event(&chain, CancellationStarted, &kept, 5, 0)],
+    );
+    assert_eq!(state_of(&store, &kept), MessageState::Consumed);
+    let halt = HaltRecord {
+        at_millis: 7,
+        kind: HaltKind::BeyondWindow,
+        replaced: chain.header(9).block_ref(),
+        lowest_checked: 0,
+        common_ancestor: None,
+        finalized: Some(1),
+    };
+    assert!(store.record_halt(Position::block_start(10), &halt).unwrap());
+    let resolved = store.change_checkpoint(Some(Position::block_start(4)), None).unwrap();
+    let resolved = resolved.resolved.unwrap();
+    // The started cancellation (block 5, after the consumption: it changed nothing) is
+    // dropped without a notice; the consumption of block 3 stays; the message of block 6 is
+    // orphaned.
+    assert_eq!((resolved.orphaned, resolved.reverted_changes), (vec![Seq(1)], 0));
+    assert_eq!(state_of(&store, &kept), MessageState::Consumed);
+    let lifecycle = store.message_by_hash(kept.hash()).unwrap().unwrap().lifecycle;
+    assert_eq!(lifecycle.cancellation_started, None);
+    assert_eq!(store.state_counts().unwrap(), counts(0, 0, 0, 1, 0));
+    // Resolving lower undoes the consumption too, with a notice.
+    assert!(store.record_halt(Position::block_start(4), &halt).unwrap());
+    let resolved = store.change_checkpoint(Some(Position::block_start(3)), None).unwrap();
+    assert_eq!(resolved.resolved.unwrap().reverted_changes, 1);
+    assert_eq!(state_of(&store, &kept), MessageState::Pending);
+    assert_eq!(store.state_counts().unwrap(), counts(1, 0, 0, 0, 0));
 }
