@@ -117,12 +117,12 @@ pub trait Collector: Send + Sync + 'static {
     /// the next poll tick.
     fn wait_for_head(&self, known_latest: u64) -> impl Future<Output = ()> + Send;
 
-    /// The messages logged from `from` (its block, from its log index on) up to at most
-    /// `to_block`; it may stop earlier (a provider's range limit), and says where with its
-    /// last header. Never skips a block. Headers come for every block from `headers_from` on
-    /// (the reorg window), and for the last block in any case; the logs of those blocks are
-    /// checked against them, so that nothing returned mixes two chains (invariant 9). An
-    /// answer that cannot be anchored so is asked again, never returned.
+    /// The messages logged from `from` (its block, from its log index on) up to at most `to_block`;
+    /// it may stop earlier (a provider's range limit), and says where with its last header. Never
+    /// skips a block. Headers come for every block from `headers_from` on (the reorg window), and
+    /// for the last block in any case; the logs of those blocks are checked against them, so that
+    /// nothing returned mixes two chains (invariant: anchored gathers). An answer that cannot be
+    /// anchored so is asked again, never returned.
     fn gather(
         &self,
         from: Position,

@@ -89,9 +89,9 @@ pub enum ChangeAction {
 
 /// Reads, sets and resets the source checkpoint, and starts the drain task.
 ///
-/// A set or reset writes the store first, then signals the drain task and waits (bounded)
-/// for it to apply the rewind (invariant 4). Changes are serialised, so the last one wins in
-/// the store and in the cursor. Cheap to clone; every clone drives the same task.
+/// A set or reset writes the store first, then signals the drain task and waits (bounded) for it to
+/// apply the rewind (invariant: acknowledged rewind). Changes are serialised, so the last one wins
+/// in the store and in the cursor. Cheap to clone; every clone drives the same task.
 #[derive(Debug, Clone)]
 pub struct MessagingController {
     inner: Arc<Inner>,
@@ -323,9 +323,9 @@ impl MessagingController {
         if drain.is_some() {
             return Err(ControllerError::AlreadyStarted);
         }
-        // A set racing this start may land after the read below without being applied; the
-        // task's first commit then finds the checkpoint moved and rewinds to it (invariant 3),
-        // so the set still wins.
+        // A set racing this start may land after the read below without being applied; the task's
+        // first commit then finds the checkpoint moved and rewinds to it (invariant: checkpoint
+        // compare-and-set), so the set still wins.
         let store = &self.inner.store;
         let cursor = store.resume_position(store.checkpoint()?);
         let status = Arc::clone(&self.inner.status);

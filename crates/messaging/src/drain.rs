@@ -87,8 +87,8 @@ impl fmt::Display for RewindCause {
 pub struct DrainRequests(mpsc::Sender<DrainRequest>);
 
 impl DrainRequests {
-    /// Asks the task to move its cursor to `to` and waits at most `within` for it to have
-    /// done so, queueing included (invariant 4: a set returns once the task applied it).
+    /// Asks the task to move its cursor to `to` and waits at most `within` for it to have done so,
+    /// queueing included (invariant: acknowledged rewind; a set returns once the task applied it).
     pub async fn rewind(&self, to: Position, within: Duration) -> Result<(), RewindError> {
         let ask = async {
             let (reply, answer) = oneshot::channel();
@@ -147,10 +147,11 @@ impl DrainHandle {
 /// batch, records the reorgs the stream finds, and applies rewinds.
 ///
 /// One `select!` loop, in this order of priority: shutdown, requests, the next item. A batch
-/// commits only on top of the checkpoint it was gathered from (invariant 3), and the cursor
-/// moves only after the commit succeeded (invariant 2); a failed commit leaves the cursor
-/// where the store says it is, and the range is gathered again. A reorg deeper than the
-/// header window halts it: it reads nothing until an operator's rewind.
+/// commits only on top of the checkpoint it was gathered from (invariant: checkpoint
+/// compare-and-set), and the cursor moves only after the commit succeeded (invariant: cursor
+/// follows commit); a failed commit leaves the cursor where the store says it is, and the range is
+/// gathered again. A reorg deeper than the header window halts it: it reads nothing until an
+/// operator's rewind.
 #[derive(Debug)]
 pub struct DrainTask<C> {
     stream: MessageStream<C>,

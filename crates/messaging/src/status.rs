@@ -385,7 +385,7 @@ impl Status {
     }
 
     /// Records a committed batch: counters, the last seq for consumers, nonces, and the
-    /// malformed logs it moved past (invariant 7: logged, counted, never silent).
+    /// malformed logs it moved past (invariant: no silent drop; logged, counted, never silent).
     pub(crate) fn record_commit(
         &self,
         summary: &CommitSummary,

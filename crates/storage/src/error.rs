@@ -69,7 +69,7 @@ pub enum Error {
         /// The version this build reads and writes.
         expected: u32,
     },
-    /// The database belongs to another chain (invariant 8).
+    /// The database belongs to another chain (invariant: one chain per database).
     #[error(
         "database at {path} was created for chain id {stored}, not chain id {configured}; \
          use the datadir of chain {configured} or a fresh one"
@@ -82,7 +82,7 @@ pub enum Error {
         /// The chain id this node is configured for.
         configured: u64,
     },
-    /// The database belongs to another messaging contract (invariant 8).
+    /// The database belongs to another messaging contract (invariant: one chain per database).
     #[error(
         "database at {path} was created for contract {stored}, not contract {configured}; \
          use the datadir of contract {configured} or a fresh one"

@@ -1,5 +1,5 @@
 //! Anchored gathers: the logs of a range and the headers kept for it provably come from one
-//! chain (invariant 9).
+//! chain (invariant: anchored gathers).
 //!
 //! Headers are fetched first, then logs; a run of headers must link by parent hash, and every
 //! log of a block whose header was fetched must carry that header's hash. That alone would

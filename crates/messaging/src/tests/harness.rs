@@ -135,8 +135,8 @@ impl Harness {
         self.chain.chain_messages().into_iter().map(|l1| (l1.hash(), l1.origin)).collect()
     }
 
-    /// The consumer property (invariant 11): applying the log gives exactly the canonical
-    /// messages and origins; the store says the same message by message.
+    /// The consumer property (invariant: truthful log): applying the log gives exactly the
+    /// canonical messages and origins; the store says the same message by message.
     pub(super) fn assert_consumers_hold_the_chain(&self) {
         let canonical = self.canonical();
         let held = self.consumer_view();

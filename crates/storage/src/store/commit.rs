@@ -121,7 +121,7 @@ impl Store {
     }
 
     /// Commits a gathered batch in one write transaction: all of it or none of it
-    /// (invariant 1).
+    /// (invariant: atomic batch).
     ///
     /// - It commits only if reading would still start at `from` (the stored checkpoint, or the
     ///   start block's first log when none is stored), and only if its first header links to

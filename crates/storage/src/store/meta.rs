@@ -18,8 +18,8 @@ const CHAIN_ID: Name = Name("chain_id");
 const CONTRACT: Name = Name("contract");
 const FROM_BLOCK: Name = Name("from_block");
 
-/// Writes Meta into a new database, or checks an existing one against `config` (invariant 8)
-/// and migrates it to [`SCHEMA_VERSION`].
+/// Writes Meta into a new database, or checks an existing one against `config` (invariant: one
+/// chain per database) and migrates it to [`SCHEMA_VERSION`].
 pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig) -> Result<()> {
     let put = |key: &Name, value: &[u8]| txn.put::<tables::Meta>(key, &value.to_vec());
     let Some(version) = txn.get::<tables::Meta>(&SCHEMA)? else {

@@ -1,6 +1,6 @@
 //! What a reorg removes: the checkpoint goes back to the common ancestor, the header window
 //! ends there, and every message stored from the blocks above it is orphaned, with a
-//! `removed` notice each, all in one write transaction (invariant 11).
+//! `removed` notice each, all in one write transaction (invariant: truthful log).
 
 use super::{
     Store,
