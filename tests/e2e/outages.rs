@@ -6,7 +6,7 @@ use crate::{
     support::{Ferry, Launch, anvil, check_store, deploy, free_addr, head, http_get, send_many},
 };
 use alloy::{primitives::U256, providers::ext::AnvilApi};
-use ferry_messaging::Phase;
+use ferry_rpc::Phase;
 use ferry_rpc::{AdminApiClient, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 use std::time::{Duration, Instant};

@@ -19,9 +19,10 @@ use alloy::{
     sol_types::{SolCall, SolEvent},
 };
 use ferry_contracts::FerryMessaging;
-use ferry_messaging::{LogMessageToL2, test_utils::anvil_path};
+use ferry_messaging::LogMessageToL2;
 use ferry_primitives::{EntryKind, Finality, Inclusion, LogEntry, Message, Origin, Position};
 use ferry_rpc::{AdminApiClient, PublicApiClient, ReadOptions};
+use ferry_test_support::anvil_path;
 use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashMap, time::Duration};
 

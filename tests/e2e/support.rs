@@ -1,13 +1,16 @@
+//! What the end-to-end tests share: Anvil with the project's contract, the `ferry` binary
+//! started on free loopback ports (and stopped by process id), and store checks.
+
 use alloy::{
     node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
 use ferry_contracts::FerryMessaging;
-use ferry_messaging::test_utils::anvil_path;
 use ferry_primitives::Seq;
 use ferry_rpc::{NodeStatus, PublicApiClient};
 use ferry_storage::{Store, StoreConfig};
+use ferry_test_support::anvil_path;
 use jsonrpsee::http_client::HttpClient;
 use std::{
     collections::HashSet,

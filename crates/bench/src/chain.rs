@@ -6,34 +6,8 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
 };
 use ferry_contracts::FerryMessaging;
-use std::{
-    path::PathBuf,
-    process::{Command, Stdio},
-    sync::OnceLock,
-};
-
-/// `$ANVIL_PATH`, or the one `scripts/install-tools.sh` installs under `.tools/`: the script
-/// runs first (it returns at once when Anvil is there), as the test script runs it, so that
-/// the benchmarks run from a fresh clone.
-pub(crate) fn anvil_path() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(path) = std::env::var_os("ANVIL_PATH") {
-            return PathBuf::from(path);
-        }
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-tools.sh");
-        let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().unwrap();
-        assert!(output.status.success(), "{} failed", script.display());
-        let printed = String::from_utf8(output.stdout).unwrap();
-        printed
-            .lines()
-            .find_map(|line| line.strip_prefix("ANVIL_PATH="))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| panic!("{} printed no ANVIL_PATH: {printed}", script.display()))
-    })
-    .clone()
-}
+use ferry_test_support::anvil_path;
+use std::path::PathBuf;
 
 /// A running Anvil with the messaging contract and `messages` messages (one transaction per
 /// block, [`per_transaction`] messages each), loaded from a state file made on first use.

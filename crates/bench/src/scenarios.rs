@@ -1,7 +1,7 @@
 //! The scenarios of issue "Benchmarks": each prints what it measured and how.
 
 use crate::{
-    chain::{BenchChain, anvil_path, wallet_provider},
+    chain::{BenchChain, wallet_provider},
     process::{Memory, NodeProcess},
     stats::{cpu_seconds, millis, percentile, summary},
 };
@@ -20,6 +20,7 @@ use ferry_messaging::{
 use ferry_primitives::{Position, Seq, test_utils::l1_message};
 use ferry_rpc::{AdminApiClient, PublicApiClient, ResumingSubscriber, RpcConfig, RpcServer};
 use ferry_storage::{Store, StoreConfig};
+use ferry_test_support::anvil_path;
 use jsonrpsee::{http_client::HttpClient, ws_client::WsClientBuilder};
 use std::{
     collections::VecDeque,

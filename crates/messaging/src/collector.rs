@@ -1,7 +1,10 @@
+//! Where L1 data comes from, as the pipeline sees it: the [`Collector`] trait (heads, anchored
+//! gathers, headers and block times), what a gather returns, and the confirmations setting.
+//! The Ethereum implementation is in `ethereum/`; tests script one in `test_utils`.
+
 use crate::CollectorError;
 use alloy::primitives::B256;
 use ferry_primitives::{BlockHeader, BlockRef, L1Message, LifecycleEvent, Position};
-use serde::{Deserialize, Serialize};
 use std::{fmt, future::Future, str::FromStr};
 
 /// How far behind the L1 head the node reads: the blocks it reads are final enough for it.
@@ -46,7 +49,7 @@ impl FromStr for Confirmations {
 }
 
 /// The L1 heads as the node last saw them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Heads {
     /// The newest block.
     pub latest: u64,

@@ -1,3 +1,7 @@
+//! The operator's side of the pipeline: reading, moving and resetting the checkpoint while the
+//! node runs (store first, then an acknowledged rewind of the running task), previews, the
+//! audit trail, rewinds by L1 time, and starting the drain task.
+
 use crate::{
     Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, MessageStream, Status,
     TimeResolution,
@@ -6,7 +10,6 @@ use crate::{
 };
 use ferry_primitives::{Checkpoint, Position};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
-use serde::{Deserialize, Serialize};
 use std::{
     cmp::Ordering,
     sync::{
@@ -58,8 +61,7 @@ pub struct CheckpointPreview {
 }
 
 /// How a checkpoint change moves reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChangeEffect {
     /// Whether blocks are read again, jumped over, or nothing changes.
     pub action: ChangeAction,
@@ -76,8 +78,7 @@ pub struct ChangeEffect {
 }
 
 /// See [`ChangeEffect::action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeAction {
     /// The new position is earlier: the blocks in between are read again.
     Rescan,

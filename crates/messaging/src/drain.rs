@@ -5,7 +5,7 @@ use crate::{
     Batch, Collector, DeepReorg, Halt, MessageStream, Phase, Reorg, Status, StreamError, StreamItem,
 };
 use ferry_primitives::Position;
-use ferry_storage::{BatchWrite, CommitOutcome, ReorgOutcome, ReorgWrite, Store};
+use ferry_storage::{BatchWrite, CommitOutcome, CommitSummary, ReorgOutcome, ReorgWrite, Store};
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
@@ -285,25 +285,8 @@ impl Drain {
     async fn commit<C: Collector>(&mut self, stream: &mut MessageStream<C>, batch: Batch) {
         let started = Instant::now();
         let (store, tags) = (self.store.clone(), self.status.finality_tags());
-        let outcome = tokio::task::spawn_blocking(move || {
-            let outcome = store.commit(&BatchWrite {
-                from: batch.from,
-                next: batch.next,
-                messages: &batch.messages,
-                hashes: &batch.hashes,
-                events: &batch.events,
-                headers: &batch.headers,
-                window_floor: batch.window_floor,
-                tags,
-            });
-            if let Ok(CommitOutcome::Committed(summary)) = &outcome
-                && (summary.stored > 0 || summary.state_changes + summary.unmatched_events > 0)
-            {
-                publish_state_counts(&store);
-            }
-            (outcome, batch)
-        })
-        .await;
+        let outcome =
+            tokio::task::spawn_blocking(move || (write_batch(&store, &batch, tags), batch)).await;
         metrics::histogram!("ferry_commit_seconds").record(started.elapsed().as_secs_f64());
         let (outcome, batch) = match outcome {
             Ok(done) => done,
@@ -316,24 +299,7 @@ impl Drain {
         };
         match outcome {
             Ok(CommitOutcome::Committed(summary)) => {
-                debug!(target: LOG_TARGET, from = %batch.from, next = %batch.next,
-                    stored = summary.stored, skipped = summary.skipped,
-                    reincluded = summary.reincluded, state_changes = summary.state_changes,
-                    elapsed = ?started.elapsed(), "Committed");
-                if summary.unmatched_events > 0 {
-                    warn!(target: LOG_TARGET, events = summary.unmatched_events, from = %batch.from,
-                        next = %batch.next,
-                        "Lifecycle events about messages not stored (sent before the start block?); kept to match later");
-                }
-                if summary.reincluded > 0 {
-                    info!(target: LOG_TARGET, reincluded = summary.reincluded, from = %batch.from,
-                        "Orphaned messages found again on the canonical chain");
-                }
-                self.status.record_commit(
-                    &summary,
-                    batch.messages.iter().map(|l1| l1.message.nonce),
-                    &batch.malformed,
-                );
+                self.committed(&summary, &batch, started);
                 stream.advance(batch.next);
                 self.retry.reset();
             }
@@ -359,6 +325,28 @@ impl Drain {
                 self.retry.failed();
             }
         }
+    }
+
+    /// Reports a committed batch: logs, status counters, nonces.
+    fn committed(&self, summary: &CommitSummary, batch: &Batch, started: Instant) {
+        debug!(target: LOG_TARGET, from = %batch.from, next = %batch.next,
+            stored = summary.stored, skipped = summary.skipped,
+            reincluded = summary.reincluded, state_changes = summary.state_changes,
+            elapsed = ?started.elapsed(), "Committed");
+        if summary.unmatched_events > 0 {
+            warn!(target: LOG_TARGET, events = summary.unmatched_events, from = %batch.from,
+                next = %batch.next,
+                "Lifecycle events about messages not stored (sent before the start block?); kept to match later");
+        }
+        if summary.reincluded > 0 {
+            info!(target: LOG_TARGET, reincluded = summary.reincluded, from = %batch.from,
+                "Orphaned messages found again on the canonical chain");
+        }
+        self.status.record_commit(
+            summary,
+            batch.messages.iter().map(|l1| l1.message.nonce),
+            &batch.malformed,
+        );
     }
 
     /// Records a reorg inside the window (its removals with it) and rewinds to the block after
@@ -447,6 +435,31 @@ impl Retry {
         self.delay = Some(delay);
         self.at = Some(Instant::now() + delay);
     }
+}
+
+/// Commits `batch` (on the blocking pool: MDBX waits for the disk), and publishes the state
+/// counts when it changed them.
+fn write_batch(
+    store: &Store,
+    batch: &Batch,
+    tags: ferry_storage::FinalityTags,
+) -> ferry_storage::Result<CommitOutcome> {
+    let outcome = store.commit(&BatchWrite {
+        from: batch.from,
+        next: batch.next,
+        messages: &batch.messages,
+        hashes: &batch.hashes,
+        events: &batch.events,
+        headers: &batch.headers,
+        window_floor: batch.window_floor,
+        tags,
+    });
+    if let Ok(CommitOutcome::Committed(summary)) = &outcome
+        && (summary.stored > 0 || summary.state_changes + summary.unmatched_events > 0)
+    {
+        publish_state_counts(store);
+    }
+    outcome
 }
 
 /// Sets `ferry_messages{state}` to the store's counts: how many messages are pending,

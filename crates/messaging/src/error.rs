@@ -1,3 +1,6 @@
+//! The crate's errors: what the collector, the stream and the controller can fail with, each
+//! variant carrying the values involved.
+
 use ferry_primitives::Position;
 
 /// Why the L1 collector could not answer.

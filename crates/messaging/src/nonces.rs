@@ -1,9 +1,11 @@
+//! Which message nonces are stored and which are missing between them: the contract counts its
+//! messages, so a gap is a message the node did not see.
+
 use alloy::primitives::U256;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A run of nonces that should be stored but is not: `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NonceGap {
     /// The first missing nonce.
     pub first: U256,

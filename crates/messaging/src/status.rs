@@ -1,8 +1,10 @@
+//! The pipeline's live state and counters, shared by every task and read by the status RPC,
+//! `/ready` and the metrics; plain Rust types (their wire form is in `ferry-rpc`).
+
 use crate::{DeepReorg, DeepReorgKind, Heads, MalformedLog, NonceGap, NonceTracker};
 use alloy::primitives::U256;
 use ferry_primitives::{Position, Seq};
 use ferry_storage::{CommitSummary, FinalityTags, HaltKind, HaltRecord, ReorgSummary, Store};
-use serde::{Deserialize, Serialize};
 use std::{
     sync::{
         Mutex, MutexGuard,
@@ -19,8 +21,7 @@ const LOG_TARGET: &str = "ferry::messaging::status";
 const NONCE_GAPS_LISTED: usize = 100;
 
 /// What the message stream is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phase {
     /// The drain task is not running.
     #[default]
@@ -65,8 +66,7 @@ pub struct Status {
 }
 
 /// Why ingestion is halted, for status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Halt {
     /// What happened, and what the operator can do.
     pub reason: String,
@@ -144,8 +144,7 @@ struct Upstream {
 }
 
 /// The upstream (L1 provider) as status reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSnapshot {
     /// `false` while the last request failed (and is being retried).
     pub healthy: bool,
@@ -159,9 +158,15 @@ pub struct UpstreamSnapshot {
     pub errors: u64,
 }
 
+impl StatusSnapshot {
+    /// Blocks between the cursor and the safe head still to read, once both are known.
+    pub fn lag_blocks(&self) -> Option<u64> {
+        self.cursor.zip(self.safe_head).map(|(cursor, safe)| cursor.blocks_behind(safe))
+    }
+}
+
 /// A consistent-enough copy of [`Status`] for reporting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusSnapshot {
     /// What the stream is doing.
     pub phase: Phase,
@@ -219,12 +224,6 @@ fn unix_millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 
-impl Default for Status {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Status {
     /// Status for a store: the last seq and the stored nonces are read from it.
     pub fn load(store: &Store) -> ferry_storage::Result<Self> {
@@ -233,7 +232,10 @@ impl Status {
         Ok(status)
     }
 
-    /// Status with nothing known yet; [`Status::restore`] fills in what the store holds.
+    /// Status with nothing known yet, for a node whose store is not open yet;
+    /// [`Status::restore`] fills in what the store holds. Not a `Default`: "nothing known
+    /// yet" is a state the node passes through, not a value to fall back on.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self {
             phase: Mutex::default(),
@@ -379,8 +381,7 @@ impl Status {
         let cursor = *lock(&self.cursor);
         let safe = self.heads().and_then(|heads| heads.safe);
         if let (Some(cursor), Some(safe)) = (cursor, safe) {
-            let lag = (safe + 1).saturating_sub(cursor.block);
-            metrics::gauge!("ferry_lag_blocks").set(lag as f64);
+            metrics::gauge!("ferry_lag_blocks").set(cursor.blocks_behind(safe) as f64);
         }
     }
 

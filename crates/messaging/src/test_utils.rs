@@ -1,5 +1,5 @@
 //! A scripted [`Collector`] over an in-memory chain, for tests of the pipeline and of the
-//! crates above it; and where to find the `anvil` binary for tests on a real chain.
+//! crates above it; and the HTTP pieces of the tests' fault-injecting L1 proxies.
 
 use crate::{Collector, CollectorError, Gathered, Heads, MalformedLog};
 use alloy::primitives::{Address, B256, U256, keccak256};
@@ -8,7 +8,6 @@ use ferry_primitives::{
 };
 use std::{
     collections::{HashMap, HashSet},
-    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
 };
 use tokio::{
@@ -519,36 +518,4 @@ pub async fn write_json_response<W: AsyncWrite + Unpin>(
         body.len()
     );
     socket.write_all(head.as_bytes()).await.is_ok() && socket.write_all(body).await.is_ok()
-}
-
-/// The `anvil` binary for tests: `$ANVIL_PATH`, or the one `scripts/install-tools.sh`
-/// installs under `.tools/`. Panics, naming the fix, when there is none: tests never skip.
-pub fn anvil_path() -> PathBuf {
-    foundry_tool("anvil", "ANVIL_PATH")
-}
-
-/// The `cast` binary for tests, found like [`anvil_path`] (`$CAST_PATH`).
-pub fn cast_path() -> PathBuf {
-    foundry_tool("cast", "CAST_PATH")
-}
-
-fn foundry_tool(name: &str, variable: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(variable) {
-        return PathBuf::from(path);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let packages = root.join(".tools/foundry/node_modules/@foundry-rs");
-    let found = std::fs::read_dir(&packages).ok().and_then(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path().join("bin").join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "{name} not found: set {variable} or run scripts/install-tools.sh \
-             (scripts/test.sh runs it); looked in {}",
-            packages.display()
-        )
-    })
 }

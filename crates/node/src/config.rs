@@ -404,114 +404,16 @@ impl NodeArgs {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let l1 = if self.dev {
-            None
-        } else {
-            let rpc_url = match self.l1_rpc_url.clone() {
-                Some(url) => url,
-                None => {
-                    let url = file.l1.rpc_url.ok_or(ConfigError::Missing {
-                        flag: "--l1.rpc-url",
-                        env: "FERRY_L1_RPC_URL",
-                        key: "l1.rpc-url",
-                    })?;
-                    parse_url(&url).map_err(|reason| ConfigError::InvalidValue {
-                        key: "l1.rpc-url",
-                        value: url,
-                        reason,
-                    })?
-                }
-            };
-            let contract = self.l1_contract.or(file.l1.contract).ok_or(ConfigError::Missing {
-                flag: "--l1.contract",
-                env: "FERRY_L1_CONTRACT",
-                key: "l1.contract",
-            })?;
-            Some(L1Config { rpc_url, contract, chain_id: self.l1_chain_id.or(file.l1.chain_id) })
-        };
-        let max_block_range = self.max_block_range.or(file.max_block_range).unwrap_or(1_000);
-        if max_block_range == 0 {
-            return Err(ConfigError::InvalidValue {
-                key: "max-block-range",
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-            });
-        }
-        let reorg_window = self
-            .reorg_window
-            .or(file.reorg_window)
-            .unwrap_or(ferry_messaging::DEFAULT_REORG_WINDOW);
-        if reorg_window == 0 {
-            return Err(ConfigError::InvalidValue {
-                key: "reorg-window",
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-            });
-        }
-        let at_least_one = |key: &'static str, value: u32| {
-            if value == 0 {
-                return Err(ConfigError::InvalidValue {
-                    key,
-                    value: "0".to_owned(),
-                    reason: "must be at least 1".to_owned(),
-                });
-            }
-            Ok(value)
-        };
-        let defaults = ferry_rpc::Limits::default();
-        let rpc_limits = ferry_rpc::Limits {
-            max_connections: at_least_one(
-                "rpc.max-connections",
-                self.rpc_max_connections
-                    .or(file.rpc.max_connections)
-                    .unwrap_or(defaults.max_connections),
-            )?,
-            max_subscriptions_total: at_least_one(
-                "rpc.max-subscriptions",
-                self.rpc_max_subscriptions
-                    .or(file.rpc.max_subscriptions)
-                    .unwrap_or(defaults.max_subscriptions_total),
-            )?,
-            max_subscriptions_per_peer: at_least_one(
-                "rpc.max-subscriptions-per-peer",
-                self.rpc_max_subscriptions_per_peer
-                    .or(file.rpc.max_subscriptions_per_peer)
-                    .unwrap_or(defaults.max_subscriptions_per_peer),
-            )?,
-            max_page_bytes: match self.rpc_max_page_bytes.or(file.rpc.max_page_bytes) {
-                Some(bytes) if bytes < 1024 => {
-                    return Err(ConfigError::InvalidValue {
-                        key: "rpc.max-page-bytes",
-                        value: bytes.to_string(),
-                        reason: "must be at least 1024".to_owned(),
-                    });
-                }
-                bytes => bytes.unwrap_or(defaults.max_page_bytes),
-            },
-            idle_timeout: self
-                .rpc_idle_timeout
-                .or(file.rpc.idle_timeout.map(|FromText(DurationText(value))| value))
-                .unwrap_or(defaults.idle_timeout),
-            ..defaults
-        };
-        let rules = |hosts: Option<Vec<String>>, origins: Option<Vec<String>>| {
-            let defaults = ferry_rpc::AccessRules::default();
-            ferry_rpc::AccessRules {
-                hosts: hosts.map_or(defaults.hosts, |hosts| ferry_rpc::Allowed::from_list(&hosts)),
-                origins: origins
-                    .map_or(defaults.origins, |origins| ferry_rpc::Allowed::from_list(&origins)),
-            }
-        };
-        let public_access = rules(
-            self.rpc_vhosts.clone().or(file.rpc.vhosts),
-            self.rpc_cors.clone().or(file.rpc.cors),
+        let public_access = access_rules(
+            self.rpc_vhosts.clone().or(file.rpc.vhosts.clone()),
+            self.rpc_cors.clone().or(file.rpc.cors.clone()),
         );
-        let admin_access = rules(
-            self.admin_vhosts.clone().or(file.admin.vhosts),
-            self.admin_origins.clone().or(file.admin.origins),
+        let admin_access = access_rules(
+            self.admin_vhosts.clone().or(file.admin.vhosts.clone()),
+            self.admin_origins.clone().or(file.admin.origins.clone()),
         );
         let config = NodeConfig {
-            l1,
+            l1: self.l1(&file)?,
             from_block: self.from_block.or(file.from_block).unwrap_or(0),
             confirmations: self
                 .confirmations
@@ -521,18 +423,26 @@ impl NodeArgs {
                 .poll_interval
                 .or(file.poll_interval.map(|FromText(DurationText(value))| value))
                 .unwrap_or(Duration::from_secs(1)),
-            max_block_range,
-            reorg_window,
+            max_block_range: at_least_one(
+                "max-block-range",
+                self.max_block_range.or(file.max_block_range).unwrap_or(1_000),
+            )?,
+            reorg_window: at_least_one(
+                "reorg-window",
+                self.reorg_window
+                    .or(file.reorg_window)
+                    .unwrap_or(ferry_messaging::DEFAULT_REORG_WINDOW),
+            )?,
             datadir: self
                 .datadir
                 .clone()
-                .or(file.datadir)
+                .or(file.datadir.clone())
                 .or_else(|| (!self.dev).then(|| PathBuf::from("ferry-data"))),
             rpc_addr: self
                 .rpc_addr
                 .or(file.rpc.addr)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5050))),
-            rpc_limits,
+            rpc_limits: self.rpc_limits(&file.rpc)?,
             public_access,
             admin_access,
             admin_addr: self
@@ -547,6 +457,100 @@ impl NodeArgs {
         };
         config.check()?;
         Ok(config)
+    }
+
+    /// The L1 endpoint and contract, required outside dev mode.
+    fn l1(&self, file: &FileConfig) -> Result<Option<L1Config>, ConfigError> {
+        if self.dev {
+            return Ok(None);
+        }
+        let rpc_url = match self.l1_rpc_url.clone() {
+            Some(url) => url,
+            None => {
+                let url = file.l1.rpc_url.clone().ok_or(ConfigError::Missing {
+                    flag: "--l1.rpc-url",
+                    env: "FERRY_L1_RPC_URL",
+                    key: "l1.rpc-url",
+                })?;
+                parse_url(&url).map_err(|reason| ConfigError::InvalidValue {
+                    key: "l1.rpc-url",
+                    value: url,
+                    reason,
+                })?
+            }
+        };
+        let contract = self.l1_contract.or(file.l1.contract).ok_or(ConfigError::Missing {
+            flag: "--l1.contract",
+            env: "FERRY_L1_CONTRACT",
+            key: "l1.contract",
+        })?;
+        Ok(Some(L1Config { rpc_url, contract, chain_id: self.l1_chain_id.or(file.l1.chain_id) }))
+    }
+
+    /// The listeners' bounds: the flags over the file over `Limits::default()`.
+    fn rpc_limits(&self, file: &FileRpc) -> Result<ferry_rpc::Limits, ConfigError> {
+        let defaults = ferry_rpc::Limits::default();
+        let max_page_bytes = match self.rpc_max_page_bytes.or(file.max_page_bytes) {
+            Some(bytes) if bytes < 1024 => {
+                return Err(ConfigError::InvalidValue {
+                    key: "rpc.max-page-bytes",
+                    value: bytes.to_string(),
+                    reason: "must be at least 1024".to_owned(),
+                });
+            }
+            bytes => bytes.unwrap_or(defaults.max_page_bytes),
+        };
+        Ok(ferry_rpc::Limits {
+            max_connections: at_least_one(
+                "rpc.max-connections",
+                self.rpc_max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(defaults.max_connections),
+            )?,
+            max_subscriptions_total: at_least_one(
+                "rpc.max-subscriptions",
+                self.rpc_max_subscriptions
+                    .or(file.max_subscriptions)
+                    .unwrap_or(defaults.max_subscriptions_total),
+            )?,
+            max_subscriptions_per_peer: at_least_one(
+                "rpc.max-subscriptions-per-peer",
+                self.rpc_max_subscriptions_per_peer
+                    .or(file.max_subscriptions_per_peer)
+                    .unwrap_or(defaults.max_subscriptions_per_peer),
+            )?,
+            max_page_bytes,
+            idle_timeout: self
+                .rpc_idle_timeout
+                .or(file.idle_timeout.as_ref().map(|FromText(DurationText(value))| *value))
+                .unwrap_or(defaults.idle_timeout),
+            ..defaults
+        })
+    }
+}
+
+/// `value`, unless it is zero: counts and sizes that must be at least 1.
+fn at_least_one<T: PartialEq + From<u8>>(key: &'static str, value: T) -> Result<T, ConfigError> {
+    if value == T::from(0) {
+        return Err(ConfigError::InvalidValue {
+            key,
+            value: "0".to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+/// Host and Origin rules from the lists given, each defaulting on its own.
+fn access_rules(
+    hosts: Option<Vec<String>>,
+    origins: Option<Vec<String>>,
+) -> ferry_rpc::AccessRules {
+    let defaults = ferry_rpc::AccessRules::default();
+    ferry_rpc::AccessRules {
+        hosts: hosts.map_or(defaults.hosts, |hosts| ferry_rpc::Allowed::from_list(&hosts)),
+        origins: origins
+            .map_or(defaults.origins, |origins| ferry_rpc::Allowed::from_list(&origins)),
     }
 }
 

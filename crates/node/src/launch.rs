@@ -9,9 +9,15 @@ use ferry_messaging::{
     CollectorError, ControllerError, DrainExit, DrainHandle, EthereumCollector, EthereumConfig,
     MessagingController, Status,
 };
+use ferry_primitives::Address;
 use ferry_rpc::{JwtError, JwtSecret, RpcConfig, RpcServer, ServerError};
 use ferry_storage::{Store, StoreConfig};
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 use tracing::{error, info};
 
 const LOG_TARGET: &str = "ferry::node";
@@ -69,9 +75,12 @@ pub enum NodeError {
     /// Dev mode could not start its chain.
     #[error("dev mode: {0}")]
     Dev(String),
+    /// Dev mode could not create its temporary data directory.
+    #[error("dev mode: cannot create a temporary datadir: {0}")]
+    TemporaryDatadir(#[source] std::io::Error),
     /// The ingestion task could not start.
     #[error("cannot start the ingestion task: {0}")]
-    Ingestion(String),
+    Ingestion(#[from] ControllerError),
     /// The ingestion task ended without being asked to: the node stops and exits non-zero so
     /// that a supervisor restarts it.
     #[error("the ingestion task stopped: {0}")]
@@ -88,154 +97,247 @@ pub enum NodeError {
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     tokio::pin!(shutdown);
     let status = Arc::new(Status::new());
-    let metrics_task = match config.metrics_addr {
-        Some(addr) => {
-            let handle = observe::install_recorder()
-                .map_err(|reason| NodeError::Metrics { addr, reason })?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|error| NodeError::Metrics { addr, reason: error.to_string() })?;
-            let observed = Observed {
-                metrics: handle,
-                status: Arc::clone(&status),
-                ready_max_lag: config.ready_max_lag,
-            };
-            Some(AbortOnDrop(tokio::spawn(observe::serve(listener, observed))))
-        }
-        None => None,
-    };
-
-    // Dev mode starts its own chain; it lives as long as this function.
-    let (dev_chain, l1) = match &config.l1 {
-        Some(l1) => (None, l1.clone()),
-        None => {
-            let messages = config.dev_messages.unwrap_or_default();
-            let chain = dev::DevChain::start(messages).await?;
-            let l1 = chain.l1_config();
-            (Some(chain), l1)
-        }
-    };
-    let temporary_datadir;
-    let datadir: PathBuf = match &config.datadir {
-        Some(datadir) => datadir.clone(),
-        None => {
-            temporary_datadir = tempfile::Builder::new()
-                .prefix("ferry-dev-")
-                .tempdir()
-                .map_err(|error| NodeError::Dev(format!("cannot create a datadir: {error}")))?;
-            temporary_datadir.path().to_owned()
-        }
-    };
+    let metrics = start_metrics(&config, &status).await?;
+    // Dev mode starts its own chain and datadir; both live as long as this function.
+    let source = L1Source::resolve(&config).await?;
+    let datadir = Datadir::resolve(&config)?;
+    let l1 = &source.l1;
     let jwt_secret = config.admin_jwt_secret.as_deref().map(JwtSecret::from_file).transpose()?;
-
     status.set_connecting("the L1 provider has not answered yet".to_owned());
-    let open = |chain_id| {
-        Store::open(
-            &datadir,
-            StoreConfig { chain_id, contract: l1.contract, from_block: config.from_block },
-        )
-    };
-    let early = match l1.chain_id {
-        Some(chain_id) => Some(open(chain_id)?),
-        None => Store::open_existing(&datadir, l1.contract, config.from_block)?,
-    };
-    let mut serving = match early {
-        Some(store) => {
-            let serving = Serving::start(store, &status, &config, jwt_secret.clone()).await?;
-            info!(target: LOG_TARGET, chain_id = serving.store.config().chain_id,
-                public = %serving.rpc.public_addr(), admin = %serving.rpc.admin_addr(),
-                "Serving the stored log; connecting to L1");
-            Some(serving)
-        }
+    let opener = StoreOpener { datadir: datadir.path(), contract: l1.contract, config: &config };
+    let serving = match opener.open_without_l1(l1.chain_id)? {
+        Some(store) => Some(Serving::start(store, &status, &config, jwt_secret.clone()).await?),
         None => None,
     };
-
-    let connect = async {
-        let collector =
-            EthereumCollector::connect(ethereum_config(&l1, &config), Arc::clone(&status))
-                .await
-                .map_err(|source| NodeError::L1 { url: l1.rpc_url.clone(), source })?;
-        let reported = collector
-            .chain_id()
-            .await
-            .map_err(|source| NodeError::L1 { url: l1.rpc_url.clone(), source })?;
-        Ok::<_, NodeError>((collector, reported))
-    };
+    if let Some(serving) = &serving {
+        info!(target: LOG_TARGET, chain_id = serving.store.config().chain_id,
+            public = %serving.rpc.public_addr(), admin = %serving.rpc.admin_addr(),
+            "Serving the stored log; connecting to L1");
+    }
     let connected = tokio::select! {
         biased;
         () = &mut shutdown => None,
-        connected = connect => Some(connected),
+        connected = connect_l1(l1, &config, &status) => Some(connected),
     };
     let (collector, chain_id) = match connected {
         Some(Ok(connected)) => connected,
-        Some(Err(error)) => {
-            stop_serving(serving).await;
-            return Err(error);
-        }
+        Some(Err(error)) => return Err(stop_serving(serving, error).await),
         None => {
             info!(target: LOG_TARGET, "Shutting down before L1 answered");
-            stop_serving(serving).await;
+            stop_serving(serving, ()).await;
             return Ok(());
         }
     };
-    let expected = match (&serving, l1.chain_id) {
-        (_, Some(configured)) => Some((configured, None)),
-        (Some(serving), None) => Some((serving.store.config().chain_id, Some(datadir.clone()))),
-        (None, None) => None,
-    };
-    if let Some((expected, stored_in)) = expected
-        && expected != chain_id
-    {
-        stop_serving(serving).await;
-        return Err(NodeError::ChainIdMismatch {
-            expected,
-            stored_in,
-            reported: chain_id,
-            url: l1.rpc_url.clone(),
-        });
+    if let Err(error) = check_chain_id(serving.as_ref(), l1, opener.datadir, chain_id) {
+        return Err(stop_serving(serving, error).await);
     }
-    let serving = match serving.take() {
+    let serving = match serving {
         Some(serving) => serving,
-        None => Serving::start(open(chain_id)?, &status, &config, jwt_secret).await?,
+        None => Serving::start(opener.open(chain_id)?, &status, &config, jwt_secret).await?,
     };
     let Serving { store, controller, rpc } = serving;
-    let mut drain = match start_ingestion(&controller, collector) {
+    let drain = match start_ingestion(&controller, collector) {
         Ok(drain) => drain,
         Err(error) => {
-            rpc.stop();
-            rpc.stopped().await;
-            return Err(NodeError::Ingestion(error.to_string()));
+            let serving = Some(Serving { store, controller, rpc });
+            return Err(stop_serving(serving, NodeError::Ingestion(error)).await);
         }
     };
-    info!(target: LOG_TARGET, chain_id, contract = %l1.contract, datadir = %datadir.display(),
+    info!(target: LOG_TARGET, chain_id, contract = %l1.contract, datadir = %opener.datadir.display(),
         public = %rpc.public_addr(), admin = %rpc.admin_addr(), "ferry is running");
-    if let Some(chain) = &dev_chain {
+    if let Some(chain) = &source.dev_chain {
         chain.print_banner(rpc.public_addr(), rpc.admin_addr(), config.metrics_addr);
     }
+    let running = Running { store, controller, rpc, drain, metrics };
+    running.until_stopped(&mut shutdown).await
+}
 
-    let failed = tokio::select! {
-        biased;
-        () = &mut shutdown => {
-            info!(target: LOG_TARGET, "Shutting down");
-            None
-        }
-        exit = drain.finished() => match exit {
-            DrainExit::Shutdown => None,
-            DrainExit::Failed(reason) => {
-                error!(target: LOG_TARGET, %reason, "The ingestion task stopped; shutting down");
-                Some(reason)
-            }
-        },
+/// Step: the metrics endpoint, first, so that everything after it is counted.
+async fn start_metrics(
+    config: &NodeConfig,
+    status: &Arc<Status>,
+) -> Result<Option<MetricsTask>, NodeError> {
+    let Some(addr) = config.metrics_addr else { return Ok(None) };
+    let handle =
+        observe::install_recorder().map_err(|reason| NodeError::Metrics { addr, reason })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| NodeError::Metrics { addr, reason: error.to_string() })?;
+    let observed = Observed {
+        metrics: handle,
+        status: Arc::clone(status),
+        ready_max_lag: config.ready_max_lag,
     };
-    rpc.stop();
-    drain.stop();
-    drain.stopped().await;
-    rpc.stopped().await;
-    drop((metrics_task, controller, status, store));
-    info!(target: LOG_TARGET, "Stopped; the database is closed");
-    match failed {
-        Some(reason) => Err(NodeError::IngestionStopped(reason)),
-        None => Ok(()),
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(observe::serve(listener, observed, shutdown));
+    Ok(Some(MetricsTask { stop, task }))
+}
+
+/// The metrics endpoint's task and its shutdown signal.
+struct MetricsTask {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsTask {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            error!(target: LOG_TARGET, %error, "The metrics task failed");
+        }
+    }
+}
+
+/// Where L1 is: the configured endpoint, or dev mode's own chain (kept running as long as
+/// this lives).
+struct L1Source {
+    l1: L1Config,
+    dev_chain: Option<dev::DevChain>,
+}
+
+impl L1Source {
+    async fn resolve(config: &NodeConfig) -> Result<Self, NodeError> {
+        if let Some(l1) = &config.l1 {
+            return Ok(Self { l1: l1.clone(), dev_chain: None });
+        }
+        let chain = dev::DevChain::start(config.dev_messages.unwrap_or_default()).await?;
+        Ok(Self { l1: chain.l1_config(), dev_chain: Some(chain) })
+    }
+}
+
+/// The data directory: the configured one, or (dev mode) a temporary one removed at the end.
+enum Datadir {
+    Configured(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl Datadir {
+    fn resolve(config: &NodeConfig) -> Result<Self, NodeError> {
+        match &config.datadir {
+            Some(datadir) => Ok(Self::Configured(datadir.clone())),
+            None => tempfile::Builder::new()
+                .prefix("ferry-dev-")
+                .tempdir()
+                .map(Self::Temporary)
+                .map_err(NodeError::TemporaryDatadir),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Self::Configured(path) => path,
+            Self::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+/// Opens the store in the datadir for the configured contract and start block.
+struct StoreOpener<'a> {
+    datadir: &'a Path,
+    contract: Address,
+    config: &'a NodeConfig,
+}
+
+impl StoreOpener<'_> {
+    fn open(&self, chain_id: u64) -> Result<Store, NodeError> {
+        let config =
+            StoreConfig { chain_id, contract: self.contract, from_block: self.config.from_block };
+        Ok(Store::open(self.datadir, config)?)
+    }
+
+    /// Step: the store, before L1 answers: for the configured chain id, or the database that
+    /// exists; `None` when neither says which chain a new database is for.
+    fn open_without_l1(&self, chain_id: Option<u64>) -> Result<Option<Store>, NodeError> {
+        match chain_id {
+            Some(chain_id) => self.open(chain_id).map(Some),
+            None => Ok(Store::open_existing(self.datadir, self.contract, self.config.from_block)?),
+        }
+    }
+}
+
+/// Step: connects to L1 and asks its chain id.
+async fn connect_l1(
+    l1: &L1Config,
+    config: &NodeConfig,
+    status: &Arc<Status>,
+) -> Result<(EthereumCollector, u64), NodeError> {
+    let failed = |source| NodeError::L1 { url: l1.rpc_url.clone(), source };
+    let collector = EthereumCollector::connect(ethereum_config(l1, config), Arc::clone(status))
+        .await
+        .map_err(failed)?;
+    let reported = collector.chain_id().await.map_err(failed)?;
+    Ok((collector, reported))
+}
+
+/// Step: L1 is the chain configured, or the one the open database was created for.
+fn check_chain_id(
+    serving: Option<&Serving>,
+    l1: &L1Config,
+    datadir: &Path,
+    reported: u64,
+) -> Result<(), NodeError> {
+    let expected = match (serving, l1.chain_id) {
+        (_, Some(configured)) => Some((configured, None)),
+        (Some(serving), None) => Some((serving.store.config().chain_id, Some(datadir.to_owned()))),
+        (None, None) => None,
+    };
+    match expected {
+        Some((expected, stored_in)) if expected != reported => Err(NodeError::ChainIdMismatch {
+            expected,
+            stored_in,
+            reported,
+            url: l1.rpc_url.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A node that ingests and serves, until it is told to stop or ingestion ends.
+struct Running {
+    store: Store,
+    controller: MessagingController,
+    rpc: RpcServer,
+    drain: DrainHandle,
+    metrics: Option<MetricsTask>,
+}
+
+impl Running {
+    /// Step: waits for `shutdown` or the end of ingestion, then stops everything in order.
+    async fn until_stopped(
+        self,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<(), NodeError> {
+        let Self { store, controller, rpc, mut drain, metrics } = self;
+        let failed = tokio::select! {
+            biased;
+            () = shutdown.as_mut() => {
+                info!(target: LOG_TARGET, "Shutting down");
+                None
+            }
+            exit = drain.finished() => match exit {
+                DrainExit::Shutdown => None,
+                DrainExit::Failed(reason) => {
+                    error!(target: LOG_TARGET, %reason, "The ingestion task stopped; shutting down");
+                    Some(reason)
+                }
+            },
+        };
+        rpc.stop();
+        drain.stop();
+        drain.stopped().await;
+        rpc.stopped().await;
+        if let Some(metrics) = metrics {
+            metrics.stop().await;
+        }
+        drop((controller, store));
+        info!(target: LOG_TARGET, "Stopped; the database is closed");
+        match failed {
+            Some(reason) => Err(NodeError::IngestionStopped(reason)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -286,22 +388,15 @@ impl Serving {
     }
 }
 
-/// Stops the listeners of a node that never started ingesting, and closes its store.
-async fn stop_serving(serving: Option<Serving>) {
+/// Stops the listeners of a node that never started ingesting, closes its store, and hands
+/// back `outcome` (the error that stopped the start).
+async fn stop_serving<T>(serving: Option<Serving>, outcome: T) -> T {
     if let Some(Serving { store, controller, rpc }) = serving {
         rpc.stop();
         rpc.stopped().await;
         drop((controller, store));
     }
-}
-
-/// The metrics task, stopped with the node.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    outcome
 }
 
 fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {

@@ -49,9 +49,13 @@ const METRICS_CONNECTIONS: usize = 64;
 /// How long a scraper may take to send its request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `/metrics`, `/health` and `/ready` on `listener` until the task is dropped, with the
+/// Serves `/metrics`, `/health` and `/ready` on `listener` until `shutdown` resolves, with the
 /// public listeners' accept loop: a socket cap, and a pause after a failed accept.
-pub(crate) async fn serve(listener: TcpListener, observed: Observed) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    observed: Observed,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     info!(target: LOG_TARGET, addr = ?listener.local_addr().ok(), "Serving /metrics, /health and /ready");
     let serve = move |socket, _remote| {
         let observed = observed.clone();
@@ -67,8 +71,7 @@ pub(crate) async fn serve(listener: TcpListener, observed: Observed) {
                 .await;
         }
     };
-    ferry_rpc::accept_loop("metrics", listener, METRICS_CONNECTIONS, std::future::pending(), serve)
-        .await;
+    ferry_rpc::accept_loop("metrics", listener, METRICS_CONNECTIONS, shutdown, serve).await;
 }
 
 fn respond<B>(request: &Request<B>, observed: &Observed) -> Response<Full<Bytes>> {
@@ -98,9 +101,8 @@ fn readiness(observed: &Observed) -> (StatusCode, String) {
             "not ready: the L1 provider has not answered since the start\n".to_owned(),
         );
     }
-    match snapshot.cursor.zip(snapshot.safe_head) {
-        Some((cursor, safe)) => {
-            let lag = (safe + 1).saturating_sub(cursor.block);
+    match snapshot.lag_blocks() {
+        Some(lag) => {
             if lag <= observed.ready_max_lag {
                 (StatusCode::OK, format!("ready: {lag} blocks behind the safe head\n"))
             } else {

@@ -188,17 +188,17 @@ fn print_change(change: &CheckpointChangeResult) {
             _ => "no blocks".to_owned(),
         };
         match effect.action {
-            ferry_messaging::ChangeAction::Rescan => println!(
+            ferry_rpc::ChangeAction::Rescan => println!(
                 "would re-scan {range}: {} stored messages were logged there; they are \
                  recognised and not stored again, missed ones get new seqs",
                 effect.stored_messages
             ),
-            ferry_messaging::ChangeAction::Skip => println!(
+            ferry_rpc::ChangeAction::Skip => println!(
                 "would skip {range}: messages logged there are not read ({} of them are stored \
                  already)",
                 effect.stored_messages
             ),
-            ferry_messaging::ChangeAction::None => println!("reading would go on where it is"),
+            ferry_rpc::ChangeAction::None => println!("reading would go on where it is"),
         }
         println!("(dry run: nothing was changed)");
     }
@@ -278,54 +278,56 @@ pub(crate) async fn run(command: Command) -> Result<(), CommandError> {
             } else {
                 print_status(&status);
             }
+            Ok(())
         }
-        Command::Checkpoint { action, admin } => {
-            let secret = admin.jwt_secret.as_deref().map(JwtSecret::from_file).transpose()?;
-            let client = client(admin.addr, secret.as_ref())?;
-            let error = client_error(admin.addr);
-            match action {
-                CheckpointCommand::Get => {
-                    let checkpoint = client.get_checkpoint().await.map_err(error)?;
-                    if admin.json {
-                        print_json(&checkpoint)
-                    } else {
-                        println!("checkpoint: {}", describe(checkpoint))
-                    }
-                }
-                CheckpointCommand::Set { block, index, time, dry_run } => {
-                    let options = dry_run.then_some(ChangeOptions { dry_run });
-                    let target = match (block, time) {
-                        (_, Some(timestamp)) => CheckpointTarget::Time { timestamp },
-                        (Some(block), None) => CheckpointTarget::Block(block),
-                        (None, None) => return Err(CommandError::Usage("give --block or --time")),
-                    };
-                    let change =
-                        client.set_checkpoint(target, index, options).await.map_err(error)?;
-                    if admin.json { print_json(&change) } else { print_change(&change) }
-                }
-                CheckpointCommand::Reset { dry_run } => {
-                    let options = dry_run.then_some(ChangeOptions { dry_run });
-                    let change = client.reset_checkpoint(options).await.map_err(error)?;
-                    if admin.json { print_json(&change) } else { print_change(&change) }
-                }
-                CheckpointCommand::History { limit } => {
-                    let history =
-                        client.get_checkpoint_history(Some(limit)).await.map_err(error)?;
-                    if admin.json {
-                        print_json(&history);
-                    } else {
-                        for entry in history {
-                            println!(
-                                "#{} at {} ms: {} by {}: {} -> {}",
-                                entry.id,
-                                entry.time,
-                                entry.method,
-                                entry.caller,
-                                describe(entry.previous),
-                                describe(entry.current)
-                            );
-                        }
-                    }
+        Command::Checkpoint { action, admin } => checkpoint(action, &admin).await,
+    }
+}
+
+/// `ferry checkpoint get|set|reset|history` against the admin listener `admin` names.
+async fn checkpoint(action: CheckpointCommand, admin: &AdminTarget) -> Result<(), CommandError> {
+    let secret = admin.jwt_secret.as_deref().map(JwtSecret::from_file).transpose()?;
+    let client = client(admin.addr, secret.as_ref())?;
+    let error = client_error(admin.addr);
+    match action {
+        CheckpointCommand::Get => {
+            let checkpoint = client.get_checkpoint().await.map_err(error)?;
+            if admin.json {
+                print_json(&checkpoint)
+            } else {
+                println!("checkpoint: {}", describe(checkpoint))
+            }
+        }
+        CheckpointCommand::Set { block, index, time, dry_run } => {
+            let options = dry_run.then_some(ChangeOptions { dry_run });
+            let target = match (block, time) {
+                (_, Some(timestamp)) => CheckpointTarget::Time { timestamp },
+                (Some(block), None) => CheckpointTarget::Block(block),
+                (None, None) => return Err(CommandError::Usage("give --block or --time")),
+            };
+            let change = client.set_checkpoint(target, index, options).await.map_err(error)?;
+            if admin.json { print_json(&change) } else { print_change(&change) }
+        }
+        CheckpointCommand::Reset { dry_run } => {
+            let options = dry_run.then_some(ChangeOptions { dry_run });
+            let change = client.reset_checkpoint(options).await.map_err(error)?;
+            if admin.json { print_json(&change) } else { print_change(&change) }
+        }
+        CheckpointCommand::History { limit } => {
+            let history = client.get_checkpoint_history(Some(limit)).await.map_err(error)?;
+            if admin.json {
+                print_json(&history);
+            } else {
+                for entry in history {
+                    println!(
+                        "#{} at {} ms: {} by {}: {} -> {}",
+                        entry.id,
+                        entry.time,
+                        entry.method,
+                        entry.caller,
+                        describe(entry.previous),
+                        describe(entry.current)
+                    );
                 }
             }
         }

@@ -1,3 +1,6 @@
+//! ferry's log as consumers read it: entries (messages and notices) in the
+//! `eth_subscribe("logs")` convention, inclusion, and the finality a consumer waits for.
+
 use crate::{B256, L1Message, Lifecycle, Seq, StateChange};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};

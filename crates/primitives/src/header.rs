@@ -1,3 +1,6 @@
+//! The part of an L1 header that links a block to its parent: what the reorg window keeps and
+//! every gather is checked against.
+
 use crate::BlockRef;
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,6 @@
+//! An L1→L2 message, where it was logged, what the store keeps of it, and Starknet's message
+//! hash (the deduplication key and the contract's own `l1ToL2Messages` key).
+
 use crate::{Inclusion, Lifecycle, Position, Seq};
 use alloy_primitives::{Address, B256, U256, keccak256};
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,6 @@
+//! Places in the L1 log stream: `(block, logIndex)` positions, the source checkpoint, and a
+//! block's number with its hash.
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -27,6 +30,12 @@ impl Position {
     /// The first log of `block`: reading from here re-scans the whole block.
     pub const fn block_start(block: u64) -> Self {
         Self { block, index: 0 }
+    }
+
+    /// How many blocks a reader at `self` still has to read through `safe_head`: the lag
+    /// status, metrics and readiness report (0 once past it).
+    pub const fn blocks_behind(self, safe_head: u64) -> u64 {
+        (safe_head + 1).saturating_sub(self.block)
     }
 
     /// The position right after the log at `self`, in the same block.

@@ -1,3 +1,5 @@
+//! The sink sequence: each entry's offset in ferry's log, by which consumers resume.
+
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 

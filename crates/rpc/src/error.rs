@@ -1,3 +1,6 @@
+//! What a call can fail with, as the caller sees it: the error codes of the namespace and the
+//! one conversion into JSON-RPC errors, each carrying the values involved.
+
 use ferry_messaging::ControllerError;
 use ferry_primitives::Position;
 use jsonrpsee::types::ErrorObjectOwned;

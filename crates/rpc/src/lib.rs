@@ -14,15 +14,18 @@
 //! [`AdminApiClient`] and [`PublicApiClient`] are typed clients for Rust callers.
 
 mod access;
+mod admin;
 mod api;
 mod auth;
+mod config;
 mod connection;
 mod consumers;
+mod context;
 mod error;
 #[cfg(test)]
 mod fuzz;
-mod methods;
 mod params;
+mod public;
 mod server;
 mod subscriber;
 mod time;
@@ -31,14 +34,16 @@ mod types;
 pub use access::{AccessRules, Allowed};
 pub use api::{AdminApiClient, PublicApiClient};
 pub use auth::{JwtError, JwtSecret};
+pub use config::{Limits, RpcConfig};
 pub use connection::{Counted, accept_loop};
 pub use error::{RpcError, codes};
-pub use server::{Limits, RpcConfig, RpcServer, ServerError};
+pub use server::{RpcServer, ServerError};
 pub use subscriber::ResumingSubscriber;
 pub use time::Timestamp;
 pub use types::{
-    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HeaderWindow, HistoryEntry, LogPage,
-    MessageStateResult, NodeStatus, ReadOptions, ReorgEntry, ResolvedTime, UnmatchedMessage,
+    ChangeAction, ChangeEffect, ChangeOptions, CheckpointChangeResult, CheckpointTarget,
+    HaltStatus, HeaderWindow, HistoryEntry, LogPage, MessageStateResult, NodeStatus, NonceGap,
+    Phase, PipelineStatus, ReadOptions, ReorgEntry, ResolvedTime, UnmatchedMessage, UpstreamStatus,
 };
 
 /// The largest response (and WebSocket message) the bundled clients accept: twice the

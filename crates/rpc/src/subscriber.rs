@@ -122,7 +122,7 @@ impl ResumingSubscriber {
                     let in_order =
                         entries.iter().enumerate().all(|(i, entry)| {
                             let after =
-                                i.checked_sub(1).map_or(self.next_seq, |i| entries[i].seq.0 + 1);
+                                i.checked_sub(1).map_or(self.next_seq, |i| entries[i].seq.next().0);
                             if latest { entry.seq.0 == after } else { entry.seq.0 >= after }
                         }) && entries.last().is_none_or(|last| last.seq.0 < page.next_seq);
                     if !in_order {

@@ -1,3 +1,5 @@
+//! The store's errors, each variant carrying the table, key or values involved.
+
 use ferry_primitives::{Address, B256, Position};
 use signet_libmdbx::{MdbxError, ReadError};
 use std::path::PathBuf;

@@ -79,6 +79,24 @@ pub(super) enum Attempt {
     Failed(CollectorError),
 }
 
+/// The blocks a ranged answer holds logs of, once every log of a block whose header was
+/// fetched is found to carry that header's hash.
+fn blocks_answered(ranged: &[PlacedLog], headers: &[RpcHeader]) -> Result<HashSet<u64>, Attempt> {
+    let by_number: HashMap<u64, &RpcHeader> =
+        headers.iter().map(|header| (header.number.to(), header)).collect();
+    for log in ranged {
+        if let Some(header) = by_number.get(&log.position.block)
+            && header.hash != log.block_hash
+        {
+            return Err(Attempt::Inconsistent(format!(
+                "the log at {} carries block hash {}, the header of block {} is {}",
+                log.position, log.block_hash, log.position.block, header.hash
+            )));
+        }
+    }
+    Ok(ranged.iter().map(|log| log.position.block).collect())
+}
+
 impl EthereumCollector {
     /// One attempt at the logs of `from..=last`, anchored to the headers of the blocks from
     /// `headers_from` (or of `last` alone).
@@ -120,19 +138,7 @@ impl EthereumCollector {
         };
         let mut logs = Vec::new();
         if let Some(ranged) = ranged {
-            let by_number: HashMap<u64, &RpcHeader> =
-                headers.iter().map(|header| (header.number.to(), header)).collect();
-            for log in &ranged {
-                if let Some(header) = by_number.get(&log.position.block)
-                    && header.hash != log.block_hash
-                {
-                    return Err(Attempt::Inconsistent(format!(
-                        "the log at {} carries block hash {}, the header of block {} is {}",
-                        log.position, log.block_hash, log.position.block, header.hash
-                    )));
-                }
-            }
-            let answered: HashSet<u64> = ranged.iter().map(|log| log.position.block).collect();
+            let answered = blocks_answered(&ranged, &headers)?;
             ask_by_hash.retain(|header| !answered.contains(&header.number.to()));
             logs = ranged;
         }

@@ -1,3 +1,6 @@
+//! What a failed L1 request means: retry it, shrink the range, ask again elsewhere, or give up.
+//! Providers word the same failure many ways; this is the one place that reads them.
+
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 
 /// What to do about a failed L1 request.

@@ -120,57 +120,7 @@ pub(super) struct Decoded {
 pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> Decoded {
     let mut decoded = Decoded { messages: Vec::with_capacity(logs.len()), ..Decoded::default() };
     for log in logs.into_iter().filter(|log| log.position >= from) {
-        let origin = Origin {
-            block_number: log.position.block,
-            block_hash: log.block_hash,
-            transaction_hash: log.transaction_hash,
-            log_index: log.position.index,
-        };
-        let topics = log.topics.iter().copied();
-        let lifecycle = |kind, fields: Result<EventFields, alloy::sol_types::Error>| {
-            fields.map(|(from, to, selector, payload, nonce)| LifecycleEvent {
-                kind,
-                from,
-                to,
-                selector,
-                payload,
-                nonce,
-                origin,
-                timestamp: 0,
-                cancellation_delay: None,
-            })
-        };
-        let outcome = match log.topics.first() {
-            Some(&MessageToL2CancellationStarted::SIGNATURE_HASH) => {
-                let fields = MessageToL2CancellationStarted::decode_raw_log(topics, &log.data)
-                    .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
-                lifecycle(LifecycleKind::CancellationStarted, fields).map(Read::Event)
-            }
-            Some(&MessageToL2Canceled::SIGNATURE_HASH) => {
-                let fields = MessageToL2Canceled::decode_raw_log(topics, &log.data)
-                    .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
-                lifecycle(LifecycleKind::Cancelled, fields).map(Read::Event)
-            }
-            Some(&ConsumedMessageToL2::SIGNATURE_HASH) => {
-                let fields = ConsumedMessageToL2::decode_raw_log(topics, &log.data)
-                    .map(|e| (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce));
-                lifecycle(LifecycleKind::Consumed, fields).map(Read::Event)
-            }
-            _ => LogMessageToL2::decode_raw_log(topics, &log.data).map(|event| {
-                Read::Message(L1Message {
-                    message: Message {
-                        from: event.fromAddress,
-                        to: event.toAddress,
-                        selector: event.selector,
-                        payload: event.payload,
-                        nonce: event.nonce,
-                        fee: event.fee,
-                    },
-                    origin,
-                })
-            }),
-        };
-        match outcome {
+        match read(&log) {
             Ok(Read::Message(message)) => decoded.messages.push(message),
             Ok(Read::Event(event)) => decoded.events.push(event),
             Err(error) => decoded.malformed.push(MalformedLog {
@@ -181,6 +131,66 @@ pub(super) fn decode(logs: Vec<PlacedLog>, from: Position) -> Decoded {
         }
     }
     decoded
+}
+
+/// One log, by its first topic: a lifecycle event, or (any other topic, which the filter
+/// makes `LogMessageToL2`'s) a message.
+fn read(log: &PlacedLog) -> Result<Read, alloy::sol_types::Error> {
+    let origin = Origin {
+        block_number: log.position.block,
+        block_hash: log.block_hash,
+        transaction_hash: log.transaction_hash,
+        log_index: log.position.index,
+    };
+    let topics = log.topics.iter().copied();
+    let event = |kind, (from, to, selector, payload, nonce): EventFields| {
+        Read::Event(LifecycleEvent {
+            kind,
+            from,
+            to,
+            selector,
+            payload,
+            nonce,
+            origin,
+            timestamp: 0,
+            cancellation_delay: None,
+        })
+    };
+    Ok(match log.topics.first() {
+        Some(&MessageToL2CancellationStarted::SIGNATURE_HASH) => {
+            let e = MessageToL2CancellationStarted::decode_raw_log(topics, &log.data)?;
+            event(
+                LifecycleKind::CancellationStarted,
+                (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce),
+            )
+        }
+        Some(&MessageToL2Canceled::SIGNATURE_HASH) => {
+            let e = MessageToL2Canceled::decode_raw_log(topics, &log.data)?;
+            event(
+                LifecycleKind::Cancelled,
+                (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce),
+            )
+        }
+        Some(&ConsumedMessageToL2::SIGNATURE_HASH) => {
+            let e = ConsumedMessageToL2::decode_raw_log(topics, &log.data)?;
+            event(
+                LifecycleKind::Consumed,
+                (e.fromAddress, e.toAddress, e.selector, e.payload, e.nonce),
+            )
+        }
+        _ => {
+            let e = LogMessageToL2::decode_raw_log(topics, &log.data)?;
+            let message = Message {
+                from: e.fromAddress,
+                to: e.toAddress,
+                selector: e.selector,
+                payload: e.payload,
+                nonce: e.nonce,
+                fee: e.fee,
+            };
+            Read::Message(L1Message { message, origin })
+        }
+    })
 }
 
 /// What one log decodes to.

@@ -1,3 +1,6 @@
+//! The adaptive `eth_getLogs` block range: small at first, halved when a provider refuses,
+//! shrunk on dense stretches, grown back after successes; never skipping a block.
+
 /// The `eth_getLogs` block range: starts at the configured maximum, halves when the provider
 /// says a range or its result is too large, and doubles back after a run of successes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,3 +1,6 @@
+//! Tests of the stream alone: ranges gathered ahead and merged, anchoring inside the window,
+//! and what a rewind does to the ranges in flight.
+
 use super::*;
 use crate::test_utils::ScriptedCollector;
 use ferry_primitives::{Address, BlockHeader, L1Message};

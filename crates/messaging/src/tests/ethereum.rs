@@ -1,8 +1,6 @@
 //! The Ethereum collector against a real Anvil, directly and through a fault-injecting proxy.
 
-use crate::{
-    Collector, Confirmations, EthereumCollector, EthereumConfig, Status, test_utils::anvil_path,
-};
+use crate::{Collector, Confirmations, EthereumCollector, EthereumConfig, Status};
 use alloy::{
     node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, U256},
@@ -11,6 +9,7 @@ use alloy::{
 use ferry_contracts::FerryMessaging;
 use ferry_primitives::{BlockHeader, Position};
 use ferry_storage::{Store, StoreConfig};
+use ferry_test_support::anvil_path;
 use proxy::{Fault, Proxy};
 use std::{sync::Arc, time::Duration};
 use tempfile::TempDir;

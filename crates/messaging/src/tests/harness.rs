@@ -1,3 +1,6 @@
+//! A pipeline over a scripted chain for tests: store, status, controller and drain task, with
+//! the waits and consumer views the tests assert with.
+
 use crate::{
     DrainHandle, MessagingController, Status, StatusSnapshot, test_utils::ScriptedCollector,
 };

@@ -1,3 +1,6 @@
+//! The pipeline end to end over a scripted chain: ordering, confirmations, rewinds in every
+//! phase, failed commits, provider errors, malformed logs and nonce gaps.
+
 use super::harness::Harness;
 use crate::{
     ChangeAction, ChangeEffect, ControllerError, MessagingController, Phase, Status,

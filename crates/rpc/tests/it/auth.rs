@@ -1,8 +1,12 @@
+//! The admin listener's JWT authentication over the network: missing, expired and forged
+//! tokens (401, nothing changed), no binding beyond loopback without a secret, and `cast rpc`.
+
 use crate::support::{Node, SECRET};
-use ferry_messaging::{MessagingController, Status, test_utils::cast_path};
+use ferry_messaging::{MessagingController, Status};
 use ferry_primitives::{Address, Position};
 use ferry_rpc::{AdminApiClient, JwtSecret, PublicApiClient, RpcConfig, RpcServer, ServerError};
 use ferry_storage::{Store, StoreConfig};
+use ferry_test_support::cast_path;
 use jsonrpsee::{
     http_client::{HeaderMap, HeaderValue},
     ws_client::WsClientBuilder,

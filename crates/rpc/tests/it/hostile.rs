@@ -1,3 +1,6 @@
+//! Hostile requests over the network: malformed JSON, oversized bodies and batches, bad params,
+//! and concurrent admin storms; none changes what it must not.
+
 use crate::support::{Node, raw_request};
 use ferry_rpc::codes;
 

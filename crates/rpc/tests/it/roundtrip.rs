@@ -1,7 +1,9 @@
+//! Round trips through the typed clients: every method of both listeners against a running node.
+
 use crate::support::Node;
-use ferry_messaging::{ChangeAction, Phase};
 use ferry_primitives::Position;
 use ferry_rpc::{AdminApiClient, ChangeOptions, PublicApiClient};
+use ferry_rpc::{ChangeAction, Phase};
 use jsonrpsee::core::client::ClientT;
 
 const DRY_RUN: Option<ChangeOptions> = Some(ChangeOptions { dry_run: true });

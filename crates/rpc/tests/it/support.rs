@@ -1,3 +1,6 @@
+//! A node over a scripted chain for the listener tests: store, controller, drain task and both
+//! listeners on free loopback ports, with raw HTTP helpers.
+
 use ferry_messaging::{DrainHandle, MessagingController, Status, test_utils::ScriptedCollector};
 use ferry_primitives::{Address, Position};
 use ferry_rpc::{JwtSecret, Limits, RpcConfig, RpcServer};

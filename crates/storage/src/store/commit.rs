@@ -151,7 +151,6 @@ impl Store {
         if let Some(unlinked) = extend_window(&txn, batch)? {
             return Ok(unlinked);
         }
-        let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
         let first_seq = next_seq(&txn)?;
         let mut writer = EntryWriter { txn: &txn, next: first_seq, moved_reorg: None, known };
         let mut summary = CommitSummary {
@@ -164,14 +163,38 @@ impl Store {
             entries: 0,
         };
         let mut counts = lifecycle::counts(&txn)?;
+        self.write_messages(&mut writer, batch, &mut counts, &mut summary)?;
+        if !batch.events.is_empty() || summary.stored > 0 {
+            let applied = lifecycle::apply_events(&txn, &mut writer, batch.events, &mut counts)?;
+            summary.state_changes = applied.changes;
+            summary.unmatched_events = applied.unmatched;
+        }
+        summary.entries = writer.next.0 - first_seq.0;
+        txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;
+        txn.commit("commit a batch")?;
+        Ok(CommitOutcome::Committed(summary))
+    }
+}
+
+impl Store {
+    /// The batch's messages, in order: a new one gets the next seq (its hash indexed first,
+    /// which finds a message stored before in the same descent of the tree); one found again
+    /// is skipped, or included again (see [`EntryWriter::found_again`]).
+    fn write_messages(
+        &self,
+        writer: &mut EntryWriter<'_, '_>,
+        batch: &BatchWrite<'_>,
+        counts: &mut ferry_primitives::StateCounts,
+        summary: &mut CommitSummary,
+    ) -> Result<()> {
+        let txn = writer.txn;
+        let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
         let mut value = Vec::new();
         for (l1, &hash) in batch.messages.iter().zip(batch.hashes) {
             #[cfg(any(test, feature = "test-utils"))]
             self.maybe_fail_commit((summary.stored + summary.reincluded) as usize)?;
 
             let seq = writer.next;
-            // Indexing the hash first finds a message stored before (a re-scan) in the same
-            // descent of the tree that would index it.
             if txn.insert_new::<tables::MessageHashes>(&hash, &seq)? {
                 value.clear();
                 crate::codec::EncodeAs::<MessageRecord>::encode_as(
@@ -184,7 +207,7 @@ impl Store {
                     txn.put::<tables::WindowMessages>(&(l1.origin.block_number, seq), &())?;
                 }
                 if counts.unmatched > 0 {
-                    lifecycle::match_message(&txn, hash, &mut counts)?;
+                    lifecycle::match_message(txn, hash, counts)?;
                 }
                 writer.next = seq.next();
                 summary.stored += 1;
@@ -196,7 +219,7 @@ impl Store {
                     key: hash.to_string(),
                     reason: "vanished inside the transaction".to_owned(),
                 })?;
-            if stored >= first_seq {
+            if stored >= summary.first_seq {
                 // The same message twice in one answer: the first is the one stored.
                 summary.skipped += 1;
             } else if writer.found_again(stored, l1, batch, window_start)? {
@@ -205,15 +228,7 @@ impl Store {
                 summary.skipped += 1;
             }
         }
-        if !batch.events.is_empty() || summary.stored > 0 {
-            let applied = lifecycle::apply_events(&txn, &mut writer, batch.events, &mut counts)?;
-            summary.state_changes = applied.changes;
-            summary.unmatched_events = applied.unmatched;
-        }
-        summary.entries = writer.next.0 - first_seq.0;
-        txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;
-        txn.commit("commit a batch")?;
-        Ok(CommitOutcome::Committed(summary))
+        Ok(())
     }
 }
 

@@ -125,7 +125,6 @@ pub(super) fn apply_events(
             Some(seq) => {
                 recount(counts, before.state, after.state);
                 if after != before {
-                    let origin = message_origin(txn, seq)?;
                     let change = StateChange {
                         event: event.kind,
                         at,
@@ -133,27 +132,15 @@ pub(super) fn apply_events(
                         current: after.state,
                         reverted: false,
                     };
-                    let notice = writer.state_notice(NoticeRecord {
-                        kind: NoticeKind::StateChanged(ChangeRecord { change, reverts: None }),
-                        message: seq,
-                        reorg: None,
-                        origin,
-                        heads: writer.heads(),
-                    })?;
-                    record.events[index].notice = Some(notice);
+                    let told = tell(txn, writer, seq, change, None, None)?;
+                    record.events[index].notice = Some(told);
                     applied.changes += 1;
                 }
             }
             None => {
                 if record.unmatched.is_none() {
                     counts.unmatched += 1;
-                    record.unmatched = Some(EventMessage {
-                        from: event.from,
-                        to: event.to,
-                        selector: event.selector,
-                        nonce: event.nonce,
-                        payload: event.payload.clone(),
-                    });
+                    record.unmatched = Some(fields_of(event));
                 }
                 applied.unmatched += 1;
             }
@@ -242,13 +229,7 @@ fn remove_events(
             current: after.state,
             reverted: true,
         };
-        writer.state_notice(NoticeRecord {
-            kind: NoticeKind::StateChanged(ChangeRecord { change, reverts: event.notice }),
-            message: seq,
-            reorg,
-            origin: message_origin(txn, seq)?,
-            heads,
-        })?;
+        tell(txn, writer, seq, change, event.notice, reorg)?;
         notices += 1;
     }
     if seq.is_some() {
@@ -263,6 +244,36 @@ fn remove_events(
         txn.put::<tables::Lifecycles>(&hash, &record)?;
     }
     Ok(notices)
+}
+
+/// Writes the `stateChanged` notice of `change` to the message of entry `seq` (undoing the
+/// one at `reverts`, under `reorg`); its seq.
+fn tell(
+    txn: &WriteTxn<'_>,
+    writer: &mut EntryWriter<'_, '_>,
+    seq: Seq,
+    change: StateChange,
+    reverts: Option<Seq>,
+    reorg: Option<u64>,
+) -> Result<Seq> {
+    writer.state_notice(NoticeRecord {
+        kind: NoticeKind::StateChanged(ChangeRecord { change, reverts }),
+        message: seq,
+        reorg,
+        origin: message_origin(txn, seq)?,
+        heads: writer.heads(),
+    })
+}
+
+/// The message's fields as an event carries them.
+fn fields_of(event: &LifecycleEvent) -> EventMessage {
+    EventMessage {
+        from: event.from,
+        to: event.to,
+        selector: event.selector,
+        nonce: event.nonce,
+        payload: event.payload.clone(),
+    }
 }
 
 fn message_origin(txn: &WriteTxn<'_>, seq: Seq) -> Result<ferry_primitives::Origin> {

@@ -1,3 +1,6 @@
+//! Tests of the store: round trips, refusals that write nothing, races with operator changes,
+//! the header window, reorgs, halts and migrations.
+
 use super::*;
 use crate::{
     ChangeMethod, ChangeOrigin, Error, FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause,
