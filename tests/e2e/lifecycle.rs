@@ -47,24 +47,25 @@ async fn receipt(
     receipt
 }
 
+/// The sender's `startL1ToL2MessageCancellation` (`complete: false`) or
+/// `cancelL1ToL2Message` (`complete: true`) for `message`.
+async fn cancel(contract: &Messaging, message: &Message, complete: bool) -> TransactionReceipt {
+    let (to, selector, payload, nonce) =
+        (message.to, message.selector, message.payload.clone(), message.nonce);
+    let pending = if complete {
+        contract.cancelL1ToL2Message(to, selector, payload, nonce).send().await
+    } else {
+        contract.startL1ToL2MessageCancellation(to, selector, payload, nonce).send().await
+    };
+    receipt(pending.unwrap()).await
+}
+
 async fn start_cancellation(contract: &Messaging, message: &Message) -> TransactionReceipt {
-    let call = contract.startL1ToL2MessageCancellation(
-        message.to,
-        message.selector,
-        message.payload.clone(),
-        message.nonce,
-    );
-    receipt(call.send().await.unwrap()).await
+    cancel(contract, message, false).await
 }
 
 async fn complete_cancellation(contract: &Messaging, message: &Message) -> TransactionReceipt {
-    let call = contract.cancelL1ToL2Message(
-        message.to,
-        message.selector,
-        message.payload.clone(),
-        message.nonce,
-    );
-    receipt(call.send().await.unwrap()).await
+    cancel(contract, message, true).await
 }
 
 async fn consume(contract: &Messaging, message: &Message) -> TransactionReceipt {

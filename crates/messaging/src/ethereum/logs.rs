@@ -260,31 +260,25 @@ mod tests {
         let (from, to, selector) = (Address::repeat_byte(1), U256::from(2), U256::from(3));
         let (payload, nonce) = (vec![U256::from(4), U256::from(5)], U256::from(6));
         let logs = [
-            MessageToL2CancellationStarted {
+            MessageToL2CancellationStarted::SIGNATURE_HASH,
+            MessageToL2Canceled::SIGNATURE_HASH,
+            ConsumedMessageToL2::SIGNATURE_HASH,
+        ]
+        .map(|topic| {
+            // The three events have the same fields: one encoding, each event's topic.
+            let mut data = ConsumedMessageToL2 {
                 fromAddress: from,
                 toAddress: to,
                 selector,
                 payload: payload.clone(),
                 nonce,
             }
-            .encode_log_data(),
-            MessageToL2Canceled {
-                fromAddress: from,
-                toAddress: to,
-                selector,
-                payload: payload.clone(),
-                nonce,
-            }
-            .encode_log_data(),
-            ConsumedMessageToL2 {
-                fromAddress: from,
-                toAddress: to,
-                selector,
-                payload: payload.clone(),
-                nonce,
-            }
-            .encode_log_data(),
-        ];
+            .encode_log_data();
+            let mut topics = data.topics().to_vec();
+            topics[0] = topic;
+            data.set_topics_unchecked(topics);
+            data
+        });
         let answer = logs
             .iter()
             .enumerate()

@@ -635,6 +635,18 @@ fn commit_range(
     })
 }
 
+/// A halt for a reorg that replaced every block of the window, up to block 9 of `chain`.
+fn beyond_window(chain: &Chain) -> HaltRecord {
+    HaltRecord {
+        at_millis: 7,
+        kind: HaltKind::BeyondWindow,
+        replaced: chain.header(9).block_ref(),
+        lowest_checked: 0,
+        common_ancestor: None,
+        finalized: Some(1),
+    }
+}
+
 fn record(store: &Store, expected: Position, ancestor: BlockHeader) -> Result<ReorgOutcome> {
     store.record_reorg(&ReorgWrite { expected, common_ancestor: ancestor })
 }
@@ -811,14 +823,7 @@ fn a_halt_survives_and_the_operators_change_resolves_it_orphaning_from_its_posit
     let chain = Chain::new(1);
     let batch = [chain.message(0, 2, 0), chain.message(1, 5, 3), chain.message(2, 8, 0)];
     committed(commit_range(&store, None, &chain, 0..=9, &batch).unwrap());
-    let halt = HaltRecord {
-        at_millis: 7,
-        kind: HaltKind::BeyondWindow,
-        replaced: chain.header(9).block_ref(),
-        lowest_checked: 0,
-        common_ancestor: None,
-        finalized: Some(1),
-    };
+    let halt = beyond_window(&chain);
     assert!(!store.record_halt(Position::block_start(3), &halt).unwrap(), "not where it reads");
     assert!(store.record_halt(Position::block_start(10), &halt).unwrap());
     drop(store);

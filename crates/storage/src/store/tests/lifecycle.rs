@@ -260,14 +260,7 @@ fn an_operator_resolving_a_halt_undoes_the_events_from_the_position_set() {
         &[event(&chain, Consumed, &kept, 3, 0), event(&chain, CancellationStarted, &kept, 5, 0)],
     );
     assert_eq!(state_of(&store, &kept), MessageState::Consumed);
-    let halt = HaltRecord {
-        at_millis: 7,
-        kind: HaltKind::BeyondWindow,
-        replaced: chain.header(9).block_ref(),
-        lowest_checked: 0,
-        common_ancestor: None,
-        finalized: Some(1),
-    };
+    let halt = beyond_window(&chain);
     assert!(store.record_halt(Position::block_start(10), &halt).unwrap());
     let resolved = store.change_checkpoint(Some(Position::block_start(4)), None).unwrap();
     let resolved = resolved.resolved.unwrap();
