@@ -192,7 +192,7 @@ async fn with_a_jwt_secret_the_admin_listener_refuses_everyone_else() {
 
     // cast rpc --jwt-secret and the operator CLI with the file both get in.
     let url = format!("http://{}", ferry.admin);
-    let cast = std::process::Command::new(ferry_test_support::cast_path())
+    let cast = ferry_test_support::cast()
         .args(["rpc", "--rpc-url", &url, "--jwt-secret", hex, "messaging_getCheckpoint"])
         .output()
         .unwrap();

@@ -9,7 +9,7 @@ use crate::{
     support::{Ferry, Messaging, anvil, deploy, free_addr, head, http_get},
 };
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::{
@@ -22,7 +22,6 @@ use ferry_contracts::FerryMessaging;
 use ferry_messaging::LogMessageToL2;
 use ferry_primitives::{EntryKind, Finality, Inclusion, LogEntry, Message, Origin, Position};
 use ferry_rpc::{AdminApiClient, PublicApiClient, ReadOptions};
-use ferry_test_support::anvil_path;
 use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashMap, time::Duration};
 
@@ -203,10 +202,12 @@ async fn two_backends_on_different_chains_never_mix_in_the_store() {
     }
     let fork_block = head(&contract).await.to_string();
     // B shares A's blocks up to the fork and grows another way from there.
-    let b = Anvil::at(anvil_path())
-        .args(["--fork-url", &a.endpoint(), "--fork-block-number", &fork_block])
-        .try_spawn()
-        .unwrap();
+    let b = ferry_test_support::anvil(&[
+        "--fork-url",
+        &a.endpoint(),
+        "--fork-block-number",
+        &fork_block,
+    ]);
     let on_b = plain(&b);
     for payload in 10..13 {
         send(&on_a, message_tx(*contract.address(), sender, payload)).await;
@@ -316,7 +317,7 @@ async fn a_reorg_while_the_node_is_stopped_is_healed_when_it_starts() {
 #[tokio::test]
 async fn a_reorg_deeper_than_the_window_halts_loudly_until_an_operator_moves_the_checkpoint() {
     // Finalized two blocks below the head; a window of four blocks.
-    let anvil = Anvil::at(anvil_path()).args(["--slots-in-an-epoch", "1"]).try_spawn().unwrap();
+    let anvil = ferry_test_support::anvil(&["--slots-in-an-epoch", "1"]);
     let contract = deploy(&anvil).await;
     let provider = plain(&anvil);
     for payload in 0..10 {

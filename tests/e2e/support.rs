@@ -2,7 +2,7 @@
 //! started on free loopback ports (and stopped by process id), and store checks.
 
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
@@ -50,7 +50,7 @@ pub(crate) fn free_addr() -> SocketAddr {
 }
 
 pub(crate) fn anvil() -> AnvilInstance {
-    Anvil::at(anvil_path()).try_spawn().unwrap()
+    ferry_test_support::anvil(&[])
 }
 
 pub(crate) type Messaging = FerryMessaging::FerryMessagingInstance<DynProvider>;

@@ -1,12 +1,11 @@
 //! Chains to measure against: built once on Anvil and saved with --dump-state for reuse.
 
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
 use ferry_contracts::FerryMessaging;
-use ferry_test_support::anvil_path;
 use std::path::PathBuf;
 
 /// A running Anvil with the messaging contract and `messages` messages (one transaction per
@@ -56,7 +55,7 @@ impl BenchChain {
             // file that looks finished.
             let partial = state.with_extension("partial");
             let partial_arg = partial.to_str().unwrap().to_owned();
-            let anvil = Anvil::at(anvil_path())
+            let anvil = ferry_test_support::anvil_builder()
                 .args(["--dump-state", &partial_arg, "--state-interval", "86400"])
                 .args(CHAIN_ARGS)
                 .try_spawn()
@@ -85,7 +84,7 @@ impl BenchChain {
             drop(anvil); // SIGTERM, and waits: Anvil writes the state file as it exits
             std::fs::rename(&partial, &state).unwrap();
         }
-        let anvil = Anvil::at(anvil_path())
+        let anvil = ferry_test_support::anvil_builder()
             .args(["--load-state", &state_arg])
             .args(CHAIN_ARGS)
             .try_spawn()

@@ -6,7 +6,6 @@ use crate::{
     stats::{cpu_seconds, millis, percentile, summary},
 };
 use alloy::{
-    node_bindings::Anvil,
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::Filter,
@@ -20,7 +19,6 @@ use ferry_messaging::{
 use ferry_primitives::{Position, Seq, test_utils::l1_message};
 use ferry_rpc::{AdminApiClient, PublicApiClient, ResumingSubscriber, RpcConfig, RpcServer};
 use ferry_storage::{Store, StoreConfig};
-use ferry_test_support::anvil_path;
 use jsonrpsee::{http_client::HttpClient, ws_client::WsClientBuilder};
 use std::{
     collections::VecDeque,
@@ -203,7 +201,7 @@ pub(crate) async fn catchup(blocks: u64, max_block_range: u64, runs: usize) {
     // Prague makes mining slow down with the chain's length (see `chain::CHAIN_ARGS`): 2,000
     // blocks take 20 s at block 8,000, where Cancun without kept states mines ~35,000 empty
     // blocks/s.
-    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
+    let anvil = ferry_test_support::anvil(&crate::chain::CHAIN_ARGS);
     let provider = wallet_provider(&anvil);
     let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
     contract
@@ -316,7 +314,7 @@ pub(crate) async fn requests() {
     requests_row("dense: 100 messages in every block, catch-up", dense.head + 1, 100_000, &counts);
     drop(dense);
 
-    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
+    let anvil = ferry_test_support::anvil(&crate::chain::CHAIN_ARGS);
     let provider = wallet_provider(&anvil);
     let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
     let send = || async {
@@ -363,7 +361,7 @@ pub(crate) async fn requests() {
     node.stop().await;
     drop(anvil);
 
-    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
+    let anvil = ferry_test_support::anvil(&crate::chain::CHAIN_ARGS);
     let provider = wallet_provider(&anvil);
     let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
     provider.anvil_mine(Some(10_000), None).await.unwrap();
@@ -387,7 +385,7 @@ pub(crate) async fn latency(samples: usize) {
     );
     println!("| L1 transport | p50 | p90 | max |\n| --- | --- | --- | --- |");
     for ws in [true, false] {
-        let anvil = Anvil::at(anvil_path()).try_spawn().unwrap();
+        let anvil = ferry_test_support::anvil(&[]);
         let contract = FerryMessaging::deploy(wallet_provider(&anvil)).await.unwrap();
         let url = if ws { anvil.ws_endpoint() } else { anvil.endpoint() };
         let node = start_node(&url, *contract.address(), 1_000, Duration::from_secs(1)).await;
@@ -610,7 +608,7 @@ pub(crate) async fn memory(messages: u64, subscribers: usize) {
 
     // Subscribers on a fresh node and chain: what they cost is not hidden in memory the
     // allocator kept from the ingest, and Anvil mines at once on a small state.
-    let anvil = Anvil::at(anvil_path()).args(crate::chain::CHAIN_ARGS).try_spawn().unwrap();
+    let anvil = ferry_test_support::anvil(&crate::chain::CHAIN_ARGS);
     let contract = FerryMessaging::deploy(wallet_provider(&anvil)).await.unwrap();
     let connections = subscribers as u32 + 16;
     let node = NodeProcess::start(&anvil.ws_endpoint(), *contract.address(), connections).await;

@@ -1,7 +1,7 @@
 //! What every method handler works with, and the one way a method is registered: under its
 //! name, counted by that name and outcome, its error turned into its JSON-RPC form.
 
-use crate::{Limits, RpcError, consumers::SubscriptionCount};
+use crate::{Limits, RpcError, places::SubscriptionCount};
 use ferry_messaging::MessagingController;
 use jsonrpsee::{Extensions, RpcModule, types::ErrorObjectOwned, types::Params};
 use serde::Serialize;

@@ -25,6 +25,7 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 mod params;
+mod places;
 mod public;
 mod server;
 mod subscriber;

@@ -4,14 +4,34 @@
 //! the script is run to install them. A test never skips for want of a tool: it panics,
 //! naming the fix.
 //!
-//! Tests start the tools themselves (alloy's `Anvil::at(anvil_path())`, each on a free
-//! loopback port, stopped with its process when dropped).
+//! Tests start Anvil through [`anvil`] (or [`anvil_builder`] for more options): each instance
+//! on a free loopback port, stopped and reaped by process id when dropped; `cast` through
+//! [`cast`].
 
+use alloy::node_bindings::{Anvil, AnvilInstance};
 use std::{
     path::PathBuf,
     process::{Command, Stdio},
     sync::OnceLock,
 };
+
+/// Starts Anvil with `args`, on a free loopback port.
+pub fn anvil(args: &[&str]) -> AnvilInstance {
+    anvil_builder()
+        .args(args.iter().copied())
+        .try_spawn()
+        .unwrap_or_else(|error| panic!("cannot start {}: {error}", anvil_path().display()))
+}
+
+/// Anvil to configure further (a fixed port, a state file) before it is spawned.
+pub fn anvil_builder() -> Anvil {
+    Anvil::at(anvil_path())
+}
+
+/// A `cast` command to add arguments to.
+pub fn cast() -> Command {
+    Command::new(cast_path())
+}
 
 /// The `anvil` binary.
 pub fn anvil_path() -> PathBuf {

@@ -2,24 +2,17 @@
 
 use crate::{Collector, Confirmations, EthereumCollector, EthereumConfig, Status};
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
 };
 use ferry_contracts::FerryMessaging;
 use ferry_primitives::{BlockHeader, Position};
 use ferry_storage::{Store, StoreConfig};
-use ferry_test_support::anvil_path;
+use ferry_test_support::{anvil, anvil_builder};
 use proxy::{Fault, Proxy};
 use std::{sync::Arc, time::Duration};
 use tempfile::TempDir;
-
-fn anvil(args: &[&str]) -> AnvilInstance {
-    Anvil::at(anvil_path())
-        .args(args.iter().copied())
-        .try_spawn()
-        .unwrap_or_else(|error| panic!("cannot start anvil at {}: {error}", anvil_path().display()))
-}
 
 /// A wallet provider on `anvil` and the messaging contract deployed with it.
 async fn deploy(
@@ -481,7 +474,7 @@ async fn after_a_websocket_drop_the_pipeline_reconnects_and_resumes_exactly() {
     let state = state_dir.path().join("anvil-state.json");
     let state = state.to_str().unwrap();
     let spawn = |load: bool| {
-        let mut anvil = Anvil::at(anvil_path()).port(port).args(["--dump-state", state]);
+        let mut anvil = anvil_builder().port(port).args(["--dump-state", state]);
         if load {
             anvil = anvil.args(["--load-state", state]);
         }

@@ -8,10 +8,7 @@
 //! `safe` or `finalized` blocks reads the same log through [`visibility`], and also wakes
 //! after every commit, which may move the heads it is told by.
 
-mod places;
 mod subscription;
-
-pub(crate) use places::SubscriptionCount;
 
 use crate::{
     LogPage, MessageStateResult, ReadOptions, ReorgEntry, RpcError,

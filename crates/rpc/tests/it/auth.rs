@@ -6,7 +6,6 @@ use ferry_messaging::{MessagingController, Status};
 use ferry_primitives::{Address, Position};
 use ferry_rpc::{AdminApiClient, JwtSecret, PublicApiClient, RpcConfig, RpcServer, ServerError};
 use ferry_storage::{Store, StoreConfig};
-use ferry_test_support::cast_path;
 use jsonrpsee::{
     http_client::{HeaderMap, HeaderValue},
     ws_client::WsClientBuilder,
@@ -88,7 +87,7 @@ async fn cast_rpc_with_the_jwt_secret_drives_the_admin_listener() {
     let node = Node::start(3, Some(SECRET)).await;
     let url = format!("http://{}", node.server.admin_addr());
     let cast = move |args: &[&str]| {
-        let mut command = std::process::Command::new(cast_path());
+        let mut command = ferry_test_support::cast();
         command.args(["rpc", "--rpc-url", &url]).args(args);
         async move {
             let output =

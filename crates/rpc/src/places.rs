@@ -19,13 +19,13 @@ struct Counts {
 }
 
 /// Why a subscription found no place.
-pub(super) enum NoPlace {
+pub(crate) enum NoPlace {
     Total(u32),
     Peer(IpAddr, u32),
 }
 
 /// Releases a subscription's place in the counts when it ends.
-pub(super) struct Place<'a> {
+pub(crate) struct Place<'a> {
     count: &'a SubscriptionCount,
     peer: Option<IpAddr>,
 }
@@ -52,7 +52,7 @@ impl SubscriptionCount {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(super) fn take(&self, limits: &Limits, peer: Option<IpAddr>) -> Result<Place<'_>, NoPlace> {
+    pub(crate) fn take(&self, limits: &Limits, peer: Option<IpAddr>) -> Result<Place<'_>, NoPlace> {
         let peer = peer.map(peer_group);
         let mut counts = self.lock();
         if counts.total >= limits.max_subscriptions_total as usize {
