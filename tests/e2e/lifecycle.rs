@@ -22,7 +22,7 @@ use ferry_rpc::{CheckpointChangeResult, PublicApiClient, ReadOptions};
 use std::time::Duration;
 
 /// `sendMessageToL2(1, 2, [nonce])` with a fee of `fee` wei; the message as the contract logs it.
-async fn send(contract: &Messaging, nonce: u64, fee: u64) -> Message {
+pub(crate) async fn send(contract: &Messaging, nonce: u64, fee: u64) -> Message {
     let sender = contract.provider().get_accounts().await.unwrap()[0];
     let payload = vec![U256::from(nonce)];
     let call = contract
@@ -49,7 +49,11 @@ async fn receipt(
 
 /// The sender's `startL1ToL2MessageCancellation` (`complete: false`) or
 /// `cancelL1ToL2Message` (`complete: true`) for `message`.
-async fn cancel(contract: &Messaging, message: &Message, complete: bool) -> TransactionReceipt {
+pub(crate) async fn cancel(
+    contract: &Messaging,
+    message: &Message,
+    complete: bool,
+) -> TransactionReceipt {
     let (to, selector, payload, nonce) =
         (message.to, message.selector, message.payload.clone(), message.nonce);
     let pending = if complete {
@@ -68,7 +72,7 @@ async fn complete_cancellation(contract: &Messaging, message: &Message) -> Trans
     cancel(contract, message, true).await
 }
 
-async fn consume(contract: &Messaging, message: &Message) -> TransactionReceipt {
+pub(crate) async fn consume(contract: &Messaging, message: &Message) -> TransactionReceipt {
     let call = contract.consumeMessageToL2(
         message.from,
         message.to,

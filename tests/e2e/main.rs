@@ -10,3 +10,4 @@ mod outages;
 mod reorgs;
 mod scenarios;
 mod support;
+mod tools;

@@ -33,15 +33,7 @@ async fn canonical(provider: &DynProvider, contract: Address) -> HashMap<B256, (
         .from_block(0);
     let mut messages = HashMap::new();
     for log in provider.get_logs(&filter).await.unwrap() {
-        let event = log.log_decode::<LogMessageToL2>().unwrap().inner.data;
-        let message = Message {
-            from: event.fromAddress,
-            to: event.toAddress,
-            selector: event.selector,
-            payload: event.payload,
-            nonce: event.nonce,
-            fee: event.fee,
-        };
+        let message = Message::from(log.log_decode::<LogMessageToL2>().unwrap().inner.data);
         let origin = Origin {
             block_number: log.block_number.unwrap(),
             block_hash: log.block_hash.unwrap(),

@@ -475,6 +475,8 @@ impl Status {
         upstream.last_error = Some((error, now));
         upstream.errors += 1;
         metrics::counter!("ferry_upstream_errors_total").increment(1);
+        metrics::gauge!("ferry_upstream_up").set(0.0);
+        metrics::gauge!("ferry_upstream_backoff_seconds").set(delay.as_secs_f64());
     }
 
     /// Records a failed L1 request that will not be retried.
@@ -485,6 +487,8 @@ impl Status {
         upstream.last_error = Some((error, SystemTime::now()));
         upstream.errors += 1;
         metrics::counter!("ferry_upstream_errors_total").increment(1);
+        metrics::gauge!("ferry_upstream_up").set(0.0);
+        metrics::gauge!("ferry_upstream_backoff_seconds").set(0.0);
     }
 
     /// Counts JSON-RPC calls sent to the provider.
@@ -497,5 +501,7 @@ impl Status {
         let mut upstream = lock(&self.upstream);
         upstream.failing = false;
         upstream.backing_off_until = None;
+        metrics::gauge!("ferry_upstream_up").set(1.0);
+        metrics::gauge!("ferry_upstream_backoff_seconds").set(0.0);
     }
 }

@@ -1,7 +1,11 @@
 //! ferry's node: configuration, wiring, dev mode, graceful shutdown, metrics, and the
 //! operator CLI. The `ferry` binary parses [`Cli`], sets up logging and calls in here.
 
+mod completions;
 mod config;
+#[cfg(test)]
+mod dashboards;
+mod db;
 mod dev;
 #[cfg(feature = "fault-injection")]
 mod faults;
@@ -9,12 +13,15 @@ mod launch;
 mod observe;
 mod operator;
 mod signals;
+mod verify;
 
 pub use config::{ConfigError, L1Config, LogFormat, NodeArgs, NodeConfig};
+pub use db::{DbArgs, DbCommand, ExportFormat, GetCommand};
 pub use launch::{NodeError, run};
 pub use observe::init_logging;
 pub use operator::{AdminTarget, CheckpointCommand, Command, CommandError};
 pub use signals::shutdown_signal;
+pub use verify::{Finding, NonceRun, VerifyArgs, VerifyReport};
 
 use clap::Parser;
 

@@ -25,6 +25,19 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminTarget,
     },
+    /// Check a store against L1: hashes, fields, origins, contract state, nonces; exit 0 only
+    /// when everything matches.
+    Verify(crate::verify::VerifyArgs),
+    /// Look inside a datadir without a node (read-only; safe while one runs).
+    Db(crate::db::DbArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
     /// Print a running node's status (its public listener).
     Status {
         /// The node's public listener.
@@ -128,6 +141,18 @@ pub enum CommandError {
     /// The command line lacks what the command needs (clap checks it first).
     #[error("{0}")]
     Usage(&'static str),
+    /// The store could not be read.
+    #[error(transparent)]
+    Storage(#[from] ferry_storage::Error),
+    /// `ferry verify` found differences, or could not check.
+    #[error("verify: {0}")]
+    Verify(String),
+    /// `ferry db` could not answer.
+    #[error("db: {0}")]
+    Db(String),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 fn client_error(addr: SocketAddr) -> impl Fn(ClientError) -> CommandError {
@@ -156,11 +181,11 @@ fn client(addr: SocketAddr, secret: Option<&JwtSecret>) -> Result<HttpClient, Co
         .map_err(|error| CommandError::Unreachable { addr, reason: error.to_string() })
 }
 
-fn print_json(value: &impl Serialize) {
+pub(crate) fn print_json(value: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
-fn describe(checkpoint: Checkpoint) -> String {
+pub(crate) fn describe(checkpoint: Checkpoint) -> String {
     match checkpoint {
         Some(Position { block, index }) => format!("block {block}, log index {index}"),
         None => "none (reading starts at the start block)".to_owned(),
@@ -281,6 +306,13 @@ pub(crate) async fn run(command: Command) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Checkpoint { action, admin } => checkpoint(action, &admin).await,
+        Command::Verify(args) => crate::verify::run(args).await,
+        Command::Db(args) => crate::db::run(args),
+        Command::Completions { shell } => {
+            crate::completions::completions(shell);
+            Ok(())
+        }
+        Command::Man => Ok(crate::completions::man_page()?),
     }
 }
 

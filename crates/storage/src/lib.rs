@@ -42,8 +42,8 @@ pub use codec::{
 };
 pub use error::{Error, Result};
 pub use store::{
-    BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, MessageLifecycle, ReorgOutcome,
-    ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, Store, StoreConfig, StoreOptions,
-    StoredEntry, Window,
+    BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, DatabaseInfo, MessageLifecycle,
+    ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, SpaceStats, Store,
+    StoreConfig, StoreOptions, StoredEntry, TableStats, Window,
 };
 pub use tables::Table;

@@ -7,7 +7,10 @@ use crate::codec::{
     OrphanRecord, ReorgRecord, WindowBounds,
 };
 use ferry_primitives::{B256, Position, Seq, StateCounts, U256};
-use signet_libmdbx::{Database, DatabaseFlags, MdbxResult, tx::aliases::RwTxUnsync};
+use signet_libmdbx::{
+    Database, DatabaseFlags, MdbxResult,
+    tx::aliases::{RoTxUnsync, RwTxUnsync},
+};
 
 /// A table: its name and the types of its keys and values.
 pub(crate) trait TableDef {
@@ -113,6 +116,16 @@ impl Tables {
         Table::ALL
             .iter()
             .map(|table| txn.create_db(Some(table.name()), DatabaseFlags::empty()))
+            .collect::<MdbxResult<_>>()
+            .map(Self)
+    }
+
+    /// Opens every table of an existing database in a read-only transaction: for inspecting a
+    /// datadir without writing to it (a running node may hold the writer).
+    pub(crate) fn open(txn: &RoTxUnsync) -> MdbxResult<Self> {
+        Table::ALL
+            .iter()
+            .map(|table| txn.open_db(Some(table.name())))
             .collect::<MdbxResult<_>>()
             .map(Self)
     }

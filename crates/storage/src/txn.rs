@@ -139,6 +139,13 @@ impl<'s, K: TransactionKind> Txn<'s, K> {
         Ok(stat.entries() as u64)
     }
 
+    /// The B-tree statistics of `table`: rows, depth, pages.
+    pub(crate) fn stat(&self, table: crate::Table) -> Result<signet_libmdbx::Stat> {
+        self.tx
+            .db_stat(&self.tables.get(table))
+            .map_err(|source| Error::Mdbx { operation: "read table statistics", source })
+    }
+
     fn cursor<T: TableDef>(&self) -> Result<Cursor<'_, K>> {
         self.tx
             .cursor(self.tables.get(T::TABLE))

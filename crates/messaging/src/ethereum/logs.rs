@@ -179,15 +179,7 @@ fn read(log: &PlacedLog) -> Result<Read, alloy::sol_types::Error> {
             )
         }
         _ => {
-            let e = LogMessageToL2::decode_raw_log(topics, &log.data)?;
-            let message = Message {
-                from: e.fromAddress,
-                to: e.toAddress,
-                selector: e.selector,
-                payload: e.payload,
-                nonce: e.nonce,
-                fee: e.fee,
-            };
+            let message = Message::from(LogMessageToL2::decode_raw_log(topics, &log.data)?);
             Read::Message(L1Message { message, origin })
         }
     })

@@ -107,6 +107,19 @@ alloy::sol! {
     );
 }
 
+impl From<LogMessageToL2> for ferry_primitives::Message {
+    fn from(event: LogMessageToL2) -> Self {
+        Self {
+            from: event.fromAddress,
+            to: event.toAddress,
+            selector: event.selector,
+            payload: event.payload,
+            nonce: event.nonce,
+            fee: event.fee,
+        }
+    }
+}
+
 /// The topics of every event ferry reads, asked for in one `eth_getLogs` (an OR-list).
 const EVENT_TOPICS: [alloy::primitives::B256; 4] = {
     use alloy::sol_types::SolEvent;

@@ -5,7 +5,7 @@ use crate::{
     Error, Result, SCHEMA_VERSION, StoreConfig,
     codec::{DecodeError, Name},
     tables::{self, Table},
-    txn::WriteTxn,
+    txn::{Txn, WriteTxn},
 };
 use ferry_primitives::Address;
 use std::path::Path;
@@ -75,6 +75,17 @@ pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig
     Ok(())
 }
 
+/// What an existing database says it is: its schema version and the config it was created for.
+pub(super) fn stored<K: signet_libmdbx::TransactionKind>(
+    txn: &Txn<'_, K>,
+) -> Result<(u32, StoreConfig)> {
+    let version = u32::from_be_bytes(fixed(&SCHEMA, &required(txn, &SCHEMA)?)?);
+    let chain_id = u64::from_be_bytes(fixed(&CHAIN_ID, &required(txn, &CHAIN_ID)?)?);
+    let contract = Address::from(fixed::<20>(&CONTRACT, &required(txn, &CONTRACT)?)?);
+    let from_block = u64::from_be_bytes(fixed(&FROM_BLOCK, &required(txn, &FROM_BLOCK)?)?);
+    Ok((version, StoreConfig { chain_id, contract, from_block }))
+}
+
 /// The chain id a database was created for; `None` for a new one.
 pub(super) fn stored_chain_id(txn: &WriteTxn<'_>) -> Result<Option<u64>> {
     if txn.get::<tables::Meta>(&SCHEMA)?.is_none() {
@@ -96,7 +107,7 @@ fn migrate_v1(txn: &WriteTxn<'_>) -> Result<()> {
     txn.drop_table_named("Blocks")
 }
 
-fn required(txn: &WriteTxn<'_>, key: &Name) -> Result<Vec<u8>> {
+fn required<K: signet_libmdbx::TransactionKind>(txn: &Txn<'_, K>, key: &Name) -> Result<Vec<u8>> {
     txn.get::<tables::Meta>(key)?.ok_or_else(|| Error::Corrupt {
         table: Table::Meta.name(),
         key: key.0.to_owned(),

@@ -6,6 +6,9 @@
 
 mod checkpoint;
 mod commit;
+#[cfg(any(test, feature = "test-utils"))]
+mod damage;
+mod inspect;
 mod lifecycle;
 mod meta;
 mod reads;
@@ -13,6 +16,7 @@ mod reorg;
 
 pub use checkpoint::CheckpointChanged;
 pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
+pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
 pub use lifecycle::MessageLifecycle;
 pub use reads::{Settlement, StoredEntry, Window};
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
@@ -138,17 +142,7 @@ impl Store {
         options: StoreOptions,
         choose: impl FnOnce(&WriteTxn<'_>) -> Result<StoreConfig>,
     ) -> Result<Self> {
-        let env = Environment::builder()
-            // One more than the tables: version 1's Blocks table, dropped when migrating.
-            .set_max_dbs(Table::ALL.len() + 1)
-            .set_flags(Mode::ReadWrite { sync_mode: SyncMode::Durable }.into())
-            .set_geometry(Geometry {
-                size: Some(0..options.max_size),
-                growth_step: Some(options.growth_step as isize),
-                ..Default::default()
-            })
-            .open(path)
-            .map_err(Error::mdbx("open the environment"))?;
+        let env = environment(path, options, Mode::ReadWrite { sync_mode: SyncMode::Durable })?;
 
         let txn = env.begin_rw_unsync().map_err(Error::mdbx("begin a write transaction"))?;
         let tables = Tables::create(&txn).map_err(Error::mdbx("create the tables"))?;
@@ -223,6 +217,21 @@ impl Store {
             self.inner.env.begin_rw_unsync().map_err(Error::mdbx("begin a write transaction"))?;
         Ok(WriteTxn::new(tx, &self.inner.tables))
     }
+}
+
+/// The MDBX environment in `path`, in `mode`, sized as `options` says.
+fn environment(path: &Path, options: StoreOptions, mode: Mode) -> Result<Environment> {
+    Environment::builder()
+        // One more than the tables: version 1's Blocks table, dropped when migrating.
+        .set_max_dbs(Table::ALL.len() + 1)
+        .set_flags(mode.into())
+        .set_geometry(Geometry {
+            size: Some(0..options.max_size),
+            growth_step: Some(options.growth_step as isize),
+            ..Default::default()
+        })
+        .open(path)
+        .map_err(Error::mdbx("open the environment"))
 }
 
 fn unix_millis() -> u64 {

@@ -262,7 +262,7 @@ impl Store {
     }
 }
 
-fn last_seq(txn: &ReadTxn<'_>) -> Result<Option<Seq>> {
+pub(super) fn last_seq(txn: &ReadTxn<'_>) -> Result<Option<Seq>> {
     let message = txn.last::<tables::Messages>()?.map(|(seq, _)| seq);
     let notice = txn.last::<tables::Notices>()?.map(|(seq, _)| seq);
     Ok(message.max(notice))

@@ -937,3 +937,30 @@ fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
     assert_eq!(window(&store), Some((5, 6)));
 }
 mod lifecycle;
+
+#[test]
+fn a_read_only_open_reads_everything_and_says_what_each_table_holds() {
+    let (dir, store) = temp_store();
+    let chain = Chain::new(1);
+    let messages = [chain.message(0, 2, 0), chain.message(1, 3, 0)];
+    committed(commit_range(&store, None, &chain, 0..=4, &messages).unwrap());
+    drop(store);
+    let store = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(store.config(), config(0));
+    assert_eq!(all_messages(&store).len(), 2);
+    let info = store.info().unwrap();
+    assert_eq!(
+        (info.schema_version, info.checkpoint),
+        (SCHEMA_VERSION, Some(Position::block_start(5)))
+    );
+    assert_eq!(info.last_seq, Some(Seq(1)));
+    let rows =
+        |table: Table| info.tables.iter().find(|stats| stats.table == table).unwrap().entries;
+    assert_eq!((rows(Table::Messages), rows(Table::Headers), rows(Table::Nonces)), (2, 5, 2));
+    assert!(info.space.file_pages > 0 && info.space.page_size >= 4096);
+    assert!(store.set_checkpoint(Position::block_start(0)).is_err(), "nothing can be written");
+
+    // A directory without a database is refused, and nothing is created in it.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Store::open_read_only(dir.path()), Err(Error::NoDatabase { .. })));
+}
