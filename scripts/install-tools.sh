@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Foundry tools ferry's tests and dev mode run (anvil, cast) into the git-ignored
+# Installs the tools ferry's tests and dev mode run: anvil and cast into the git-ignored
 # .tools/ folder, from the npm packages @foundry-rs/anvil and @foundry-rs/cast, whose platform
-# packages ship the real binaries (nothing is downloaded at install time). Prints
+# packages ship the real binaries (nothing is downloaded at install time); and nats-server,
+# from Debian's package, when it is missing. Prints
 #   ANVIL_PATH=/abs/path/to/anvil
 #   CAST_PATH=/abs/path/to/cast
+#   NATS_SERVER_PATH=/abs/path/to/nats-server
 # for `eval`. Fails loudly, naming what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,3 +40,13 @@ for tool in anvil cast; do
   }
   echo "$(echo "$tool" | tr '[:lower:]' '[:upper:]')_PATH=$path"
 done
+
+# nats-server (the JetStream sink's tests) from Debian's package, when it is not installed.
+if ! command -v nats-server >/dev/null; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "install-tools: nats-server is missing; install it (apt-get install nats-server, as root)" >&2
+    exit 1
+  fi
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >&2
+fi
+echo "NATS_SERVER_PATH=$(command -v nats-server)"

@@ -21,11 +21,12 @@ for component in rustfmt clippy; do
 done
 
 echo "==> tools"
-tools=$(scripts/install-tools.sh) || fail "could not install anvil and cast (scripts/install-tools.sh)"
+tools=$(scripts/install-tools.sh) || fail "could not install anvil, cast and nats-server (scripts/install-tools.sh)"
 eval "$tools"
-export ANVIL_PATH CAST_PATH
+export ANVIL_PATH CAST_PATH NATS_SERVER_PATH
 echo "anvil: $ANVIL_PATH ($("$ANVIL_PATH" --version | head -n 1))"
 echo "cast: $CAST_PATH ($("$CAST_PATH" --version | head -n 1))"
+echo "nats-server: $NATS_SERVER_PATH ($("$NATS_SERVER_PATH" --version | head -n 1))"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

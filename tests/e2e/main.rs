@@ -9,5 +9,6 @@ mod node;
 mod outages;
 mod reorgs;
 mod scenarios;
+mod sink;
 mod support;
 mod tools;

@@ -116,12 +116,12 @@ async fn assert_consumers_hold_the_chain(ferry: &Ferry, contract: &Messaging) {
 
 /// A provider without fillers: Anvil signs for its dev accounts and fills nonces itself, so
 /// nothing cached goes stale across reorgs.
-fn plain(anvil: &AnvilInstance) -> DynProvider {
+pub(crate) fn plain(anvil: &AnvilInstance) -> DynProvider {
     ProviderBuilder::new().disable_recommended_fillers().connect_http(anvil.endpoint_url()).erased()
 }
 
 /// `sendMessageToL2(1, 2, [payload])` from `from` with a fee of `payload` wei.
-fn message_tx(contract: Address, from: Address, payload: u64) -> TransactionRequest {
+pub(crate) fn message_tx(contract: Address, from: Address, payload: u64) -> TransactionRequest {
     let call = FerryMessaging::sendMessageToL2Call {
         toAddress: U256::from(1),
         selector: U256::from(2),
@@ -136,7 +136,7 @@ fn message_tx(contract: Address, from: Address, payload: u64) -> TransactionRequ
 }
 
 /// Sends `tx` and waits for its block.
-async fn send(provider: &DynProvider, tx: TransactionRequest) -> u64 {
+pub(crate) async fn send(provider: &DynProvider, tx: TransactionRequest) -> u64 {
     let pending = provider.send_transaction(tx).await.unwrap();
     let receipt = pending.with_timeout(Some(Duration::from_secs(30))).get_receipt().await.unwrap();
     receipt.block_number.unwrap()

@@ -63,6 +63,25 @@ pub struct Status {
     rewinds: AtomicU64,
     storage_errors: AtomicU64,
     l1_requests: AtomicU64,
+    /// The distributed sink, when one is configured.
+    sink: Mutex<Option<SinkSnapshot>>,
+}
+
+/// The distributed sink (NATS JetStream) as status reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkSnapshot {
+    /// The stream it publishes to.
+    pub stream: String,
+    /// Whether the last attempt to reach the stream succeeded.
+    pub connected: bool,
+    /// The newest seq of the log the stream holds.
+    pub published_seq: Option<Seq>,
+    /// Entries stored but not in the stream yet (filled in by snapshots).
+    pub lag_seq: u64,
+    /// Set while another ferry owns the stream: this node publishes nothing.
+    pub fenced: bool,
+    /// The last error, if the sink is failing.
+    pub last_error: Option<String>,
 }
 
 /// Why ingestion is halted, for status.
@@ -213,6 +232,8 @@ pub struct StatusSnapshot {
     pub upstream: UpstreamSnapshot,
     /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
     pub l1_requests: u64,
+    /// The distributed sink, when one is configured.
+    pub sink: Option<SinkSnapshot>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -255,7 +276,34 @@ impl Status {
             rewinds: AtomicU64::default(),
             storage_errors: AtomicU64::default(),
             l1_requests: AtomicU64::default(),
+            sink: Mutex::default(),
         }
+    }
+
+    /// Updates what the sink reports (and starts reporting it, the first time).
+    pub fn update_sink(&self, update: impl FnOnce(&mut SinkSnapshot)) {
+        let mut sink = lock(&self.sink);
+        let state = sink.get_or_insert_with(SinkSnapshot::default);
+        update(state);
+        let lag = self.sink_lag(state);
+        metrics::gauge!("ferry_sink_lag_seq").set(lag as f64);
+        metrics::gauge!("ferry_sink_up").set(if state.connected && !state.fenced {
+            1.0
+        } else {
+            0.0
+        });
+    }
+
+    /// The sink's state, with its lag behind the log now; `None` without a sink.
+    pub fn sink(&self) -> Option<SinkSnapshot> {
+        let sink = lock(&self.sink).clone()?;
+        Some(SinkSnapshot { lag_seq: self.sink_lag(&sink), ..sink })
+    }
+
+    fn sink_lag(&self, sink: &SinkSnapshot) -> u64 {
+        let stored = self.last_seq.borrow().map_or(0, |seq| seq.0 + 1);
+        let published = sink.published_seq.map_or(0, |seq| seq.0 + 1);
+        stored.saturating_sub(published)
     }
 
     /// Reads the last seq, the stored nonces and a halt from `store`.
@@ -341,6 +389,7 @@ impl Status {
             missing_nonces,
             upstream: upstream_snapshot,
             l1_requests: self.l1_requests.load(Ordering::Relaxed),
+            sink: self.sink(),
         }
     }
 

@@ -160,6 +160,34 @@ pub struct NodeArgs {
     #[arg(long = "log.format", env = "FERRY_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 
+    /// Publish the log to NATS JetStream at this URL (`nats://host:4222`; several servers
+    /// comma-separated). [default: off]
+    #[arg(long = "sink.nats-url", env = "FERRY_SINK_NATS_URL", value_name = "URL")]
+    pub sink_nats_url: Option<String>,
+
+    /// The JetStream stream, created if missing. [default: FERRY]
+    #[arg(long = "sink.stream", env = "FERRY_SINK_STREAM", value_name = "NAME")]
+    pub sink_stream: Option<String>,
+
+    /// Subjects are `<prefix>.message`, `.removed`, `.reincluded`, `.stateChanged`.
+    /// [default: ferry.log]
+    #[arg(long = "sink.subject-prefix", env = "FERRY_SINK_SUBJECT_PREFIX", value_name = "PREFIX")]
+    pub sink_subject_prefix: Option<String>,
+
+    /// A NATS credentials file (`.creds`). [default: none]
+    #[arg(long = "sink.credentials", env = "FERRY_SINK_CREDENTIALS", value_name = "FILE")]
+    pub sink_credentials: Option<PathBuf>,
+
+    /// Replicas of the stream when the sink creates it (1 to 5, at most the cluster's
+    /// servers). [default: 1]
+    #[arg(long = "sink.replicas", env = "FERRY_SINK_REPLICAS", value_name = "N")]
+    pub sink_replicas: Option<usize>,
+
+    /// /ready answers 503 while the stream is more than this many entries behind the store
+    /// (or the sink is down). [default: the sink does not count for /ready]
+    #[arg(long = "sink.ready-max-lag", env = "FERRY_SINK_READY_MAX_LAG", value_name = "ENTRIES")]
+    pub sink_ready_max_lag: Option<u64>,
+
     /// Start a local Anvil, deploy ferry's messaging contract on it and run against it.
     #[arg(long, env = "FERRY_DEV", conflicts_with_all = ["l1_rpc_url", "l1_contract", "l1_chain_id"])]
     pub dev: bool,
@@ -212,6 +240,19 @@ struct FileConfig {
     ready: FileReady,
     #[serde(default)]
     log: FileLog,
+    #[serde(default)]
+    sink: FileSink,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileSink {
+    nats_url: Option<String>,
+    stream: Option<String>,
+    subject_prefix: Option<String>,
+    credentials: Option<PathBuf>,
+    replicas: Option<usize>,
+    ready_max_lag: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -394,6 +435,10 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     /// Dev mode: messages to send after deploying; `None` outside dev mode.
     pub dev_messages: Option<u64>,
+    /// The NATS JetStream sink, when configured.
+    pub sink: Option<ferry_sink::SinkConfig>,
+    /// /ready fails while the sink lags by more entries than this.
+    pub sink_ready_max_lag: Option<u64>,
 }
 
 impl NodeArgs {
@@ -454,6 +499,8 @@ impl NodeArgs {
             ready_max_lag: self.ready_max_lag.or(file.ready.max_lag).unwrap_or(10),
             log_format: self.log_format.or(file.log.format).unwrap_or_default(),
             dev_messages: self.dev.then(|| self.dev_messages.unwrap_or(3)),
+            sink: self.sink(&file.sink)?,
+            sink_ready_max_lag: self.sink_ready_max_lag.or(file.sink.ready_max_lag),
         };
         config.check()?;
         Ok(config)
@@ -485,6 +532,31 @@ impl NodeArgs {
             key: "l1.contract",
         })?;
         Ok(Some(L1Config { rpc_url, contract, chain_id: self.l1_chain_id.or(file.l1.chain_id) }))
+    }
+
+    /// The sink, when a NATS URL is given.
+    fn sink(&self, file: &FileSink) -> Result<Option<ferry_sink::SinkConfig>, ConfigError> {
+        let Some(url) = self.sink_nats_url.clone().or(file.nats_url.clone()) else {
+            return Ok(None);
+        };
+        let mut sink = ferry_sink::SinkConfig::new(url);
+        if let Some(stream) = self.sink_stream.clone().or(file.stream.clone()) {
+            sink.stream = stream;
+        }
+        if let Some(prefix) = self.sink_subject_prefix.clone().or(file.subject_prefix.clone()) {
+            sink.subject_prefix = prefix;
+        }
+        sink.credentials = self.sink_credentials.clone().or(file.credentials.clone());
+        let replicas = self.sink_replicas.or(file.replicas).unwrap_or(1);
+        if !(1..=5).contains(&replicas) {
+            return Err(ConfigError::InvalidValue {
+                key: "sink.replicas",
+                value: replicas.to_string(),
+                reason: "must be 1 to 5".to_owned(),
+            });
+        }
+        sink.replicas = replicas;
+        Ok(Some(sink))
     }
 
     /// The listeners' bounds: the flags over the file over `Limits::default()`.

@@ -11,6 +11,7 @@ use ferry_messaging::{
 };
 use ferry_primitives::Address;
 use ferry_rpc::{JwtError, JwtSecret, RpcConfig, RpcServer, ServerError};
+use ferry_sink::{Publisher, SinkHandle};
 use ferry_storage::{Store, StoreConfig};
 use std::{
     future::Future,
@@ -135,11 +136,11 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         Some(serving) => serving,
         None => Serving::start(opener.open(chain_id)?, &status, &config, jwt_secret).await?,
     };
-    let Serving { store, controller, rpc } = serving;
+    let Serving { store, controller, rpc, sink } = serving;
     let drain = match start_ingestion(&controller, collector) {
         Ok(drain) => drain,
         Err(error) => {
-            let serving = Some(Serving { store, controller, rpc });
+            let serving = Some(Serving { store, controller, rpc, sink });
             return Err(stop_serving(serving, NodeError::Ingestion(error)).await);
         }
     };
@@ -148,7 +149,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     if let Some(chain) = &source.dev_chain {
         chain.print_banner(rpc.public_addr(), rpc.admin_addr(), config.metrics_addr);
     }
-    let running = Running { store, controller, rpc, drain, metrics };
+    let running = Running { store, controller, rpc, drain, sink, metrics };
     running.until_stopped(&mut shutdown).await
 }
 
@@ -167,6 +168,7 @@ async fn start_metrics(
         metrics: handle,
         status: Arc::clone(status),
         ready_max_lag: config.ready_max_lag,
+        sink_ready_max_lag: config.sink_ready_max_lag,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
@@ -301,6 +303,7 @@ struct Running {
     controller: MessagingController,
     rpc: RpcServer,
     drain: DrainHandle,
+    sink: Option<SinkHandle>,
     metrics: Option<MetricsTask>,
 }
 
@@ -310,7 +313,7 @@ impl Running {
         self,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), NodeError> {
-        let Self { store, controller, rpc, mut drain, metrics } = self;
+        let Self { store, controller, rpc, mut drain, sink, metrics } = self;
         let failed = tokio::select! {
             biased;
             () = shutdown.as_mut() => {
@@ -329,6 +332,9 @@ impl Running {
         drain.stop();
         drain.stopped().await;
         rpc.stopped().await;
+        if let Some(sink) = sink {
+            sink.stop().await;
+        }
         if let Some(metrics) = metrics {
             metrics.stop().await;
         }
@@ -354,11 +360,13 @@ fn start_ingestion(
     controller.start(Arc::new(collector))
 }
 
-/// The store and what serves it: running before (or without) the ingestion task.
+/// The store and what serves it (the listeners, the sink): running before (or without) the
+/// ingestion task.
 struct Serving {
     store: Store,
     controller: MessagingController,
     rpc: RpcServer,
+    sink: Option<SinkHandle>,
 }
 
 impl Serving {
@@ -384,16 +392,25 @@ impl Serving {
             env!("CARGO_PKG_VERSION"),
         )
         .await?;
-        Ok(Self { store, controller, rpc })
+        let sink = match &config.sink {
+            Some(sink) => {
+                Some(Publisher::new(sink.clone(), store.clone(), Arc::clone(status))?.spawn())
+            }
+            None => None,
+        };
+        Ok(Self { store, controller, rpc, sink })
     }
 }
 
 /// Stops the listeners of a node that never started ingesting, closes its store, and hands
 /// back `outcome` (the error that stopped the start).
 async fn stop_serving<T>(serving: Option<Serving>, outcome: T) -> T {
-    if let Some(Serving { store, controller, rpc }) = serving {
+    if let Some(Serving { store, controller, rpc, sink }) = serving {
         rpc.stop();
         rpc.stopped().await;
+        if let Some(sink) = sink {
+            sink.stop().await;
+        }
         drop((controller, store));
     }
     outcome

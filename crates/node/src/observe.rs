@@ -41,6 +41,8 @@ pub(crate) struct Observed {
     pub(crate) metrics: PrometheusHandle,
     pub(crate) status: Arc<Status>,
     pub(crate) ready_max_lag: u64,
+    /// When set, /ready also needs the sink up and at most this many entries behind.
+    pub(crate) sink_ready_max_lag: Option<u64>,
 }
 
 /// Sockets the metrics listener keeps open at once: scrapers and probes, a few at a time.
@@ -88,10 +90,20 @@ fn respond<B>(request: &Request<B>, observed: &Observed) -> Response<Full<Bytes>
         .expect("a static response is well-formed")
 }
 
-/// Ready while the cursor is within `ready_max_lag` blocks of the safe head, and ingestion is
-/// not halted by a deep reorg.
+/// Ready while the cursor is within `ready_max_lag` blocks of the safe head, ingestion is not
+/// halted by a deep reorg, and (when asked) the sink is up and close behind the store.
 fn readiness(observed: &Observed) -> (StatusCode, String) {
     let snapshot = observed.status.snapshot();
+    if let Some(max) = observed.sink_ready_max_lag {
+        let sink = snapshot.sink.clone().unwrap_or_default();
+        if !sink.connected || sink.fenced || sink.lag_seq > max {
+            let why = sink.last_error.unwrap_or_else(|| format!("{} entries behind", sink.lag_seq));
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: the sink is not within {max} entries of the store: {why}\n"),
+            );
+        }
+    }
     if let Some(halt) = snapshot.halted {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: halted: {}\n", halt.reason));
     }

@@ -1,5 +1,5 @@
-//! Where ferry's tests and benchmarks find the real Foundry tools they start (`anvil`,
-//! `cast`): `$ANVIL_PATH` / `$CAST_PATH`, else the ones `scripts/install-tools.sh` installs
+//! Where ferry's tests and benchmarks find the real tools they start (`anvil`, `cast`,
+//! `nats-server`, see [`NatsServer`]). Foundry's: `$ANVIL_PATH` / `$CAST_PATH`, else the ones `scripts/install-tools.sh` installs
 //! under `.tools/` (from the npm packages `@foundry-rs/anvil` and `@foundry-rs/cast`), else
 //! the script is run to install them. A test never skips for want of a tool: it panics,
 //! naming the fix.
@@ -7,6 +7,10 @@
 //! Tests start Anvil through [`anvil`] (or [`anvil_builder`] for more options): each instance
 //! on a free loopback port, stopped and reaped by process id when dropped; `cast` through
 //! [`cast`].
+
+mod nats;
+
+pub use nats::{NatsCluster, NatsServer, nats_server_path};
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use std::{

@@ -11,6 +11,6 @@ pub use checkpoint::{
 };
 pub use log::{LogPage, MessageStateResult, ReadOptions, UnmatchedMessage};
 pub use status::{
-    HaltStatus, HeaderWindow, NodeStatus, NonceGap, Phase, PipelineStatus, ReorgEntry,
+    HaltStatus, HeaderWindow, NodeStatus, NonceGap, Phase, PipelineStatus, ReorgEntry, SinkStatus,
     UpstreamStatus,
 };

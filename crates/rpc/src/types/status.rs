@@ -214,6 +214,27 @@ pub struct PipelineStatus {
     pub upstream: UpstreamStatus,
     /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
     pub l1_requests: u64,
+    /// The NATS JetStream sink, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<SinkStatus>,
+}
+
+/// The distributed sink's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkStatus {
+    /// The JetStream stream.
+    pub stream: String,
+    /// Whether the stream was reachable at the last attempt.
+    pub connected: bool,
+    /// The newest seq of the log in the stream.
+    pub published_seq: Option<Seq>,
+    /// Entries stored but not in the stream yet.
+    pub lag_seq: u64,
+    /// Another ferry owns the stream: nothing is published.
+    pub fenced: bool,
+    /// The last error, while the sink is failing.
+    pub last_error: Option<String>,
 }
 
 impl From<StatusSnapshot> for PipelineStatus {
@@ -257,6 +278,14 @@ impl From<StatusSnapshot> for PipelineStatus {
                 errors: live.upstream.errors,
             },
             l1_requests: live.l1_requests,
+            sink: live.sink.map(|sink| SinkStatus {
+                stream: sink.stream,
+                connected: sink.connected,
+                published_seq: sink.published_seq,
+                lag_seq: sink.lag_seq,
+                fenced: sink.fenced,
+                last_error: sink.last_error,
+            }),
         }
     }
 }

@@ -17,6 +17,48 @@ const SCHEMA: Name = Name("schema_version");
 const CHAIN_ID: Name = Name("chain_id");
 const CONTRACT: Name = Name("contract");
 const FROM_BLOCK: Name = Name("from_block");
+const NODE_ID: Name = Name("node_id");
+
+impl super::Store {
+    /// This database's identity: 32 random bytes drawn when first asked for and kept in Meta,
+    /// so that a restarted node is the same node and a copy elsewhere is not (a sink fences
+    /// out a second writer by it).
+    pub fn node_id(&self) -> Result<ferry_primitives::B256> {
+        if let Some(id) = self.read()?.get::<tables::Meta>(&NODE_ID)? {
+            return id_of(&id);
+        }
+        let txn = self.write()?;
+        if let Some(id) = txn.get::<tables::Meta>(&NODE_ID)? {
+            return id_of(&id);
+        }
+        let id = random_id();
+        txn.put::<tables::Meta>(&NODE_ID, &id.to_vec())?;
+        txn.commit("store the node id")?;
+        Ok(id)
+    }
+}
+
+fn id_of(bytes: &[u8]) -> Result<ferry_primitives::B256> {
+    Ok(ferry_primitives::B256::from(fixed::<32>(&NODE_ID, bytes)?))
+}
+
+/// 32 random bytes from the standard library's per-process random hasher keys (no crate
+/// needed for an identity drawn once per database).
+fn random_id() -> ferry_primitives::B256 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 32];
+    for (index, chunk) in bytes.chunks_mut(8).enumerate() {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_usize(index);
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos()),
+        );
+        chunk.copy_from_slice(&hasher.finish().to_be_bytes());
+    }
+    ferry_primitives::B256::from(bytes)
+}
 
 /// Writes Meta into a new database, or checks an existing one against `config` (invariant: one
 /// chain per database) and migrates it to [`SCHEMA_VERSION`].

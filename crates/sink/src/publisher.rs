@@ -1,0 +1,343 @@
+//! The publisher task: connects, claims the stream (or is fenced out), resumes where the
+//! stream stands, and publishes the log from the store in order, pipelined, until told to
+//! stop; any failure ends the session and a new one starts after a backoff.
+
+use crate::{SinkConfig, config::DUPLICATE_WINDOW, headers};
+use async_nats::{
+    ConnectOptions, HeaderMap,
+    jetstream::{
+        self, Context, ErrorCode,
+        context::{GetStreamErrorKind, PublishAckFuture, PublishErrorKind},
+        message::PublishMessage,
+        stream::{Config, DiscardPolicy, RetentionPolicy, StorageType, Stream},
+    },
+};
+use bytes::Bytes;
+use ferry_messaging::Status;
+use ferry_primitives::{B256, LogEntry, Seq};
+use ferry_storage::Store;
+use std::{sync::Arc, time::Duration};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tracing::{info, warn};
+
+const LOG_TARGET: &str = "ferry::sink";
+
+/// Entries published before their acks are awaited.
+const PIPELINE: usize = 256;
+
+/// The longest wait between sessions.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Publishes the store's log to a JetStream stream.
+#[derive(Debug)]
+pub struct Publisher {
+    config: SinkConfig,
+    store: Store,
+    status: Arc<Status>,
+    node: B256,
+}
+
+/// The running publisher.
+#[derive(Debug)]
+pub struct SinkHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl SinkHandle {
+    /// Stops publishing (entries not yet in the stream are published after the next start)
+    /// and waits for the task to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Err(error) = (&mut self.task).await {
+            warn!(target: LOG_TARGET, %error, "The sink task failed");
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum Ended {
+    /// Another node owns the stream, or it does not hold this node's log: nothing is
+    /// published until an operator sorts it out (checked again now and then).
+    Fenced(String),
+    /// NATS failed or answered unexpectedly: a new session starts after a backoff.
+    Failed(String),
+}
+
+impl Publisher {
+    /// A publisher of `store`'s log; its identity (the fence) is the store's node id.
+    pub fn new(
+        config: SinkConfig,
+        store: Store,
+        status: Arc<Status>,
+    ) -> ferry_storage::Result<Self> {
+        let node = store.node_id()?;
+        Ok(Self { config, store, status, node })
+    }
+
+    /// Starts the task.
+    pub fn spawn(self) -> SinkHandle {
+        let (stop, stopped) = oneshot::channel();
+        SinkHandle { stop: Some(stop), task: tokio::spawn(self.run(stopped)) }
+    }
+
+    async fn run(self, mut stop: oneshot::Receiver<()>) {
+        let stream = self.config.stream.clone();
+        self.status.update_sink(|sink| sink.stream = stream);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let ended = tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                ended = self.session() => ended,
+            };
+            let (fenced, reason) = match ended {
+                Ended::Fenced(reason) => (true, reason),
+                Ended::Failed(reason) => (false, reason),
+            };
+            warn!(target: LOG_TARGET, stream = %self.config.stream, fenced, %reason, ?backoff,
+                "Sink session ended; ingestion goes on, the sink catches up later");
+            metrics::counter!("ferry_sink_errors_total").increment(1);
+            self.status.update_sink(|sink| {
+                sink.connected = false;
+                sink.fenced = fenced;
+                sink.last_error = Some(reason);
+            });
+            tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One connection: claim the stream, resume, publish until something fails.
+    async fn session(&self) -> Ended {
+        let (jetstream, mut stream) = match self.connect().await {
+            Ok(connected) => connected,
+            Err(ended) => return ended,
+        };
+        let mut next = match self.resume(&mut stream).await {
+            Ok(next) => next,
+            Err(ended) => return ended,
+        };
+        info!(target: LOG_TARGET, stream = %self.config.stream, next = %next, "Publishing the log");
+        self.status.update_sink(|sink| {
+            sink.connected = true;
+            sink.fenced = false;
+            sink.last_error = None;
+            sink.published_seq = next.0.checked_sub(1).map(Seq);
+        });
+        let mut written = self.status.subscribe_last_seq();
+        loop {
+            let entries = match self.store.entries_within(next, PIPELINE, 4 << 20) {
+                Ok(entries) => entries,
+                Err(error) => return Ended::Failed(format!("cannot read the store: {error}")),
+            };
+            if entries.is_empty() {
+                // Caught up: wait for the next commit (or look again in a while).
+                let _ = tokio::time::timeout(Duration::from_secs(1), written.changed()).await;
+                continue;
+            }
+            let entries: Vec<LogEntry> = entries.into_iter().map(|stored| stored.entry).collect();
+            match self.publish(&jetstream, &entries).await {
+                Ok(published) => next = published.next(),
+                Err(ended) => return ended,
+            }
+            self.status.update_sink(|sink| sink.published_seq = next.0.checked_sub(1).map(Seq));
+        }
+    }
+
+    async fn connect(&self) -> Result<(Context, Stream), Ended> {
+        let failed = |what: &str, error: &dyn std::fmt::Display| {
+            Ended::Failed(format!("{what} {}: {error}", self.config.url))
+        };
+        let mut options = ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(Some(1));
+        if let Some(path) = &self.config.credentials {
+            options = options.credentials_file(path).await.map_err(|error| {
+                Ended::Failed(format!("cannot read the credentials {}: {error}", path.display()))
+            })?;
+        }
+        let servers: Vec<&str> = self.config.url.split(',').map(str::trim).collect();
+        let client = async_nats::connect_with_options(servers, options)
+            .await
+            .map_err(|error| failed("cannot connect to", &error))?;
+        let jetstream = jetstream::new(client);
+        let stream = match jetstream.get_stream(&self.config.stream).await {
+            Ok(stream) => stream,
+            Err(error)
+                if matches!(error.kind(), GetStreamErrorKind::JetStream(reply)
+                    if reply.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                jetstream
+                    .create_stream(self.stream_config())
+                    .await
+                    .map_err(|error| failed("cannot create the stream on", &error))?
+            }
+            Err(error) => return Err(failed("cannot read the stream on", &error)),
+        };
+        let claimed = stream.cached_info().config.description.clone().unwrap_or_default();
+        if !claimed.contains(&self.claim_marker()) {
+            return Err(Ended::Fenced(format!(
+                "stream {} belongs to another ferry ({claimed:?}); this node is {}: refusing to \
+                 publish into it (give this node its own --sink.stream)",
+                self.config.stream, self.node
+            )));
+        }
+        Ok((jetstream, stream))
+    }
+
+    /// The stream's settings when the sink creates it: file storage, the configured replicas,
+    /// nothing ever discarded (limits off; a full server refuses new messages rather than
+    /// dropping old ones), and the duplicate window for message ids.
+    fn stream_config(&self) -> Config {
+        let config = self.store.config();
+        Config {
+            name: self.config.stream.clone(),
+            description: Some(format!(
+                "ferry log of chain {} contract {}, {}",
+                config.chain_id,
+                config.contract,
+                self.claim_marker()
+            )),
+            subjects: vec![format!("{}.>", self.config.subject_prefix)],
+            storage: StorageType::File,
+            num_replicas: self.config.replicas,
+            retention: RetentionPolicy::Limits,
+            discard: DiscardPolicy::New,
+            max_messages: -1,
+            max_bytes: -1,
+            duplicate_window: DUPLICATE_WINDOW,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            ..Config::default()
+        }
+    }
+
+    fn claim_marker(&self) -> String {
+        format!("written by ferry node {}", self.node)
+    }
+
+    /// The seq to publish next: the stream holds entries `0..next`, checked against the store
+    /// (its newest entry's seq and hash): a stream that diverges from the store is fenced.
+    async fn resume(&self, stream: &mut Stream) -> Result<Seq, Ended> {
+        let info = stream
+            .info()
+            .await
+            .map_err(|error| Ended::Failed(format!("cannot read the stream's state: {error}")))?;
+        let (count, last) = (info.state.messages, info.state.last_sequence);
+        if count != last {
+            return Err(Ended::Fenced(format!(
+                "stream {} holds {count} messages up to sequence {last}: not ferry's gapless log",
+                self.config.stream
+            )));
+        }
+        let Some(newest) = last.checked_sub(1).map(Seq) else { return Ok(Seq::ZERO) };
+        let message = stream
+            .get_raw_message(last)
+            .await
+            .map_err(|error| Ended::Failed(format!("cannot read sequence {last}: {error}")))?;
+        let header = |name: &str| message.headers.get(name).map(|value| value.as_str().to_owned());
+        let stored = self
+            .store
+            .entries_from(newest, 1)
+            .map_err(|error| Ended::Failed(format!("cannot read the store: {error}")))?;
+        let stored = stored.first().filter(|stored| stored.entry.seq == newest);
+        let agrees = stored.is_some_and(|stored| {
+            header(headers::SEQ) == Some(newest.to_string())
+                && header(headers::HASH) == Some(stored.entry.hash.to_string())
+        });
+        if !agrees {
+            return Err(Ended::Fenced(format!(
+                "stream {} ends with seq {:?} hash {:?}, which the store does not hold at seq \
+                 {newest}: it is not this node's log",
+                self.config.stream,
+                header(headers::SEQ),
+                header(headers::HASH)
+            )));
+        }
+        Ok(newest.next())
+    }
+
+    /// Publishes `entries` (consecutive, from the one after the stream's last), pipelined;
+    /// the seq of the last one, once every ack came back in order.
+    async fn publish(&self, jetstream: &Context, entries: &[LogEntry]) -> Result<Seq, Ended> {
+        let mut acks: Vec<(Seq, PublishAckFuture)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let body = serde_json::to_vec(entry).map_err(|error| {
+                Ended::Failed(format!("cannot encode entry {}: {error}", entry.seq))
+            })?;
+            let message = PublishMessage::build()
+                .payload(Bytes::from(body))
+                .headers(entry_headers(entry))
+                .message_id(format!("{}:{}", self.node, entry.seq))
+                .expected_last_sequence(entry.seq.0);
+            let subject = format!("{}.{}", self.config.subject_prefix, kind_name(entry));
+            let ack = jetstream
+                .send_publish(subject, message)
+                .await
+                .map_err(|error| Ended::Failed(format!("cannot publish {}: {error}", entry.seq)))?;
+            acks.push((entry.seq, ack));
+        }
+        let mut last = None;
+        for (seq, ack) in acks {
+            match ack.await {
+                Ok(ack) if ack.sequence == seq.0 + 1 => {
+                    metrics::counter!("ferry_sink_published_total")
+                        .increment(u64::from(!ack.duplicate));
+                    last = Some(seq);
+                }
+                Ok(ack) => {
+                    return Err(Ended::Fenced(format!(
+                        "entry {seq} was stored as stream sequence {}, not {}",
+                        ack.sequence,
+                        seq.0 + 1
+                    )));
+                }
+                // Another writer, or a retry of what a lost ack already stored: read where
+                // the stream stands again.
+                Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                    return Err(Ended::Failed(format!(
+                        "the stream moved under entry {seq}: {error}"
+                    )));
+                }
+                Err(error) => {
+                    return Err(Ended::Failed(format!(
+                        "entry {seq} was not acknowledged: {error}"
+                    )));
+                }
+            }
+        }
+        last.ok_or_else(|| Ended::Failed("nothing was published".to_owned()))
+    }
+}
+
+fn kind_name(entry: &LogEntry) -> &'static str {
+    match entry.kind {
+        ferry_primitives::EntryKind::Message => "message",
+        ferry_primitives::EntryKind::Removed => "removed",
+        ferry_primitives::EntryKind::Reincluded => "reincluded",
+        ferry_primitives::EntryKind::StateChanged => "stateChanged",
+    }
+}
+
+fn entry_headers(entry: &LogEntry) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    let origin = &entry.l1.origin;
+    map.insert(headers::SEQ, entry.seq.to_string().as_str());
+    map.insert(headers::KIND, kind_name(entry));
+    map.insert(headers::HASH, entry.hash.to_string().as_str());
+    map.insert(headers::MESSAGE_SEQ, entry.message_seq.to_string().as_str());
+    map.insert(headers::L1_BLOCK, origin.block_number.to_string().as_str());
+    map.insert(headers::L1_BLOCK_HASH, origin.block_hash.to_string().as_str());
+    map.insert(headers::L1_TRANSACTION, origin.transaction_hash.to_string().as_str());
+    map.insert(headers::L1_LOG_INDEX, origin.log_index.to_string().as_str());
+    map
+}

@@ -1,0 +1,359 @@
+//! The NATS JetStream sink with real `nats-server`s, a real Anvil and the real binary: ten
+//! thousand messages across kill -9s and cut connections, a three-node cluster losing a
+//! server and then all of them, a second ferry fenced out, and reorg notices in order. Every
+//! check compares the stream with `messaging_getMessages`, entry by entry and field by field.
+
+use crate::{
+    reorgs::{message_tx, plain, send},
+    scenarios::{caught_up, log},
+    support::{Ferry, Messaging, anvil, deploy, send_many},
+};
+use alloy::{
+    primitives::U256,
+    providers::ext::AnvilApi,
+    rpc::types::{
+        TransactionRequest,
+        anvil::{ReorgOptions, TransactionData},
+    },
+};
+use async_nats::jetstream;
+use ferry_primitives::{EntryKind, LogEntry};
+use ferry_rpc::PublicApiClient;
+use ferry_test_support::{NatsCluster, NatsServer};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// A TCP proxy in front of a NATS server whose connections a test can cut at any moment.
+struct CutProxy {
+    addr: SocketAddr,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl CutProxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let held = Arc::clone(&connections);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let relay = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                held.lock().unwrap().push(relay);
+            }
+        });
+        Self { addr, connections, accept }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// Drops every connection through the proxy, as a network fault would.
+    fn cut(&self) {
+        for relay in self.connections.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// A small deterministic generator: the seed is printed, and `FERRY_SEED` replays a run.
+struct Random(u64);
+
+impl Random {
+    fn new() -> Self {
+        let seed = std::env::var("FERRY_SEED")
+            .ok()
+            .and_then(|seed| seed.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("FERRY_SEED={seed}");
+        Self(seed)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// Every entry of `stream`, in stream order, with its headers checked against its body.
+async fn stream_entries(url: &str, stream: &str) -> Vec<LogEntry> {
+    let client = async_nats::connect(url).await.unwrap();
+    let jetstream = jetstream::new(client);
+    let mut stream = jetstream.get_stream(stream).await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    assert_eq!(state.messages, state.last_sequence, "no gap in the stream");
+    let mut entries = Vec::with_capacity(state.messages as usize);
+    for sequence in 1..=state.last_sequence {
+        let message = stream.direct_get(sequence).await.unwrap();
+        let entry: LogEntry = serde_json::from_slice(&message.payload).unwrap();
+        let header = |name| message.headers.get(name).unwrap().as_str().to_owned();
+        assert_eq!(entry.seq.0 + 1, sequence, "stream sequence = seq + 1");
+        assert_eq!(header(ferry_sink::headers::SEQ), entry.seq.to_string());
+        assert_eq!(header(ferry_sink::headers::HASH), entry.hash.to_string());
+        assert_eq!(header(ferry_sink::headers::MESSAGE_SEQ), entry.message_seq.to_string());
+        assert_eq!(header(ferry_sink::headers::L1_BLOCK), entry.l1.origin.block_number.to_string());
+        assert_eq!(
+            header(ferry_sink::headers::L1_LOG_INDEX),
+            entry.l1.origin.log_index.to_string()
+        );
+        let id = message
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|id| id.as_str().to_owned());
+        assert!(
+            id.as_deref().is_some_and(|id| id.ends_with(&format!(":{}", entry.seq))),
+            "published with a message id: {:?}",
+            message.headers
+        );
+        entries.push(entry);
+    }
+    entries
+}
+
+/// What an entry says when it is written; `inclusion` and `lifecycle` say where the message
+/// stands when it is read, so they are compared apart.
+fn as_written(entry: &LogEntry) -> LogEntry {
+    LogEntry { inclusion: Default::default(), lifecycle: Default::default(), ..entry.clone() }
+}
+
+/// Waits until the node's sink holds its whole log, then checks the stream against the log.
+async fn assert_stream_holds_the_log(ferry: &mut Ferry, url: &str, stream: &str) -> Vec<LogEntry> {
+    let status = ferry
+        .wait_status("the sink holds the whole log", |status| {
+            status.pipeline.sink.as_ref().is_some_and(|sink| {
+                sink.connected
+                    && sink.lag_seq == 0
+                    && sink.published_seq == status.pipeline.last_seq
+            })
+        })
+        .await;
+    assert!(!status.pipeline.sink.unwrap().fenced);
+    let log = log(ferry).await;
+    let published = stream_entries(url, stream).await;
+    assert_eq!(published.len(), log.len(), "the stream holds exactly the log");
+    for (published, logged) in published.iter().zip(&log) {
+        assert_eq!(as_written(published), as_written(logged), "entry {}", logged.seq);
+    }
+    published
+}
+
+fn sink_args<'a>(url: &'a str, stream: &'a str) -> Vec<&'a str> {
+    vec!["--sink.nats-url", url, "--sink.stream", stream, "--poll-interval", "50ms"]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_reach_the_stream_once_each_across_kills_and_cut_connections() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let nats = NatsServer::start();
+    let proxy = CutProxy::start(nats.addr()).await;
+    let url = proxy.url();
+    let args = sink_args(&url, "LOG");
+    let datadir = tempfile::tempdir().unwrap();
+    let address = *contract.address();
+    let sender = {
+        let contract: Messaging = contract.clone();
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                send_many(&contract, 100).await;
+            }
+        })
+    };
+    let mut random = Random::new();
+    let mut ferry = Ferry::against(&anvil, address, datadir.path(), &args);
+    let mut kills = 0;
+    while kills < 20 || !sender.is_finished() {
+        tokio::time::sleep(Duration::from_millis(50 + random.below(400))).await;
+        if random.below(3) == 0 {
+            proxy.cut();
+        }
+        ferry.signal("-KILL");
+        ferry.exit().await;
+        kills += 1;
+        ferry = Ferry::against(&anvil, address, datadir.path(), &args);
+    }
+    sender.await.unwrap();
+    caught_up(&mut ferry, &contract).await;
+    let published = assert_stream_holds_the_log(&mut ferry, &nats.url(), "LOG").await;
+    assert_eq!(published.len(), 10_000, "every message, once ({kills} kills)");
+    let nonces: Vec<U256> = published.iter().map(|entry| entry.l1.message.nonce).collect();
+    assert_eq!(nonces, (0..10_000u64).map(U256::from).collect::<Vec<_>>(), "in L1 order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_stream_loses_nothing_when_a_server_or_all_of_them_go() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let mut cluster = NatsCluster::start(3);
+    let urls = cluster.urls();
+    let mut args = sink_args(&urls, "REPLICATED");
+    args.extend(["--sink.replicas", "3"]);
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry = Ferry::against(&anvil, *contract.address(), datadir.path(), &args);
+    for round in 0..10 {
+        send_many(&contract, 100).await;
+        if round == 3 {
+            cluster.servers[1].kill();
+        }
+        if round == 6 {
+            cluster.servers[1].restart();
+        }
+    }
+    caught_up(&mut ferry, &contract).await;
+    assert_stream_holds_the_log(&mut ferry, &cluster.servers[0].url(), "REPLICATED").await;
+
+    // Every server gone: ingestion goes on, the sink falls behind and says so.
+    for server in &mut cluster.servers {
+        server.kill();
+    }
+    send_many(&contract, 200).await;
+    let status = caught_up(&mut ferry, &contract).await;
+    assert_eq!(status.messages_stored, 1_200, "ingestion never waits for the sink");
+    let status = ferry
+        .wait_status("the sink reports the outage", |status| {
+            status.pipeline.sink.as_ref().is_some_and(|sink| !sink.connected && sink.lag_seq > 0)
+        })
+        .await;
+    assert!(status.pipeline.sink.unwrap().last_error.is_some());
+    // Back: it catches up.
+    for server in &mut cluster.servers {
+        server.restart();
+    }
+    let published =
+        assert_stream_holds_the_log(&mut ferry, &cluster.servers[2].url(), "REPLICATED").await;
+    assert_eq!(published.len(), 1_200);
+
+    // A consumer elsewhere reads from any seq with a durable consumer and acks (as
+    // `crates/sink/examples/consume.rs` does); started again, it goes on where it stopped.
+    let url = cluster.servers[0].url();
+    let first = durable_read(&url, "REPLICATED", "indexer", 500, 10).await;
+    assert_eq!(first, (500..510).collect::<Vec<_>>());
+    let again = durable_read(&url, "REPLICATED", "indexer", 0, 5).await;
+    assert_eq!(again, (510..515).collect::<Vec<_>>());
+}
+
+/// Reads `count` entries through durable consumer `name` (created to start at `from_seq`),
+/// acknowledging each; their seqs.
+async fn durable_read(
+    url: &str,
+    stream: &str,
+    name: &str,
+    from_seq: u64,
+    count: usize,
+) -> Vec<u64> {
+    use async_nats::jetstream::consumer::{AckPolicy, Consumer, DeliverPolicy, pull};
+    use futures_util::StreamExt;
+    let jetstream = jetstream::new(async_nats::connect(url).await.unwrap());
+    let stream = jetstream.get_stream(stream).await.unwrap();
+    let config = pull::Config {
+        durable_name: Some(name.to_owned()),
+        deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from_seq + 1 },
+        ack_policy: AckPolicy::Explicit,
+        ..Default::default()
+    };
+    let consumer: Consumer<pull::Config> =
+        stream.get_or_create_consumer(name, config).await.unwrap();
+    let mut messages = consumer.fetch().max_messages(count).messages().await.unwrap();
+    let mut seqs = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.unwrap();
+        let entry: LogEntry = serde_json::from_slice(&message.payload).unwrap();
+        seqs.push(entry.seq.0);
+        message.double_ack().await.unwrap();
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ferry_on_the_same_stream_is_fenced_out_and_writes_nothing() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    send_many(&contract, 5).await;
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let args = sink_args(&url, "OWNED");
+    let first_dir = tempfile::tempdir().unwrap();
+    let mut first = Ferry::against(&anvil, *contract.address(), first_dir.path(), &args);
+    caught_up(&mut first, &contract).await;
+    assert_stream_holds_the_log(&mut first, &url, "OWNED").await;
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut second = Ferry::against(&anvil, *contract.address(), second_dir.path(), &args);
+    let status = second
+        .wait_status("the second node is fenced", |status| {
+            status.pipeline.sink.as_ref().is_some_and(|sink| sink.fenced)
+        })
+        .await;
+    let error = status.pipeline.sink.unwrap().last_error.unwrap();
+    assert!(error.contains("belongs to another ferry"), "{error}");
+    // The owner goes on; the stream holds its log only.
+    send_many(&contract, 5).await;
+    caught_up(&mut first, &contract).await;
+    caught_up(&mut second, &contract).await;
+    let published = assert_stream_holds_the_log(&mut first, &url, "OWNED").await;
+    assert_eq!(published.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorg_notices_reach_the_stream_in_the_order_of_the_nodes_own_log() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let args = sink_args(&url, "REORGS");
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry = Ferry::against(&anvil, *contract.address(), datadir.path(), &args);
+    let provider = contract.provider();
+    // No nonce cache: the reorgs drop transactions.
+    let plain = plain(&anvil);
+    let accounts = anvil.addresses();
+    for round in 0..3u64 {
+        for payload in 0..2 {
+            send(&plain, message_tx(*contract.address(), accounts[1], 10 * round + payload)).await;
+        }
+        caught_up(&mut ferry, &contract).await;
+        // The newest block (the round's second message) is replaced by one with a plain
+        // transfer: that message is removed; the next round's messages come after.
+        let transfer = TransactionRequest::default()
+            .from(accounts[5])
+            .to(accounts[6])
+            .value(U256::from(round + 1))
+            .gas_limit(21_000);
+        let pairs = vec![(TransactionData::JSON(transfer), 0)];
+        provider.anvil_reorg(ReorgOptions { depth: 1, tx_block_pairs: pairs }).await.unwrap();
+        provider.anvil_mine(Some(1), None).await.unwrap();
+        ferry.wait_status("the reorg is handled", |status| status.reorgs == round + 1).await;
+    }
+    caught_up(&mut ferry, &contract).await;
+    let published = assert_stream_holds_the_log(&mut ferry, &url, "REORGS").await;
+    let kinds: Vec<EntryKind> = published.iter().map(|entry| entry.kind).collect();
+    // Each round's second message (its own block) is removed by the round's reorg.
+    assert_eq!(kinds.iter().filter(|kind| **kind == EntryKind::Removed).count(), 3, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|kind| **kind == EntryKind::Message).count(), 6, "{kinds:?}");
+    // And a live subscriber of the node saw the same sequence.
+    let page = ferry.public_client().get_messages(0, Some(1_000), None).await.unwrap();
+    let subscribed: Vec<EntryKind> = page.entries.iter().map(|entry| entry.kind).collect();
+    assert_eq!(kinds, subscribed);
+}
