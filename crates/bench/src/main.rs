@@ -8,6 +8,7 @@ mod chain;
 mod process;
 mod proxy;
 mod scenarios;
+mod sink;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -77,6 +78,16 @@ enum Scenario {
     /// L1 requests (what a hosted provider bills) to catch up over a dense, a sparse and an
     /// empty chain, and per block while following the head, counted by a proxy.
     Requests,
+    /// The NATS JetStream sink: ingest with it on and off, its catch-up rate, and fan-out to
+    /// JetStream consumers (a `nats-server` is started on a free port).
+    Sink {
+        /// Messages on the chain.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// JetStream consumer counts for the fan-out.
+        #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+        consumers: Vec<usize>,
+    },
     /// Subscribers on a live stream, and one subscriber replaying stored messages.
     Fanout {
         /// Live subscribers.
@@ -114,6 +125,7 @@ async fn main() {
         Scenario::Requests => scenarios::requests().await,
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
+        Scenario::Sink { messages, consumers } => sink::sink(messages, &consumers, cli.runs).await,
         Scenario::Memory { messages, subscribers } => {
             scenarios::memory(messages, subscribers).await;
         }

@@ -58,6 +58,16 @@ impl NodeProcess {
     /// Starts `ferry` reading `contract` at `url`, its public listener taking `connections`
     /// connections and subscriptions.
     pub(crate) async fn start(url: &str, contract: Address, connections: u32) -> Self {
+        Self::start_with(url, contract, connections, &[]).await
+    }
+
+    /// Like [`Self::start`], with more command-line arguments.
+    pub(crate) async fn start_with(
+        url: &str,
+        contract: Address,
+        connections: u32,
+        extra: &[&str],
+    ) -> Self {
         let binary = ferry_binary();
         let dir = tempfile::tempdir().unwrap();
         let (public, admin) = (free_addr(), free_addr());
@@ -69,6 +79,7 @@ impl NodeProcess {
             .args(["--rpc.max-connections", &limit, "--rpc.max-subscriptions", &limit])
             // Every subscriber comes from 127.0.0.1.
             .args(["--rpc.max-subscriptions-per-peer", &limit])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -94,6 +105,17 @@ impl NodeProcess {
     pub(crate) async fn messages_stored(&self) -> u64 {
         let public = HttpClient::builder().build(format!("http://{}", self.public)).unwrap();
         public.status().await.unwrap().messages_stored
+    }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its status.
+    pub(crate) async fn status(&self) -> ferry_rpc::NodeStatus {
+        let public = HttpClient::builder().build(format!("http://{}", self.public)).unwrap();
+        public.status().await.unwrap()
     }
 
     pub(crate) fn memory(&self) -> Memory {

@@ -29,15 +29,20 @@ use std::{
 use tempfile::TempDir;
 
 /// The pipeline in this process, on a fresh datadir.
-struct Node {
+pub(crate) struct Node {
     _dir: TempDir,
-    store: Store,
-    status: Arc<Status>,
+    pub(crate) store: Store,
+    pub(crate) status: Arc<Status>,
     controller: MessagingController,
     handle: DrainHandle,
 }
 
-async fn start_node(url: &str, contract: Address, max_block_range: u64, poll: Duration) -> Node {
+pub(crate) async fn start_node(
+    url: &str,
+    contract: Address,
+    max_block_range: u64,
+    poll: Duration,
+) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Store::open(dir.path(), StoreConfig { chain_id: 31337, contract, from_block: 0 }).unwrap();
@@ -52,7 +57,7 @@ async fn start_node(url: &str, contract: Address, max_block_range: u64, poll: Du
 }
 
 impl Node {
-    async fn wait_cursor(&self, done: impl Fn(Position) -> bool) {
+    pub(crate) async fn wait_cursor(&self, done: impl Fn(Position) -> bool) {
         loop {
             if self.status.snapshot().cursor.is_some_and(&done) {
                 return;
@@ -61,7 +66,7 @@ impl Node {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.handle.stop();
         self.handle.stopped().await;
     }

@@ -105,6 +105,11 @@ impl NatsServer {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Kills the server (SIGKILL, by process id), keeping its store.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
