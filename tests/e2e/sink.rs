@@ -300,7 +300,10 @@ async fn a_second_ferry_on_the_same_stream_is_fenced_out_and_writes_nothing() {
     assert_stream_holds_the_log(&mut first, &url, "OWNED").await;
 
     let second_dir = tempfile::tempdir().unwrap();
-    let mut second = Ferry::against(&anvil, *contract.address(), second_dir.path(), &args);
+    let metrics = crate::support::free_addr().to_string();
+    let mut second_args = args.clone();
+    second_args.extend(["--metrics.addr", &metrics, "--sink.ready-max-lag", "100"]);
+    let mut second = Ferry::against(&anvil, *contract.address(), second_dir.path(), &second_args);
     let status = second
         .wait_status("the second node is fenced", |status| {
             status.pipeline.sink.as_ref().is_some_and(|sink| sink.fenced)
@@ -308,6 +311,10 @@ async fn a_second_ferry_on_the_same_stream_is_fenced_out_and_writes_nothing() {
         .await;
     let error = status.pipeline.sink.unwrap().last_error.unwrap();
     assert!(error.contains("belongs to another ferry"), "{error}");
+    // Asked to, /ready counts the sink: a fenced one is not ready.
+    let (code, body) = crate::support::http_get(metrics.parse().unwrap(), "/ready").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("sink") && body.contains("belongs to another ferry"), "{body}");
     // The owner goes on; the stream holds its log only.
     send_many(&contract, 5).await;
     caught_up(&mut first, &contract).await;

@@ -7,7 +7,10 @@ use crate::{
     scenarios::{Node, start_node},
     stats::{cpu_seconds, summary},
 };
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream::{
+    self,
+    consumer::{AckPolicy, pull},
+};
 use ferry_primitives::{Position, Seq};
 use ferry_sink::{Publisher, SinkConfig};
 use ferry_test_support::NatsServer;
@@ -22,17 +25,26 @@ pub(crate) async fn sink(messages: u64, consumers: &[usize], runs: usize) {
         "\n## Sink: {messages} messages, {} blocks, one nats-server (file storage)\n",
         chain.head
     );
-    println!("| what | messages/s: median (min..max) over {runs} runs |\n| --- | --- |");
+    println!(
+        "| what | messages/s: median (min..max) over {runs} runs | CPU s per run: Anvil / this process / nats-server |\n| --- | --- | --- |"
+    );
     let head = chain.head;
     let mut off = Vec::new();
     let mut on = Vec::new();
     let mut published = Vec::new();
+    let pids = (chain.anvil.child().id(), std::process::id(), nats.pid());
+    let cpu = || [cpu_seconds(pids.0), cpu_seconds(pids.1), cpu_seconds(pids.2)];
+    let (mut cpu_off, mut cpu_on) = ([0.0; 3], [0.0; 3]);
     for run in 0..runs {
+        let before = cpu();
         let started = Instant::now();
         let node = start_node(&url, chain.contract, 1_000, Duration::from_secs(1)).await;
         node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
         off.push(messages as f64 / started.elapsed().as_secs_f64());
         node.stop().await;
+        let after = cpu();
+        (0..3).for_each(|i| cpu_off[i] += after[i] - before[i]);
+        let before = cpu();
 
         let started = Instant::now();
         let node = start_node(&url, chain.contract, 1_000, Duration::from_secs(1)).await;
@@ -43,12 +55,22 @@ pub(crate) async fn sink(messages: u64, consumers: &[usize], runs: usize) {
         published.push(messages as f64 / started.elapsed().as_secs_f64());
         sink.stop().await;
         node.stop().await;
+        let after = cpu();
+        (0..3).for_each(|i| cpu_on[i] += after[i] - before[i]);
     }
     let ratio = on.clone();
-    println!("| ingest, sink off | {} |", summary(&mut off));
-    println!("| ingest, sink on (the checkpoint at the head) | {} |", summary(&mut on));
+    let per_run = |cpu: [f64; 3]| {
+        let runs = runs as f64;
+        format!("{:.2} / {:.2} / {:.2}", cpu[0] / runs, cpu[1] / runs, cpu[2] / runs)
+    };
+    println!("| ingest, sink off | {} | {} |", summary(&mut off), per_run(cpu_off));
     println!(
-        "| ingest, sink on, until the stream holds every message | {} |",
+        "| ingest, sink on (the checkpoint at the head) | {} | {} (until the stream holds all) |",
+        summary(&mut on),
+        per_run(cpu_on)
+    );
+    println!(
+        "| ingest, sink on, until the stream holds every message | {} | (same runs) |",
         summary(&mut published)
     );
     println!("\nsink on / off (ingest) = {:.2}", median(&ratio) / median(&off));
@@ -82,15 +104,25 @@ async fn catch_up(url: &str, chain: &BenchChain, nats: &NatsServer, messages: u6
     let head = chain.head;
     node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
     let mut rates = Vec::new();
+    let jetstream = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     for run in 0..runs {
+        let name = format!("CATCHUP{run}");
         let started = Instant::now();
-        let sink = publisher(&node, nats, &format!("CATCHUP{run}"));
-        wait_published(&node, Seq(messages - 1)).await;
+        let sink = publisher(&node, nats, &name);
+        // The stream itself, not the status (shared with the publishers before).
+        loop {
+            if let Ok(mut stream) = jetstream.get_stream(&name).await
+                && stream.info().await.is_ok_and(|info| info.state.last_sequence == messages)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         rates.push(messages as f64 / started.elapsed().as_secs_f64());
         sink.stop().await;
     }
     println!(
-        "| sink catch-up: a backlog of {messages} entries into a new stream | {} |",
+        "| sink catch-up: a backlog of {messages} entries into a new stream | {} | |",
         summary(&mut rates)
     );
     node.stop().await;
@@ -113,26 +145,40 @@ async fn fan_out(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let per_consumer = messages.min(2_000);
+    let delivery = "delivery only: ephemeral pull consumers, no acks";
     println!(
-        "\n| JetStream consumers, each reading {per_consumer} entries | delivered messages/s | node CPU s meanwhile | nats-server CPU s |\n| --- | --- | --- | --- |"
+        "\n| JetStream consumers, each reading {per_consumer} entries ({delivery}) | delivered messages/s | node CPU s meanwhile | nats-server CPU s |\n| --- | --- | --- | --- |"
     );
-    let jetstream = jetstream::new(async_nats::connect(&nats_url).await.unwrap());
-    let stream = jetstream.get_stream("FANOUT").await.unwrap();
+    // Consumers stand for readers on other machines: a connection per 50 of them.
+    let mut streams = Vec::new();
+    for _ in 0..consumers.iter().max().copied().unwrap_or(1).div_ceil(50) {
+        let jetstream = jetstream::new(async_nats::connect(&nats_url).await.unwrap());
+        streams.push(jetstream.get_stream("FANOUT").await.unwrap());
+    }
     let nats_pid = nats.pid();
     for &count in consumers {
         let (node_before, nats_before) = (cpu_seconds(node.pid()), cpu_seconds(nats_pid));
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count);
-        for _ in 0..count {
-            let stream = stream.clone();
+        for index in 0..count {
+            let stream = streams[index / 50].clone();
             tasks.push(tokio::spawn(async move {
-                let consumer = stream.create_consumer(pull::Config::default()).await.unwrap();
-                let mut batch =
-                    consumer.fetch().max_messages(per_consumer as usize).messages().await.unwrap();
+                // Delivery alone: no acks, as an ordered reader of the log does.
+                let config = pull::Config { ack_policy: AckPolicy::None, ..Default::default() };
+                let consumer = stream.create_consumer(config).await.unwrap();
                 let mut read = 0;
-                while let Some(message) = batch.next().await {
-                    message.unwrap().ack().await.unwrap();
-                    read += 1;
+                while read < per_consumer {
+                    let mut batch = consumer
+                        .fetch()
+                        .max_messages(100)
+                        .expires(Duration::from_secs(5))
+                        .messages()
+                        .await
+                        .unwrap();
+                    while let Some(message) = batch.next().await {
+                        message.unwrap();
+                        read += 1;
+                    }
                 }
                 read
             }));

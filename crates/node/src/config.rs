@@ -755,6 +755,32 @@ mod tests {
     }
 
     #[test]
+    fn the_sink_comes_from_flags_over_the_file_and_is_off_without_a_url() {
+        assert_eq!(resolve(&["--dev"]).unwrap().sink, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(
+            &path,
+            "[sink]\nnats-url = \"nats://a:4222,nats://b:4222\"\nstream = \"LOG\"\nreplicas = 3\n\
+             ready-max-lag = 50\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        let config = resolve(&["--dev", "--config", path, "--sink.stream", "MINE"]).unwrap();
+        let sink = config.sink.unwrap();
+        assert_eq!(
+            (sink.url.as_str(), sink.stream.as_str()),
+            ("nats://a:4222,nats://b:4222", "MINE")
+        );
+        assert_eq!((sink.replicas, sink.subject_prefix.as_str()), (3, "ferry.log"));
+        assert_eq!(config.sink_ready_max_lag, Some(50));
+        let error = resolve(&["--dev", "--sink.nats-url", "nats://x", "--sink.replicas", "7"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sink.replicas") && error.contains('7'), "{error}");
+    }
+
+    #[test]
     fn the_file_fills_in_under_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ferry.toml");
