@@ -774,9 +774,8 @@ mod tests {
         );
         assert_eq!((sink.replicas, sink.subject_prefix.as_str()), (3, "ferry.log"));
         assert_eq!(config.sink_ready_max_lag, Some(50));
-        let error = resolve(&["--dev", "--sink.nats-url", "nats://x", "--sink.replicas", "7"])
-            .unwrap_err()
-            .to_string();
+        let error =
+            resolve(&["--dev", "--sink.nats-url", "nats://x", "--sink.replicas", "7"]).unwrap_err();
         assert!(error.contains("sink.replicas") && error.contains('7'), "{error}");
     }
 
