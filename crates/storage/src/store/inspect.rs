@@ -1,9 +1,7 @@
 //! Looking inside a datadir without a node: a read-only open that never waits for (or
 //! blocks) a running node's writer, and what each table and the file hold.
 
-#[cfg(any(test, feature = "test-utils"))]
-use super::Faults;
-use super::{DATA_FILE, Inner, Store, StoreConfig, StoreOptions, meta};
+use super::{DATA_FILE, Store, StoreConfig, StoreOptions, meta};
 use crate::{
     Error, Result, SCHEMA_VERSION, Table,
     codec::CHECKPOINT,
@@ -12,7 +10,7 @@ use crate::{
 };
 use ferry_primitives::{Checkpoint, Seq};
 use signet_libmdbx::{MdbxError, Mode, tx::aliases::RoTxUnsync};
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
 /// One table's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,15 +92,7 @@ impl Store {
                 expected: SCHEMA_VERSION,
             });
         }
-        Ok(Self {
-            inner: Arc::new(Inner {
-                env,
-                tables,
-                config,
-                #[cfg(any(test, feature = "test-utils"))]
-                faults: Faults::default(),
-            }),
-        })
+        Ok(Self::assemble(env, tables, config))
     }
 
     /// Schema, config, checkpoint, and the size of every table and of the file, read in one

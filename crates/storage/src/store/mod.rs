@@ -151,7 +151,12 @@ impl Store {
         meta::check_or_init(&txn, path, config)?;
         txn.commit("commit the metadata")?;
 
-        Ok(Self {
+        Ok(Self::assemble(env, tables, config))
+    }
+
+    /// A store over an opened environment and its tables.
+    fn assemble(env: Environment, tables: Tables, config: StoreConfig) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 env,
                 tables,
@@ -159,7 +164,7 @@ impl Store {
                 #[cfg(any(test, feature = "test-utils"))]
                 faults: Faults::default(),
             }),
-        })
+        }
     }
 
     /// The chain, contract and start block this store was opened for.
