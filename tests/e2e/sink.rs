@@ -189,6 +189,9 @@ async fn ten_thousand_messages_reach_the_stream_once_each_across_kills_and_cut_c
         if random.below(3) == 0 {
             proxy.cut();
         }
+        if let Ok(Some(exit)) = ferry.child.try_wait() {
+            panic!("ferry exited by itself ({exit}) after {kills} kills: {}", ferry.stderr());
+        }
         ferry.signal("-KILL");
         ferry.exit().await;
         kills += 1;
@@ -228,6 +231,12 @@ async fn a_replicated_stream_loses_nothing_when_a_server_or_all_of_them_go() {
     for server in &mut cluster.servers {
         server.kill();
     }
+    // Told even while there is nothing to publish.
+    ferry
+        .wait_status("the idle sink notices the outage", |status| {
+            status.pipeline.sink.as_ref().is_some_and(|sink| !sink.connected)
+        })
+        .await;
     send_many(&contract, 200).await;
     let status = caught_up(&mut ferry, &contract).await;
     assert_eq!(status.messages_stored, 1_200, "ingestion never waits for the sink");

@@ -139,8 +139,14 @@ impl Publisher {
                 Err(error) => return Ended::Failed(format!("cannot read the store: {error}")),
             };
             if entries.is_empty() {
-                // Caught up: wait for the next commit (or look again in a while).
+                // Caught up: wait for the next commit (or look again in a while), and tell a
+                // lost connection even while there is nothing to publish.
                 let _ = tokio::time::timeout(Duration::from_secs(1), written.changed()).await;
+                if jetstream.client().connection_state()
+                    == async_nats::connection::State::Disconnected
+                {
+                    return Ended::Failed(format!("lost the connection to {}", self.config.url));
+                }
                 continue;
             }
             let entries: Vec<LogEntry> = entries.into_iter().map(|stored| stored.entry).collect();
