@@ -163,11 +163,15 @@ impl Store {
             entries: 0,
         };
         let mut counts = lifecycle::counts(&txn)?;
+        let before = counts;
         self.write_messages(&mut writer, batch, &mut counts, &mut summary)?;
-        if !batch.events.is_empty() || summary.stored > 0 {
+        if !batch.events.is_empty() {
             let applied = lifecycle::apply_events(&txn, &mut writer, batch.events, &mut counts)?;
             summary.state_changes = applied.changes;
             summary.unmatched_events = applied.unmatched;
+        } else if counts != before {
+            // Messages stored now matched lifecycles kept unmatched.
+            lifecycle::write_counts(&txn, &counts)?;
         }
         summary.entries = writer.next.0 - first_seq.0;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;

@@ -71,6 +71,10 @@ fn recount(counts: &mut StateCounts, before: MessageState, after: MessageState) 
     }
 }
 
+pub(super) fn write_counts(txn: &WriteTxn<'_>, counts: &StateCounts) -> Result<()> {
+    txn.put::<tables::LifecycleCounts>(&COUNTS, counts)
+}
+
 pub(super) fn counts<K: TransactionKind>(txn: &Txn<'_, K>) -> Result<StateCounts> {
     Ok(txn.get::<tables::LifecycleCounts>(&COUNTS)?.unwrap_or_default())
 }
@@ -148,7 +152,7 @@ pub(super) fn apply_events(
         txn.put::<tables::Lifecycles>(&hash, &record)?;
         txn.put::<tables::LifecycleEvents>(&key, &hash)?;
     }
-    txn.put::<tables::LifecycleCounts>(&COUNTS, counts)?;
+    write_counts(txn, counts)?;
     Ok(applied)
 }
 
@@ -183,7 +187,7 @@ pub(super) fn revert_events_from(
     for hash in hashes {
         notices += remove_events(txn, writer, hash, from, None, reorg, &mut counts)?;
     }
-    txn.put::<tables::LifecycleCounts>(&COUNTS, &counts)?;
+    write_counts(txn, &counts)?;
     Ok(notices)
 }
 

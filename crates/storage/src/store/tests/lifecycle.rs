@@ -279,3 +279,20 @@ fn an_operator_resolving_a_halt_undoes_the_events_from_the_position_set() {
     assert_eq!(state_of(&store, &kept), MessageState::Pending);
     assert_eq!(store.state_counts().unwrap(), counts(1, 0, 0, 0, 0));
 }
+
+#[test]
+fn a_message_stored_by_a_batch_without_events_still_takes_over_its_unmatched_lifecycle() {
+    use LifecycleKind::*;
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    let early = chain.message(0, 1, 0);
+    store.set_checkpoint(Position::block_start(2)).unwrap();
+    commit_with_events(&store, &chain, 2..=3, &[], &[event(&chain, Consumed, &early, 3, 0)]);
+    assert_eq!(store.state_counts().unwrap(), counts(0, 0, 0, 0, 1));
+    // The re-scan's batch covers the message's block only: no event comes with it.
+    store.set_checkpoint(Position::block_start(0)).unwrap();
+    let summary = commit_with_events(&store, &chain, 0..=1, std::slice::from_ref(&early), &[]);
+    assert_eq!((summary.stored, summary.state_changes), (1, 0));
+    assert_eq!(state_of(&store, &early), MessageState::Consumed);
+    assert_eq!(store.state_counts().unwrap(), counts(0, 0, 0, 1, 0));
+}
