@@ -34,6 +34,12 @@ impl NonceTracker {
         tracker
     }
 
+    /// A tracker holding the runs `(first, last)` of stored nonces: ascending, disjoint and
+    /// not adjacent, as [`ferry_storage::Store::stored_nonce_runs`] reads them back.
+    pub fn from_runs(runs: impl IntoIterator<Item = (U256, U256)>) -> Self {
+        Self { runs: runs.into_iter().collect() }
+    }
+
     /// Records `nonce` as stored.
     pub fn insert(&mut self, nonce: U256) {
         let below = self.runs.range(..=nonce).next_back().map(|(first, last)| (*first, *last));
@@ -103,6 +109,14 @@ mod tests {
 
     fn gap(first: u64, last: u64) -> NonceGap {
         NonceGap { first: U256::from(first), last: U256::from(last) }
+    }
+
+    #[test]
+    fn runs_read_back_from_the_store_make_the_same_tracker_as_their_nonces() {
+        let nonces = [0, 1, 2, 5, 6, 9];
+        let runs = [(0, 2), (5, 6), (9, 9)].map(|(a, b)| (U256::from(a), U256::from(b)));
+        assert_eq!(NonceTracker::from_runs(runs), tracker(&nonces));
+        assert_eq!(tracker(&nonces).gaps(), [gap(3, 4), gap(7, 8)]);
     }
 
     #[test]

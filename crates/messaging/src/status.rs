@@ -309,7 +309,7 @@ impl Status {
     /// Reads the last seq, the stored nonces and a halt from `store`.
     pub fn restore(&self, store: &Store) -> ferry_storage::Result<()> {
         let last_seq = store.last_seq()?;
-        *lock(&self.nonces) = NonceTracker::from_nonces(store.stored_nonces()?);
+        *lock(&self.nonces) = NonceTracker::from_runs(store.stored_nonce_runs()?);
         self.last_seq.send_replace(last_seq);
         self.refresh_halt(store)?;
         Ok(())

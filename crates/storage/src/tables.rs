@@ -3,8 +3,8 @@
 //! mapping live in `codec.rs` and `txn.rs`, never at the call site.
 
 use crate::codec::{
-    HaltRecord, HeaderValue, KnownHeads, LifecycleRecord, MessageRecord, Name, NoticeRecord,
-    OrphanRecord, ReorgRecord, WindowBounds,
+    HaltRecord, HashKey, HeaderValue, KnownHeads, LifecycleRecord, MessageRecord, Name, NonceKey,
+    NoticeRecord, OrphanRecord, ReorgRecord, WindowBounds,
 };
 use ferry_primitives::{B256, Position, Seq, StateCounts, U256};
 use signet_libmdbx::{
@@ -68,8 +68,13 @@ tables! {
     /// seq of a notice entry → what it says about which message. Every seq of the log is in
     /// exactly one of Messages and Notices.
     Notices: Seq => NoticeRecord;
-    /// message hash → seq of its message entry.
-    MessageHashes: B256 => Seq;
+    /// (partition of the seq, message hash) → seq of its message entry: lookups by hash alone
+    /// (`store/index.rs`).
+    HashIndex: HashKey => Seq;
+    /// (nonce, seq of its message entry) → message hash: every stored message, canonical or
+    /// orphaned, by nonce; what a commit checks to know whether a message is stored
+    /// (`store/index.rs`).
+    NonceIndex: NonceKey => B256;
     /// nonce → seq of the canonical message with it; tells which nonces are missing.
     Nonces: U256 => Seq;
     /// block number → hash and parent hash: the contiguous window of canonical headers below

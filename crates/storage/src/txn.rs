@@ -160,7 +160,7 @@ impl WriteTxn<'_> {
         key: &T::Key,
         value: &impl EncodeAs<T::Value>,
     ) -> Result<()> {
-        self.write::<T>(key, value, WriteFlags::empty()).map(drop)
+        self.write::<T>(key, value, WriteFlags::empty())
     }
 
     /// Writes `value` under `key`, which must sort after every key in the table.
@@ -169,17 +169,7 @@ impl WriteTxn<'_> {
         key: &T::Key,
         value: &impl EncodeAs<T::Value>,
     ) -> Result<()> {
-        self.write::<T>(key, value, WriteFlags::APPEND).map(drop)
-    }
-
-    /// Writes `value` under `key` unless the key is there already: `false` then, and nothing
-    /// changed. One descent of the tree either way.
-    pub(crate) fn insert_new<T: TableDef>(
-        &self,
-        key: &T::Key,
-        value: &impl EncodeAs<T::Value>,
-    ) -> Result<bool> {
-        self.write::<T>(key, value, WriteFlags::NO_OVERWRITE)
+        self.write::<T>(key, value, WriteFlags::APPEND)
     }
 
     fn write<T: TableDef>(
@@ -187,7 +177,7 @@ impl WriteTxn<'_> {
         key: &T::Key,
         value: &impl EncodeAs<T::Value>,
         flags: WriteFlags,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let mut buf = Vec::new();
         value.encode_as(&mut buf);
         self.write_encoded::<T>(key, &buf, flags)
@@ -199,12 +189,10 @@ impl WriteTxn<'_> {
         key: &T::Key,
         value: &[u8],
         flags: WriteFlags,
-    ) -> Result<bool> {
-        match self.tx.put(self.tables.get(T::TABLE), key.encode(), value, flags) {
-            Ok(()) => Ok(true),
-            Err(MdbxError::KeyExist) if flags.contains(WriteFlags::NO_OVERWRITE) => Ok(false),
-            Err(source) => Err(Error::Write { table: T::TABLE.name(), source }),
-        }
+    ) -> Result<()> {
+        self.tx
+            .put(self.tables.get(T::TABLE), key.encode(), value, flags)
+            .map_err(|source| Error::Write { table: T::TABLE.name(), source })
     }
 
     /// Deletes `key`; whether it was there.

@@ -2,7 +2,7 @@
 //! elsewhere, its lifecycle events, its headers and the checkpoint after it, in one write
 //! transaction.
 
-use super::{Store, lifecycle, unix_millis};
+use super::{Store, index, lifecycle, unix_millis};
 use crate::{
     Error, Result,
     codec::{
@@ -181,9 +181,9 @@ impl Store {
 }
 
 impl Store {
-    /// The batch's messages, in order: a new one gets the next seq (its hash indexed first,
-    /// which finds a message stored before in the same descent of the tree); one found again
-    /// is skipped, or included again (see [`EntryWriter::found_again`]).
+    /// The batch's messages, in order: one whose hash is not stored under its nonce (which
+    /// finds it exactly, see `index.rs`) gets the next seq; one found again is skipped, or
+    /// included again (see [`EntryWriter::found_again`]).
     fn write_messages(
         &self,
         writer: &mut EntryWriter<'_, '_>,
@@ -199,13 +199,14 @@ impl Store {
             self.maybe_fail_commit((summary.stored + summary.reincluded) as usize)?;
 
             let seq = writer.next;
-            if txn.insert_new::<tables::MessageHashes>(&hash, &seq)? {
+            let Some(stored) = index::seq_by_nonce(txn, l1.message.nonce, hash)? else {
                 value.clear();
                 crate::codec::EncodeAs::<MessageRecord>::encode_as(
                     &MessageRef { hash, l1 },
                     &mut value,
                 );
                 txn.write_encoded::<tables::Messages>(&seq, &value, WriteFlags::APPEND)?;
+                index::index_message(txn, seq, hash, l1.message.nonce)?;
                 txn.put::<tables::Nonces>(&l1.message.nonce, &seq)?;
                 if l1.origin.block_number >= window_start {
                     txn.put::<tables::WindowMessages>(&(l1.origin.block_number, seq), &())?;
@@ -216,13 +217,7 @@ impl Store {
                 writer.next = seq.next();
                 summary.stored += 1;
                 continue;
-            }
-            let stored =
-                txn.get::<tables::MessageHashes>(&hash)?.ok_or_else(|| Error::Corrupt {
-                    table: tables::Table::MessageHashes.name(),
-                    key: hash.to_string(),
-                    reason: "vanished inside the transaction".to_owned(),
-                })?;
+            };
             if stored >= summary.first_seq {
                 // The same message twice in one answer: the first is the one stored.
                 summary.skipped += 1;
@@ -301,7 +296,7 @@ impl<'t, 's> EntryWriter<'t, 's> {
     ) -> Result<bool> {
         let txn = self.txn;
         let mut record = txn.get::<tables::Messages>(&seq)?.ok_or_else(|| Error::Corrupt {
-            table: tables::Table::MessageHashes.name(),
+            table: tables::Table::NonceIndex.name(),
             key: record_key(seq),
             reason: "points at a seq that has no message".to_owned(),
         })?;

@@ -16,7 +16,7 @@ impl Store {
         let txn = self.write()?;
         let record = stored(&txn, seq)?;
         txn.delete::<tables::Messages>(&seq)?;
-        txn.delete::<tables::MessageHashes>(&record.hash)?;
+        super::index::unindex_message(&txn, seq, record.hash, record.l1.message.nonce)?;
         txn.delete::<tables::Nonces>(&record.l1.message.nonce)?;
         txn.commit("delete a message (damage)")
     }

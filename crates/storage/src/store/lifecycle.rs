@@ -125,7 +125,7 @@ pub(super) fn apply_events(
         let index = record.events.partition_point(|stored| position_of(stored) < position);
         record.events.insert(index, EventRecord { kind: event.kind, at, notice: None });
         let after = lifecycle_of(&record);
-        match txn.get::<tables::MessageHashes>(&hash)? {
+        match super::index::seq_by_nonce(txn, event.nonce, hash)? {
             Some(seq) => {
                 recount(counts, before.state, after.state);
                 if after != before {
@@ -204,7 +204,7 @@ fn remove_events(
     counts: &mut StateCounts,
 ) -> Result<u64> {
     let Some(mut record) = txn.get::<tables::Lifecycles>(&hash)? else { return Ok(0) };
-    let seq = txn.get::<tables::MessageHashes>(&hash)?;
+    let seq = super::index::seq_by_hash(txn, hash)?;
     let heads = writer.heads();
     let mut notices = 0;
     let first_state = lifecycle_of(&record).state;
@@ -283,7 +283,7 @@ fn fields_of(event: &LifecycleEvent) -> EventMessage {
 fn message_origin(txn: &WriteTxn<'_>, seq: Seq) -> Result<ferry_primitives::Origin> {
     txn.get::<tables::Messages>(&seq)?.map(|record| record.l1.origin).ok_or_else(|| {
         crate::Error::Corrupt {
-            table: tables::Table::MessageHashes.name(),
+            table: tables::Table::HashIndex.name(),
             key: format!("seq {seq}"),
             reason: "names a seq that has no message".to_owned(),
         }
@@ -320,7 +320,7 @@ impl Store {
     /// event about it.
     pub fn message_lifecycle(&self, hash: B256) -> Result<Option<MessageLifecycle>> {
         let txn = self.read()?;
-        let seq = txn.get::<tables::MessageHashes>(&hash)?;
+        let seq = super::index::seq_by_hash(&txn, hash)?;
         let record = txn.get::<tables::Lifecycles>(&hash)?;
         if seq.is_none() && record.is_none() {
             return Ok(None);

@@ -76,10 +76,13 @@ pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig
     let found = u32::from_be_bytes(fixed(&SCHEMA, &version)?);
     match found {
         SCHEMA_VERSION => {}
-        1 | 2 => {
+        1..=3 => {
             if found == 1 {
                 migrate_v1(txn)?;
             }
+            let indexed = migrate_v3(txn)?;
+            info!(target: LOG_TARGET, path = %path.display(), messages = indexed,
+                "Indexed every stored message by nonce and by partitioned hash");
             put(&SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
             info!(target: LOG_TARGET, path = %path.display(), from = found, to = SCHEMA_VERSION,
                 "Migrated the database");
@@ -137,7 +140,7 @@ pub(super) fn stored_chain_id(txn: &WriteTxn<'_>) -> Result<Option<u64>> {
 }
 
 /// Version 1 kept the hashes of message blocks and of each batch's last block in a `Blocks`
-/// table, and had no notices. Its Messages, MessageHashes, Nonces, Checkpoint and Audit rows
+/// table, and had no notices. Its Messages, Nonces, Checkpoint and Audit rows
 /// have the layout version 2 reads: they stay as they are. `Blocks` is dropped: it was no
 /// contiguous window, so the first batch after the upgrade starts a new one (as on a fresh
 /// start) rather than trusting it.
@@ -147,6 +150,16 @@ pub(super) fn stored_chain_id(txn: &WriteTxn<'_>) -> Result<Option<u64>> {
 /// blocks read before the upgrade are not known until an operator re-scans them.
 fn migrate_v1(txn: &WriteTxn<'_>) -> Result<()> {
     txn.drop_table_named("Blocks")
+}
+
+/// Versions 1 to 3 kept one index, `MessageHashes` (hash → seq), with random keys. Version 4
+/// finds messages by nonce and by partitioned hash instead (`index.rs`): both are built from
+/// Messages, in the upgrade's transaction, and the old table is dropped. Every other row reads
+/// as it is. How many messages were indexed.
+fn migrate_v3(txn: &WriteTxn<'_>) -> Result<u64> {
+    let indexed = super::index::rebuild(txn)?;
+    txn.drop_table_named("MessageHashes")?;
+    Ok(indexed)
 }
 
 fn required<K: signet_libmdbx::TransactionKind>(txn: &Txn<'_, K>, key: &Name) -> Result<Vec<u8>> {

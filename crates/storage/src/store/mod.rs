@@ -2,12 +2,14 @@
 //! live by concept: `commit.rs` (a gathered batch), `lifecycle.rs` (cancellations and
 //! consumptions, and the states they leave), `reorg.rs` (what a reorg removes),
 //! `checkpoint.rs` (operator changes and their audit trail), `reads.rs` (what consumers and
-//! the pipeline read), `meta.rs` (what a database is for, and schema migration).
+//! the pipeline read), `index.rs` (finding a message by nonce or by hash), `meta.rs` (what a
+//! database is for, and schema migration).
 
 mod checkpoint;
 mod commit;
 #[cfg(any(test, feature = "test-utils"))]
 mod damage;
+mod index;
 mod inspect;
 mod lifecycle;
 mod meta;
@@ -35,8 +37,9 @@ use std::{
 };
 
 /// The version of the table layout and value encodings this build reads and writes. Versions 1
-/// (no log notices, no header window) and 2 (no message lifecycles) are migrated when opened.
-pub const SCHEMA_VERSION: u32 = 3;
+/// (no log notices, no header window), 2 (no message lifecycles) and 3 (one hash → seq index)
+/// are migrated when opened.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The file MDBX keeps a database in, inside its directory.
 const DATA_FILE: &str = "mdbx.dat";

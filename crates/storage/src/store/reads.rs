@@ -139,7 +139,7 @@ impl Store {
     /// The stored message with this hash, if any, as it is now.
     pub fn message_by_hash(&self, hash: B256) -> Result<Option<StoredMessage>> {
         let txn = self.read()?;
-        let Some(seq) = txn.get::<tables::MessageHashes>(&hash)? else { return Ok(None) };
+        let Some(seq) = super::index::seq_by_hash(&txn, hash)? else { return Ok(None) };
         let record = message(&txn, seq)?;
         stored_message(&txn, seq, record).map(Some)
     }
@@ -216,15 +216,20 @@ impl Store {
         Ok((reorgs, txn.count::<tables::Reorgs>()?))
     }
 
-    /// Every nonce held by a canonical stored message, ascending.
-    pub fn stored_nonces(&self) -> Result<Vec<U256>> {
+    /// The nonces held by canonical stored messages, as ascending runs `(first, last)` of
+    /// consecutive nonces: what a node restores its gap tracker from, in memory that grows with
+    /// the gaps and not with the store.
+    pub fn stored_nonce_runs(&self) -> Result<Vec<(U256, U256)>> {
         let txn = self.read()?;
-        let mut nonces = Vec::new();
+        let mut runs: Vec<(U256, U256)> = Vec::new();
         txn.walk::<tables::Nonces>(None, |nonce, _| {
-            nonces.push(nonce);
+            match runs.last_mut() {
+                Some((_, last)) if last.checked_add(U256::from(1)) == Some(nonce) => *last = nonce,
+                _ => runs.push((nonce, nonce)),
+            }
             Ok(ControlFlow::Continue(()))
         })?;
-        Ok(nonces)
+        Ok(runs)
     }
 
     /// How many stored messages were logged at a position in `from..to`, and how many of

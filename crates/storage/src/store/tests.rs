@@ -83,7 +83,7 @@ fn every_table_round_trips() {
         assert_eq!(&stored.l1, l1);
         assert_eq!((stored.inclusion, stored.reorg), (Inclusion::Canonical, None));
     }
-    // MessageHashes: every hash leads to its message; an unknown hash to nothing.
+    // HashIndex: every hash leads to its message; an unknown hash to nothing.
     for stored in &stored {
         assert_eq!(store.message_by_hash(stored.hash).unwrap().as_ref(), Some(stored));
     }
@@ -122,7 +122,7 @@ fn schema_version_mismatch_is_a_clear_error_and_changes_nothing() {
     let error = Store::open(dir.path(), config(0)).unwrap_err();
     assert!(matches!(error, Error::SchemaVersion { found: 99, expected: SCHEMA_VERSION, .. }));
     let text = error.to_string();
-    assert!(text.contains("schema version 99") && text.contains("reads version 3"), "{text}");
+    assert!(text.contains("schema version 99") && text.contains("reads version 4"), "{text}");
 }
 
 #[test]
@@ -495,7 +495,14 @@ fn stored_nonces_are_read_back() {
     let (_dir, store) = temp_store();
     let batch = [l1_message(4, 1, 0), l1_message(1, 2, 0), l1_message(9, 3, 0)];
     committed(commit_from(&store, None, &batch, Position::block_start(4)).unwrap());
-    assert_eq!(store.stored_nonces().unwrap(), [U256::from(1), U256::from(4), U256::from(9)]);
+    assert_eq!(
+        store.stored_nonce_runs().unwrap(),
+        [
+            (U256::from(1), U256::from(1)),
+            (U256::from(4), U256::from(4)),
+            (U256::from(9), U256::from(9))
+        ]
+    );
 }
 
 #[test]
@@ -737,7 +744,7 @@ fn a_reorg_orphans_what_it_removed_and_the_rescan_includes_again_what_is_still_t
     assert_eq!(window(&store), Some((0, 4)));
     let orphaned = store.message_by_hash(first[1].hash()).unwrap().unwrap();
     assert_eq!((orphaned.inclusion, orphaned.reorg), (Inclusion::Orphaned, Some(reorg.id)));
-    assert_eq!(store.stored_nonces().unwrap(), [U256::ZERO]);
+    assert_eq!(store.stored_nonce_runs().unwrap(), [(U256::ZERO, U256::ZERO)]);
 
     // The new chain holds nonces 1 and 2 again (block 6) and a new message; nonce 3 is gone.
     let rescan = [b.message(1, 6, 0), b.message(2, 6, 1), b.message(4, 7, 0)];
@@ -748,8 +755,8 @@ fn a_reorg_orphans_what_it_removed_and_the_rescan_includes_again_what_is_still_t
     assert_eq!(moved.l1.origin, rescan[0].origin, "its origin is the canonical one now");
     assert_eq!((moved.seq, moved.inclusion, moved.reorg), (Seq(1), Inclusion::Canonical, None));
     assert_eq!(
-        store.stored_nonces().unwrap(),
-        [U256::ZERO, U256::from(1), U256::from(2), U256::from(4)]
+        store.stored_nonce_runs().unwrap(),
+        [(U256::ZERO, U256::from(2)), (U256::from(4), U256::from(4))]
     );
 
     // The log says all of it, in order, and a consumer applying it holds the canonical set.
@@ -903,6 +910,141 @@ fn a_message_found_canonical_at_another_origin_is_moved_with_a_removal_and_a_rei
     assert_eq!(reorgs[0].1.cause, ReorgCause::Moved);
     let message = store.message_by_hash(a.message(0, 5, 0).hash()).unwrap().unwrap();
     assert_eq!(message.l1.origin.block_number, 6);
+}
+
+/// What each of `messages` is stored as: its seq and inclusion, looked up by hash.
+fn by_hash(store: &Store, messages: &[&L1Message]) -> Vec<Option<(Seq, Inclusion)>> {
+    messages
+        .iter()
+        .map(|l1| store.message_by_hash(l1.hash()).unwrap().map(|m| (m.seq, m.inclusion)))
+        .collect()
+}
+
+#[test]
+fn dedup_by_nonce_stays_exact_when_reorgs_give_a_nonce_to_other_messages_and_back() {
+    let (_dir, store) = temp_store();
+    let a = Chain::new(1);
+    let one = |payload: u64, block, index| {
+        let mut l1 = ferry_primitives::test_utils::l1_message_with_payload(
+            7,
+            block,
+            index,
+            vec![U256::from(payload)],
+        );
+        l1.origin.block_hash = a.hash(block);
+        l1
+    };
+    // Nonce 7 is message x on chain a; a reorg gives it to y, another reorg back to x.
+    let x = one(100, 5, 0);
+    committed(commit_range(&store, None, &a, 0..=9, &[a.message(0, 2, 0), x.clone()]).unwrap());
+    let b = a.forked_at(5, 2);
+    let ReorgOutcome::Recorded(_) = record(&store, Position::block_start(10), a.header(4)).unwrap()
+    else {
+        panic!("not recorded")
+    };
+    let mut y = one(200, 6, 0);
+    y.origin.block_hash = b.hash(6);
+    assert_ne!(x.hash(), y.hash());
+    let summary = committed(commit_range(&store, None, &b, 5..=9, &[y.clone()]).unwrap());
+    assert_eq!((summary.stored, summary.reincluded), (1, 0), "another message with nonce 7");
+    let c = b.forked_at(5, 3);
+    let ReorgOutcome::Recorded(_) = record(&store, Position::block_start(10), b.header(4)).unwrap()
+    else {
+        panic!("not recorded")
+    };
+    let mut x_again = x.clone();
+    x_again.origin.block_hash = c.hash(5);
+    let summary = committed(commit_range(&store, None, &c, 5..=9, &[x_again.clone()]).unwrap());
+    assert_eq!((summary.stored, summary.reincluded), (0, 1), "x found again under nonce 7");
+    assert_eq!(
+        by_hash(&store, &[&x, &y]),
+        [Some((Seq(1), Inclusion::Canonical)), Some((Seq(3), Inclusion::Orphaned))]
+    );
+    // A re-scan of the same blocks skips it.
+    store.set_checkpoint(Position::block_start(5)).unwrap();
+    let summary = committed(commit_range(&store, None, &c, 5..=9, &[x_again]).unwrap());
+    assert_eq!((summary.stored, summary.skipped, summary.entries), (0, 1, 0));
+    // The same new message twice in one answer (a provider that lies) is stored once.
+    let mut z = one(300, 7, 0);
+    z.origin.block_hash = c.hash(7);
+    let mut z_copy = z.clone();
+    z_copy.origin.log_index = 1;
+    let summary = committed(commit_range(&store, None, &c, 10..=10, &[]).unwrap());
+    assert_eq!(summary.entries, 0);
+    store.set_checkpoint(Position::block_start(7)).unwrap();
+    let summary = committed(commit_range(&store, None, &c, 7..=10, &[z, z_copy]).unwrap());
+    assert_eq!((summary.stored, summary.skipped), (1, 1), "a third message with nonce 7");
+    assert_eq!(store.message_counts().unwrap().0, 4);
+}
+
+#[test]
+fn lookups_by_hash_find_messages_in_every_partition_of_the_index() {
+    let (_dir, store) = temp_store();
+    let per_batch = 20_000;
+    let mut all = Vec::new();
+    for batch in 0..4 {
+        let messages: Vec<_> =
+            (0..per_batch).map(|i| l1_message(batch * per_batch + i, batch * 10 + 1, i)).collect();
+        let from = store.resume_position(store.checkpoint().unwrap());
+        let next = Position::block_start(batch * 10 + 10);
+        committed(store.commit_batch(from, &messages, next, &[]).unwrap());
+        all.extend(messages);
+    }
+    // 80,000 seqs span two partitions; a message is found in either, a stranger in neither.
+    for (seq, l1) in all.iter().enumerate().step_by(997).chain([(79_999, &all[79_999])]) {
+        let found = store.message_by_hash(l1.hash()).unwrap().unwrap();
+        assert_eq!((found.seq, &found.l1), (Seq(seq as u64), l1));
+    }
+    assert_eq!(store.message_by_hash(B256::repeat_byte(3)).unwrap(), None);
+    // A re-scan from the start finds every one of them again by nonce.
+    store.set_checkpoint(Position::block_start(0)).unwrap();
+    let summary = committed(
+        store.commit_batch(Position::block_start(0), &all, Position::block_start(40), &[]).unwrap(),
+    );
+    assert_eq!((summary.stored, summary.skipped), (0, 80_000));
+}
+
+#[test]
+fn a_version_3_database_is_migrated_to_the_nonce_and_partitioned_hash_indexes() {
+    let (dir, store) = temp_store();
+    let batch = [l1_message(0, 3, 0), l1_message(1, 4, 0), l1_message(2, 4, 1)];
+    committed(commit_from(&store, None, &batch, Position::block_start(5)).unwrap());
+    // Make it a version 3 database: its MessageHashes table, and none of the new index rows.
+    let txn = store.inner.env.begin_rw_unsync().unwrap();
+    let hashes =
+        txn.create_db(Some("MessageHashes"), signet_libmdbx::DatabaseFlags::empty()).unwrap();
+    for (seq, l1) in batch.iter().enumerate() {
+        let seq = (seq as u64).to_be_bytes();
+        txn.put(hashes, l1.hash(), seq, signet_libmdbx::WriteFlags::empty()).unwrap();
+    }
+    txn.commit().unwrap();
+    let txn = store.write().unwrap();
+    txn.delete_from::<tables::HashIndex>(&crate::codec::HashKey { partition: 0, hash: B256::ZERO })
+        .unwrap();
+    txn.delete_from::<tables::NonceIndex>(&crate::codec::NonceKey {
+        nonce: U256::ZERO,
+        seq: Seq::ZERO,
+    })
+    .unwrap();
+    txn.put::<tables::Meta>(&crate::codec::Name("schema_version"), &3u32.to_be_bytes().to_vec())
+        .unwrap();
+    txn.commit("test").unwrap();
+    assert_eq!(store.message_by_hash(batch[0].hash()).unwrap(), None, "no index left");
+    let before = all_messages(&store);
+    drop(store);
+
+    let store = Store::open(dir.path(), config(0)).unwrap();
+    assert_eq!(all_messages(&store), before);
+    for (seq, l1) in batch.iter().enumerate() {
+        assert_eq!(store.message_by_hash(l1.hash()).unwrap().unwrap().seq, Seq(seq as u64));
+    }
+    let txn = store.inner.env.begin_ro_unsync().unwrap();
+    assert!(matches!(txn.open_db(Some("MessageHashes")), Err(signet_libmdbx::MdbxError::NotFound)));
+    drop(txn);
+    // Dedup reads the rebuilt nonce index: a re-scan stores nothing again.
+    store.set_checkpoint(Position::block_start(0)).unwrap();
+    let summary = committed(commit_from(&store, None, &batch, Position::block_start(5)).unwrap());
+    assert_eq!((summary.stored, summary.skipped), (0, 3));
 }
 
 #[test]
