@@ -77,6 +77,9 @@ tables! {
     NonceIndex: NonceKey => B256;
     /// nonce → seq of the canonical message with it; tells which nonces are missing.
     Nonces: U256 => Seq;
+    /// first nonce → last nonce of each run of consecutive nonces in Nonces: what the node's
+    /// gap tracker starts from, read in a few rows however large the store (`store/nonces.rs`).
+    NonceRuns: U256 => U256;
     /// block number → hash and parent hash: the contiguous window of canonical headers below
     /// the checkpoint, from the finalized block (or the configured depth) up.
     Headers: u64 => HeaderValue;

@@ -196,6 +196,16 @@ impl Key for U256 {
     }
 }
 
+impl Value for U256 {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.to_be_bytes::<32>());
+    }
+
+    fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        fixed::<32>(bytes).map(Self::from_be_bytes)
+    }
+}
+
 /// A key of the hash index: the partition of the message's seq, then the message's hash (see
 /// `store/index.rs` for why the partition comes first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! elsewhere, its lifecycle events, its headers and the checkpoint after it, in one write
 //! transaction.
 
-use super::{Store, index, lifecycle, unix_millis};
+use super::{Store, index, lifecycle, nonces, unix_millis};
 use crate::{
     Error, Result,
     codec::{
@@ -194,6 +194,7 @@ impl Store {
         let txn = writer.txn;
         let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
         let mut value = Vec::new();
+        let mut held_nonces = Vec::new();
         for (l1, &hash) in batch.messages.iter().zip(batch.hashes) {
             #[cfg(any(test, feature = "test-utils"))]
             self.maybe_fail_commit((summary.stored + summary.reincluded) as usize)?;
@@ -208,6 +209,7 @@ impl Store {
                 txn.write_encoded::<tables::Messages>(&seq, &value, WriteFlags::APPEND)?;
                 index::index_message(txn, seq, hash, l1.message.nonce)?;
                 txn.put::<tables::Nonces>(&l1.message.nonce, &seq)?;
+                held_nonces.push(l1.message.nonce);
                 if l1.origin.block_number >= window_start {
                     txn.put::<tables::WindowMessages>(&(l1.origin.block_number, seq), &())?;
                 }
@@ -222,12 +224,13 @@ impl Store {
                 // The same message twice in one answer: the first is the one stored.
                 summary.skipped += 1;
             } else if writer.found_again(stored, l1, batch, window_start)? {
+                held_nonces.push(l1.message.nonce);
                 summary.reincluded += 1;
             } else {
                 summary.skipped += 1;
             }
         }
-        Ok(())
+        nonces::add(txn, held_nonces)
     }
 }
 

@@ -17,7 +17,9 @@ impl Store {
         let record = stored(&txn, seq)?;
         txn.delete::<tables::Messages>(&seq)?;
         super::index::unindex_message(&txn, seq, record.hash, record.l1.message.nonce)?;
-        txn.delete::<tables::Nonces>(&record.l1.message.nonce)?;
+        if txn.delete::<tables::Nonces>(&record.l1.message.nonce)? {
+            super::nonces::remove(&txn, record.l1.message.nonce)?;
+        }
         txn.commit("delete a message (damage)")
     }
 

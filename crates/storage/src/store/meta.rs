@@ -154,11 +154,13 @@ fn migrate_v1(txn: &WriteTxn<'_>) -> Result<()> {
 
 /// Versions 1 to 3 kept one index, `MessageHashes` (hash → seq), with random keys. Version 4
 /// finds messages by nonce and by partitioned hash instead (`index.rs`): both are built from
-/// Messages, in the upgrade's transaction, and the old table is dropped. Every other row reads
-/// as it is. How many messages were indexed.
+/// Messages, in the upgrade's transaction, and the old table is dropped. The runs of held
+/// nonces (`nonces.rs`) are built from Nonces. Every other row reads as it is. How many
+/// messages were indexed.
 fn migrate_v3(txn: &WriteTxn<'_>) -> Result<u64> {
     let indexed = super::index::rebuild(txn)?;
     txn.drop_table_named("MessageHashes")?;
+    super::nonces::rebuild(txn)?;
     Ok(indexed)
 }
 

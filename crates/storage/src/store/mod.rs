@@ -2,7 +2,7 @@
 //! live by concept: `commit.rs` (a gathered batch), `lifecycle.rs` (cancellations and
 //! consumptions, and the states they leave), `reorg.rs` (what a reorg removes),
 //! `checkpoint.rs` (operator changes and their audit trail), `reads.rs` (what consumers and
-//! the pipeline read), `index.rs` (finding a message by nonce or by hash), `meta.rs` (what a
+//! the pipeline read), `index.rs` (finding a message by nonce or by hash), `nonces.rs` (the runs of held nonces), `meta.rs` (what a
 //! database is for, and schema migration).
 
 mod checkpoint;
@@ -13,6 +13,7 @@ mod index;
 mod inspect;
 mod lifecycle;
 mod meta;
+mod nonces;
 mod reads;
 mod reorg;
 

@@ -217,16 +217,13 @@ impl Store {
     }
 
     /// The nonces held by canonical stored messages, as ascending runs `(first, last)` of
-    /// consecutive nonces: what a node restores its gap tracker from, in memory that grows with
-    /// the gaps and not with the store.
+    /// consecutive nonces: what a node restores its gap tracker from, in a row per run however
+    /// large the store.
     pub fn stored_nonce_runs(&self) -> Result<Vec<(U256, U256)>> {
         let txn = self.read()?;
-        let mut runs: Vec<(U256, U256)> = Vec::new();
-        txn.walk::<tables::Nonces>(None, |nonce, _| {
-            match runs.last_mut() {
-                Some((_, last)) if last.checked_add(U256::from(1)) == Some(nonce) => *last = nonce,
-                _ => runs.push((nonce, nonce)),
-            }
+        let mut runs = Vec::new();
+        txn.walk::<tables::NonceRuns>(None, |first, last| {
+            runs.push((first, last));
             Ok(ControlFlow::Continue(()))
         })?;
         Ok(runs)

@@ -163,6 +163,7 @@ pub(super) fn orphan_and_record(
         let nonce = message.l1.message.nonce;
         if txn.get::<tables::Nonces>(&nonce)? == Some(seq) {
             txn.delete::<tables::Nonces>(&nonce)?;
+            super::nonces::remove(txn, nonce)?;
             released_nonces.push(nonce);
         }
         record.first_notice.get_or_insert(notice);

@@ -977,6 +977,57 @@ fn dedup_by_nonce_stays_exact_when_reorgs_give_a_nonce_to_other_messages_and_bac
     assert_eq!(store.message_counts().unwrap().0, 4);
 }
 
+/// The runs of consecutive keys of Nonces, computed the slow way.
+fn runs_of_nonces(store: &Store) -> Vec<(U256, U256)> {
+    let txn = store.read().unwrap();
+    let mut runs: Vec<(U256, U256)> = Vec::new();
+    txn.walk::<tables::Nonces>(None, |nonce, _| {
+        match runs.last_mut() {
+            Some((_, last)) if *last + U256::from(1) == nonce => *last = nonce,
+            _ => runs.push((nonce, nonce)),
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .unwrap();
+    runs
+}
+
+#[test]
+fn the_runs_of_held_nonces_follow_every_add_and_removal() {
+    let (_dir, store) = temp_store();
+    // A seeded walk of adds (in any order, with repeats) and removals, checked after each step
+    // against the Nonces table itself.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    for step in 0..300 {
+        let txn = store.write().unwrap();
+        if step % 3 == 2 {
+            let nonce = U256::from(next(64));
+            if txn.delete::<tables::Nonces>(&nonce).unwrap() {
+                super::nonces::remove(&txn, nonce).unwrap();
+            }
+        } else {
+            let added: Vec<_> = (0..next(6)).map(|_| U256::from(next(64))).collect();
+            for nonce in &added {
+                txn.put::<tables::Nonces>(nonce, &Seq(step)).unwrap();
+            }
+            super::nonces::add(&txn, added).unwrap();
+        }
+        txn.commit("test").unwrap();
+        assert_eq!(store.stored_nonce_runs().unwrap(), runs_of_nonces(&store), "step {step}");
+    }
+    assert!(store.stored_nonce_runs().unwrap().len() > 1, "the walk made gaps");
+    // A removal of a nonce no run holds is corruption, named.
+    let txn = store.write().unwrap();
+    let error = super::nonces::remove(&txn, U256::from(1_000)).unwrap_err();
+    assert!(error.to_string().contains("1000"), "{error}");
+}
+
 #[test]
 fn lookups_by_hash_find_messages_in_every_partition_of_the_index() {
     let (_dir, store) = temp_store();
@@ -1026,10 +1077,12 @@ fn a_version_3_database_is_migrated_to_the_nonce_and_partitioned_hash_indexes() 
         seq: Seq::ZERO,
     })
     .unwrap();
+    txn.delete_from::<tables::NonceRuns>(&U256::ZERO).unwrap();
     txn.put::<tables::Meta>(&crate::codec::Name("schema_version"), &3u32.to_be_bytes().to_vec())
         .unwrap();
     txn.commit("test").unwrap();
     assert_eq!(store.message_by_hash(batch[0].hash()).unwrap(), None, "no index left");
+    assert_eq!(store.stored_nonce_runs().unwrap(), []);
     let before = all_messages(&store);
     drop(store);
 
@@ -1041,6 +1094,7 @@ fn a_version_3_database_is_migrated_to_the_nonce_and_partitioned_hash_indexes() 
     let txn = store.inner.env.begin_ro_unsync().unwrap();
     assert!(matches!(txn.open_db(Some("MessageHashes")), Err(signet_libmdbx::MdbxError::NotFound)));
     drop(txn);
+    assert_eq!(store.stored_nonce_runs().unwrap(), [(U256::ZERO, U256::from(2))]);
     // Dedup reads the rebuilt nonce index: a re-scan stores nothing again.
     store.set_checkpoint(Position::block_start(0)).unwrap();
     let summary = committed(commit_from(&store, None, &batch, Position::block_start(5)).unwrap());
