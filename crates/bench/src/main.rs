@@ -5,11 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a measuring tool: a failure aborts the run
 
 mod chain;
+mod plot;
 mod process;
 mod proxy;
 mod scenarios;
 mod sink;
 mod stats;
+mod store_size;
 
 use clap::{Parser, Subcommand};
 
@@ -88,6 +90,22 @@ enum Scenario {
         #[arg(long, value_delimiter = ',', default_value = "100,1000")]
         consumers: Vec<usize>,
     },
+    /// Ingest of a chain's messages into stores that already hold many (built once under
+    /// target/bench/), and commit latency against store size.
+    StoreSize {
+        /// Store sizes to ingest into, besides an empty one.
+        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+        sizes: Vec<u64>,
+        /// Messages on the chain.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// A commit-latency CSV of another build (the old layout), drawn beside this one.
+        #[arg(long)]
+        before: Option<std::path::PathBuf>,
+        /// Where to write the commit-latency plot (SVG).
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
+    },
     /// Subscribers on a live stream, and one subscriber replaying stored messages.
     Fanout {
         /// Live subscribers.
@@ -126,6 +144,10 @@ async fn main() {
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
         Scenario::Sink { messages, consumers } => sink::sink(messages, &consumers, cli.runs).await,
+        Scenario::StoreSize { sizes, messages, before, plot } => {
+            store_size::store_size(&sizes, messages, cli.runs, before.as_deref(), plot.as_deref())
+                .await;
+        }
         Scenario::Memory { messages, subscribers } => {
             scenarios::memory(messages, subscribers).await;
         }

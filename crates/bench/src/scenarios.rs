@@ -43,7 +43,17 @@ pub(crate) async fn start_node(
     max_block_range: u64,
     poll: Duration,
 ) -> Node {
-    let dir = tempfile::tempdir().unwrap();
+    start_node_in(tempfile::tempdir().unwrap(), url, contract, max_block_range, poll).await
+}
+
+/// The pipeline in this process, on the datadir `dir` (which may hold a store already).
+pub(crate) async fn start_node_in(
+    dir: TempDir,
+    url: &str,
+    contract: Address,
+    max_block_range: u64,
+    poll: Duration,
+) -> Node {
     let store =
         Store::open(dir.path(), StoreConfig { chain_id: 31337, contract, from_block: 0 }).unwrap();
     let status = Arc::new(Status::load(&store).unwrap());
@@ -74,7 +84,7 @@ impl Node {
 
 /// How the floor decodes an `eth_getLogs` answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decode {
+pub(crate) enum Decode {
     /// alloy's `Log`, then `log_decode`: what a plain alloy fetcher does.
     Alloy,
     /// ferry's one-pass [`MessageLog`], then `decode_raw_log`: what ferry does.
@@ -83,7 +93,7 @@ enum Decode {
 
 /// Fetches and decodes every message log of `0..=head` in ranges of `range` blocks, with up to
 /// `in_flight` requests at once; the logs decoded.
-async fn floor(
+pub(crate) async fn floor(
     provider: &DynProvider,
     contract: Address,
     head: u64,
