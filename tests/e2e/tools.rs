@@ -193,7 +193,9 @@ async fn ferry_db_reads_a_store_that_a_running_node_is_writing() {
     assert!(messages["entries"].as_u64().unwrap() >= 3, "{stats}");
     let (exit, text, _) = ferry_once(&["db", "stats", "--datadir", &dir]);
     assert!(
-        exit.success() && text.contains("Messages") && text.contains(&format!("schema version {}", ferry_storage::SCHEMA_VERSION)),
+        exit.success()
+            && text.contains("Messages")
+            && text.contains(&format!("schema version {}", ferry_storage::SCHEMA_VERSION)),
         "{text}"
     );
 

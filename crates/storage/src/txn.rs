@@ -7,13 +7,15 @@ use crate::{
     tables::{TableDef, Tables},
 };
 use signet_libmdbx::{Cursor, MdbxError, Ro, Rw, TransactionKind, WriteFlags, tx::Tx};
-use std::{borrow::Cow, ops::ControlFlow};
+use std::{borrow::Cow, cell::RefCell, ops::ControlFlow};
 
 /// A read-only or read-write transaction over the store's tables.
 #[derive(Debug)]
 pub(crate) struct Txn<'s, K: TransactionKind> {
     tx: Tx<K>,
     tables: &'s Tables,
+    /// One buffer for the values a write encodes, instead of an allocation per row.
+    scratch: RefCell<Vec<u8>>,
 }
 
 /// A read-only transaction: it sees the last committed state and never waits for the writer.
@@ -45,7 +47,7 @@ fn read_error<T: TableDef>(source: signet_libmdbx::ReadError) -> Error {
 
 impl<'s, K: TransactionKind> Txn<'s, K> {
     pub(crate) const fn new(tx: Tx<K>, tables: &'s Tables) -> Self {
-        Self { tx, tables }
+        Self { tx, tables, scratch: RefCell::new(Vec::new()) }
     }
 
     /// The value under `key`.
@@ -178,9 +180,12 @@ impl WriteTxn<'_> {
         value: &impl EncodeAs<T::Value>,
         flags: WriteFlags,
     ) -> Result<()> {
-        let mut buf = Vec::new();
+        let mut buf = self.scratch.take();
+        buf.clear();
         value.encode_as(&mut buf);
-        self.write_encoded::<T>(key, &buf, flags)
+        let written = self.write_encoded::<T>(key, &buf, flags);
+        self.scratch.replace(buf);
+        written
     }
 
     /// Writes an already encoded value (the hot path reuses one buffer for every message).

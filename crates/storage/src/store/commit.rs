@@ -195,19 +195,27 @@ impl Store {
         let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
         let mut value = Vec::new();
         let mut held_nonces = Vec::new();
+        let mut frontier = index::NonceFrontier::read(txn)?;
         for (l1, &hash) in batch.messages.iter().zip(batch.hashes) {
             #[cfg(any(test, feature = "test-utils"))]
             self.maybe_fail_commit((summary.stored + summary.reincluded) as usize)?;
 
             let seq = writer.next;
-            let Some(stored) = index::seq_by_nonce(txn, l1.message.nonce, hash)? else {
+            let nonce = l1.message.nonce;
+            let above = frontier.is_below(nonce);
+            let stored = if above { None } else { index::seq_by_nonce(txn, nonce, hash)? };
+            let Some(stored) = stored else {
                 value.clear();
                 crate::codec::EncodeAs::<MessageRecord>::encode_as(
                     &MessageRef { hash, l1 },
                     &mut value,
                 );
                 txn.write_encoded::<tables::Messages>(&seq, &value, WriteFlags::APPEND)?;
-                index::index_message(txn, seq, hash, l1.message.nonce)?;
+                if above {
+                    frontier.index_above(txn, seq, hash, nonce)?;
+                } else {
+                    index::index_message(txn, seq, hash, nonce)?;
+                }
                 txn.put::<tables::Nonces>(&l1.message.nonce, &seq)?;
                 held_nonces.push(l1.message.nonce);
                 if l1.origin.block_number >= window_start {

@@ -48,6 +48,41 @@ pub(super) fn index_message(txn: &WriteTxn<'_>, seq: Seq, hash: B256, nonce: U25
     txn.put::<tables::HashIndex>(&hash_key(seq, hash), &seq)
 }
 
+/// The highest nonce in NonceIndex, followed through a commit. Catching up, nearly every
+/// message has a nonce above it: such a message cannot be stored yet (every stored message is
+/// in NonceIndex under its nonce), so the commit skips the lookup, and its row sorts after
+/// every key of the index, so it is appended instead of searched for.
+pub(super) struct NonceFrontier {
+    highest: Option<U256>,
+}
+
+impl NonceFrontier {
+    /// The frontier as the transaction sees it now.
+    pub(super) fn read(txn: &WriteTxn<'_>) -> Result<Self> {
+        Ok(Self { highest: txn.last::<tables::NonceIndex>()?.map(|(key, _)| key.nonce) })
+    }
+
+    /// Whether no stored message has a nonce as high as `nonce`.
+    pub(super) fn is_below(&self, nonce: U256) -> bool {
+        self.highest.is_none_or(|highest| nonce > highest)
+    }
+
+    /// Indexes a message just stored at `seq` whose nonce is above the frontier (see
+    /// [`Self::is_below`]), and moves the frontier to it.
+    pub(super) fn index_above(
+        &mut self,
+        txn: &WriteTxn<'_>,
+        seq: Seq,
+        hash: B256,
+        nonce: U256,
+    ) -> Result<()> {
+        txn.append::<tables::NonceIndex>(&NonceKey { nonce, seq }, &hash)?;
+        txn.put::<tables::HashIndex>(&hash_key(seq, hash), &seq)?;
+        self.highest = Some(nonce);
+        Ok(())
+    }
+}
+
 /// Removes a message's index rows (damage a test does; nothing else removes a stored message).
 #[cfg(any(test, feature = "test-utils"))]
 pub(super) fn unindex_message(txn: &WriteTxn<'_>, seq: Seq, hash: B256, nonce: U256) -> Result<()> {

@@ -265,6 +265,27 @@ fn a_stored_hash_is_skipped_and_takes_no_seq() {
 }
 
 #[test]
+fn messages_below_the_highest_stored_nonce_are_looked_up_and_those_above_are_not_repeated() {
+    let (_dir, store) = temp_store();
+    // Nonces out of order: 5 goes above the frontier, 3 below it, then each again (a provider
+    // repeating logs).
+    let batch =
+        [l1_message(5, 1, 0), l1_message(3, 1, 1), l1_message(5, 1, 2), l1_message(3, 1, 3)];
+    let summary = committed(commit_from(&store, None, &batch, Position::block_start(2)).unwrap());
+    assert_eq!((summary.stored, summary.skipped), (2, 2));
+    // A later batch: one below the frontier, one above, the first again.
+    let next = store.checkpoint().unwrap();
+    let later = [l1_message(4, 2, 0), l1_message(6, 2, 1), l1_message(4, 2, 2)];
+    let summary = committed(commit_from(&store, next, &later, Position::block_start(3)).unwrap());
+    assert_eq!((summary.first_seq, summary.stored, summary.skipped), (Seq(2), 2, 1));
+    assert_eq!(seqs(&store), [0, 1, 2, 3]);
+    for (message, seq) in [(&batch[0], 0), (&batch[1], 1), (&later[0], 2), (&later[1], 3)] {
+        assert_eq!(store.message_by_hash(message.hash()).unwrap().unwrap().seq, Seq(seq));
+    }
+    assert_eq!(runs_of_nonces(&store), [(U256::from(3), U256::from(6))]);
+}
+
+#[test]
 fn a_failure_in_the_middle_of_a_batch_leaves_nothing_behind() {
     let (_dir, store) = temp_store();
     committed(commit_from(&store, None, &[l1_message(0, 1, 0)], Position::block_start(2)).unwrap());
