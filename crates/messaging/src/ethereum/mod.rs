@@ -37,7 +37,7 @@ use backon::{ExponentialBuilder, Retryable};
 use classify::{ErrorClass, classify};
 use ferry_primitives::{BlockHeader, BlockRef, Position};
 pub use logs::MessageLog;
-use range::AdaptiveRange;
+use range::{AdaptiveRange, AnswerSize};
 use std::{
     future::Future,
     sync::{Arc, Mutex},
@@ -428,8 +428,11 @@ impl Collector for EthereumCollector {
             let last = to_block.min(from.block.saturating_add(blocks - 1));
             match self.gather_anchored(from, last, headers_from).await {
                 Ok(gathered) => {
-                    let logs = (gathered.messages.len() + gathered.malformed.len()) as u64;
-                    self.lock_range().succeeded_with(last - from.block + 1, logs);
+                    // A malformed log counts with no payload.
+                    let payloads = gathered.messages.iter().map(|l1| l1.message.payload.len());
+                    let malformed = gathered.malformed.iter().map(|_| 0);
+                    let size = AnswerSize::of_logs(payloads.chain(malformed));
+                    self.lock_range().succeeded_with(last - from.block + 1, size);
                     metrics::histogram!("ferry_gather_seconds")
                         .record(started.elapsed().as_secs_f64());
                     return Ok(gathered);

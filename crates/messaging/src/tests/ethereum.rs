@@ -159,7 +159,7 @@ async fn the_range_halves_against_a_provider_refusing_large_ranges_and_skips_no_
     let proxy = Proxy::start(anvil.endpoint(), Fault::MaxLogRange(10)).await;
 
     let (_dir, _status, collector) =
-        collector(&proxy.url(), *contract.address(), |config| config.max_block_range = 1_000).await;
+        collector(&proxy.url(), *contract.address(), |config| config.max_block_range = 8_000).await;
     let mut from = Position::block_start(0);
     let mut messages = Vec::new();
     while from.block <= head {
@@ -171,7 +171,7 @@ async fn the_range_halves_against_a_provider_refusing_large_ranges_and_skips_no_
     let nonces: Vec<_> = messages.iter().map(|m| m.message.nonce).collect();
     assert_eq!(nonces, (0..20u64).map(U256::from).collect::<Vec<_>>());
     let log = proxy.log();
-    assert!(log.refused >= 3, "62 (a sixteenth of 1000) halves 3 times to fit 10 blocks: {log:?}");
+    assert!(log.refused >= 3, "62 (a 128th of 8000) halves 3 times to fit 10 blocks: {log:?}");
     assert!(log.log_ranges.iter().all(|(first, last)| last - first < 10), "{log:?}");
     // Every block was asked for, once the range fit.
     let covered: u64 = log.log_ranges.iter().map(|(first, last)| last - first + 1).sum();
@@ -205,8 +205,12 @@ async fn a_dense_range_over_websocket_larger_than_16_mib_is_read_whole() {
     for _ in 0..10 {
         last = send_many(&contract, 2_000, 0).await;
     }
+    // A first range of 16 blocks (a 128th of the maximum) covers all 11.
     let (_dir, _status, collector) =
-        collector(&anvil.ws_endpoint(), *contract.address(), |_| {}).await;
+        collector(&anvil.ws_endpoint(), *contract.address(), |config| {
+            config.max_block_range = 2_048;
+        })
+        .await;
     // One answer of 20,000 logs (about 19 MiB), above tungstenite's default message limit.
     let gathered = tokio::time::timeout(
         Duration::from_secs(30),
