@@ -18,8 +18,8 @@ const IN_FLIGHT: usize = 4;
 const SLOW_START: u64 = 8;
 
 /// At most this many messages are merged into one batch from ranges gathered ahead. One
-/// transaction for several ranges shares their fsync and the pages of the hash index, which
-/// random hashes spread over the whole table; the cap bounds how long a commit holds the
+/// transaction for several ranges shares their fsync and the pages of the hash index's
+/// newest partition, which random hashes spread over; the cap bounds how long a commit holds the
 /// writer (a checkpoint change waits for it).
 const MERGE_MESSAGES: usize = 25_000;
 
@@ -97,12 +97,18 @@ impl<C: Collector> Pipeline<C> {
             return Ok(Hashed::new(gathered));
         };
         // Popped only once awaited: a dropped future leaves it for the next call.
-        let gathered = (&mut range.task).await.map_err(|error| {
-            CollectorError::Inconsistent(format!("a gathering task failed: {error}"))
-        });
+        let gathered = match (&mut range.task).await {
+            Ok(gathered) => gathered,
+            // A panic in a gathering task is a bug: it stops ingestion as it does when the
+            // gather runs in this task, instead of being retried as an inconsistency.
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => {
+                Err(CollectorError::Inconsistent(format!("a gathering task failed: {error}")))
+            }
+        };
         let to_block = range.to_block;
         self.ranges.pop_front();
-        let hashed = gathered??;
+        let hashed = gathered?;
         if hashed.gathered.last_block().number != to_block {
             // The collector stopped short (a provider range limit): later ranges no longer
             // line up.
