@@ -10,6 +10,7 @@ mod process;
 mod proxy;
 mod scenarios;
 mod sink;
+mod startup;
 mod stats;
 mod store_size;
 
@@ -106,6 +107,13 @@ enum Scenario {
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
+    /// The release binary from process start to the checkpoint at the head, against the same
+    /// pipeline in this process, and where the binary's start-up time goes.
+    Startup {
+        /// Messages on the chain.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+    },
     /// Subscribers on a live stream, and one subscriber replaying stored messages.
     Fanout {
         /// Live subscribers.
@@ -148,6 +156,7 @@ async fn main() {
             store_size::store_size(&sizes, messages, cli.runs, before.as_deref(), plot.as_deref())
                 .await;
         }
+        Scenario::Startup { messages } => startup::startup(messages, cli.runs).await,
         Scenario::Memory { messages, subscribers } => {
             scenarios::memory(messages, subscribers).await;
         }

@@ -16,7 +16,7 @@ use std::{
 use tempfile::TempDir;
 
 /// The release `ferry` binary beside this benchmark, built once per run first.
-fn ferry_binary() -> &'static Path {
+pub(crate) fn ferry_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         // `cargo run` says which cargo it is in CARGO.
@@ -30,7 +30,7 @@ fn ferry_binary() -> &'static Path {
     })
 }
 
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
