@@ -202,7 +202,7 @@ impl Store {
 
             let seq = writer.next;
             let nonce = l1.message.nonce;
-            let above = frontier.is_below(nonce);
+            let above = frontier.is_new_high(nonce);
             let stored = if above { None } else { index::seq_by_nonce(txn, nonce, hash)? };
             let Some(stored) = stored else {
                 value.clear();
@@ -216,8 +216,8 @@ impl Store {
                 } else {
                     index::index_message(txn, seq, hash, nonce)?;
                 }
-                txn.put::<tables::Nonces>(&l1.message.nonce, &seq)?;
-                held_nonces.push(l1.message.nonce);
+                txn.put::<tables::Nonces>(&nonce, &seq)?;
+                held_nonces.push(nonce);
                 if l1.origin.block_number >= window_start {
                     txn.put::<tables::WindowMessages>(&(l1.origin.block_number, seq), &())?;
                 }

@@ -62,13 +62,13 @@ impl NonceFrontier {
         Ok(Self { highest: txn.last::<tables::NonceIndex>()?.map(|(key, _)| key.nonce) })
     }
 
-    /// Whether no stored message has a nonce as high as `nonce`.
-    pub(super) fn is_below(&self, nonce: U256) -> bool {
+    /// Whether `nonce` is above every stored nonce: no stored message has it.
+    pub(super) fn is_new_high(&self, nonce: U256) -> bool {
         self.highest.is_none_or(|highest| nonce > highest)
     }
 
     /// Indexes a message just stored at `seq` whose nonce is above the frontier (see
-    /// [`Self::is_below`]), and moves the frontier to it.
+    /// [`Self::is_new_high`]), and moves the frontier to it.
     pub(super) fn index_above(
         &mut self,
         txn: &WriteTxn<'_>,
