@@ -84,9 +84,13 @@ impl BenchChain {
             drop(anvil); // SIGTERM, and waits: Anvil writes the state file as it exits
             std::fs::rename(&partial, &state).unwrap();
         }
+        // Loading a saved chain takes Anvil seconds per 100 MB of state (1.7 GB for
+        // 1,000,000 messages), far beyond the default start-up timeout.
+        let load_timeout = std::fs::metadata(&state).map_or(0, |meta| meta.len() / 1_000_000);
         let anvil = ferry_test_support::anvil_builder()
             .args(["--load-state", &state_arg])
             .args(CHAIN_ARGS)
+            .timeout(10_000 + load_timeout * 300)
             .try_spawn()
             .unwrap();
         let provider = wallet_provider(&anvil);
