@@ -66,9 +66,7 @@ impl AnswerSize {
         if self.logs <= TARGET_LOGS && self.bytes <= TARGET_BYTES {
             return None;
         }
-        let by_logs = blocks.saturating_mul(TARGET_LOGS) / self.logs.max(1);
-        let by_bytes = blocks.saturating_mul(TARGET_BYTES) / self.bytes.max(1);
-        Some(by_logs.min(by_bytes))
+        self.blocks_to_fill(blocks)
     }
 
     /// How many blocks at this answer's density (of `blocks` blocks) fill the budget; `None`

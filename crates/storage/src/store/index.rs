@@ -45,6 +45,10 @@ fn hash_key(seq: Seq, hash: B256) -> HashKey {
 /// Indexes a message just stored at `seq`, by nonce and by hash.
 pub(super) fn index_message(txn: &WriteTxn<'_>, seq: Seq, hash: B256, nonce: U256) -> Result<()> {
     txn.put::<tables::NonceIndex>(&NonceKey { nonce, seq }, &hash)?;
+    index_by_hash(txn, seq, hash)
+}
+
+fn index_by_hash(txn: &WriteTxn<'_>, seq: Seq, hash: B256) -> Result<()> {
     txn.put::<tables::HashIndex>(&hash_key(seq, hash), &seq)
 }
 
@@ -77,7 +81,7 @@ impl NonceFrontier {
         nonce: U256,
     ) -> Result<()> {
         txn.append::<tables::NonceIndex>(&NonceKey { nonce, seq }, &hash)?;
-        txn.put::<tables::HashIndex>(&hash_key(seq, hash), &seq)?;
+        index_by_hash(txn, seq, hash)?;
         self.highest = Some(nonce);
         Ok(())
     }
