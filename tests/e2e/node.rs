@@ -47,6 +47,32 @@ async fn dev_mode_runs_and_the_operator_cli_drives_it() {
     assert_eq!(status.messages_stored, 3);
     let (exit, out, _) = ferry_once(&["checkpoint", "history", "--admin.addr", &admin_addr]);
     assert!(exit.success() && out.contains("messaging_setCheckpoint"), "{out}");
+
+    // A set made on condition of a checkpoint the node no longer holds changes nothing and
+    // says where it is; one made on the checkpoint just read goes through.
+    let before = admin.get_checkpoint_history(Some(100)).await.unwrap();
+    let stale = ["checkpoint", "set", "--block", "0", "--if-at", "1:7", "--admin.addr"];
+    let (exit, _, err) = ferry_once(&[&stale[..], &[admin_addr.as_str()]].concat());
+    assert!(!exit.success(), "a stale --if-at must fail");
+    assert!(err.contains("checkpoint moved: expected (block 1, index 7)"), "{err}");
+    assert!(err.contains("-32054"), "{err}");
+    assert_eq!(admin.get_checkpoint_history(Some(100)).await.unwrap(), before, "nothing changed");
+    let mut applied = false;
+    for _ in 0..5 {
+        let read = admin.get_checkpoint().await.unwrap().unwrap();
+        let at = format!("{}:{}", read.block, read.index);
+        let set = ["checkpoint", "set", "--block", "0", "--if-at", &at, "--json", "--admin.addr"];
+        let (exit, out, err) = ferry_once(&[&set[..], &[admin_addr.as_str()]].concat());
+        if exit.success() {
+            let change: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(change["previous"], serde_json::json!(read));
+            applied = true;
+            break;
+        }
+        // Refused only because a new block moved the checkpoint meanwhile.
+        assert!(err.contains("checkpoint moved"), "{err}");
+    }
+    assert!(applied, "a set on the checkpoint just read goes through");
     let public_addr = ferry.public.to_string();
     let (exit, out, _) = ferry_once(&["status", "--rpc.addr", &public_addr]);
     assert!(exit.success() && out.contains("messages stored: 3"), "{out}");
@@ -62,7 +88,7 @@ async fn dev_mode_runs_and_the_operator_cli_drives_it() {
     assert_eq!(stored, Some("ferry_messages_stored_total 3"), "{body}");
     assert!(
         body.contains(
-            "ferry_rpc_requests_total{method=\"messaging_setCheckpoint\",outcome=\"ok\"} 1"
+            "ferry_rpc_requests_total{method=\"messaging_setCheckpoint\",outcome=\"ok\"} 2"
         )
     );
 

@@ -350,7 +350,11 @@ async fn a_reorg_deeper_than_the_window_halts_loudly_until_an_operator_moves_the
     let fork = head(&contract).await - 7;
     let admin = HttpClient::builder().build(format!("http://{}", ferry.admin)).unwrap();
     let preview = admin
-        .set_checkpoint((fork - 1).into(), None, Some(ferry_rpc::ChangeOptions { dry_run: true }))
+        .set_checkpoint(
+            (fork - 1).into(),
+            None,
+            Some(ferry_rpc::ChangeOptions { dry_run: true, expected: None }),
+        )
         .await
         .unwrap();
     assert!(preview.effect.unwrap().would_orphan > 0);

@@ -265,7 +265,7 @@ pub(crate) async fn rewind(messages: u64, blocks: u64, runs: usize) {
     let (mut calls, mut firsts, mut totals) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let started = Instant::now();
-        node.controller.set_checkpoint(Position::block_start(target), "bench").await.unwrap();
+        node.controller.set_checkpoint(Position::block_start(target), "bench", None).await.unwrap();
         calls.push(started.elapsed());
         node.wait_cursor(|cursor| cursor.block > target).await;
         firsts.push(started.elapsed());

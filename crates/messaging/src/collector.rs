@@ -95,9 +95,10 @@ pub struct Gathered {
     /// Logs that carried the topic of a message or a lifecycle event but could not be
     /// decoded, in the same range.
     pub malformed: Vec<MalformedLog>,
-    /// The headers of the range's blocks from the one asked for (at least the last block),
-    /// ascending and linked; every log of a block among them carries its hash. The last one
-    /// is the last block scanned completely.
+    /// The headers of the blocks from the one asked for (at least the last block), ascending
+    /// and linked; every log of a block among them carries its hash. The last one is the last
+    /// block scanned completely; the first ones may be below the range (see
+    /// [`Collector::gather`]).
     pub headers: Vec<BlockHeader>,
 }
 
@@ -125,7 +126,9 @@ pub trait Collector: Send + Sync + 'static {
     /// skips a block. Headers come for every block from `headers_from` on (the reorg window), and
     /// for the last block in any case; the logs of those blocks are checked against them, so that
     /// nothing returned mixes two chains (invariant: anchored gathers). An answer that cannot be
-    /// anchored so is asked again, never returned.
+    /// anchored so is asked again, never returned. `headers_from` may be below `from`'s block:
+    /// after an operator's forward move, the headers of the blocks skipped link the window to
+    /// the range (their logs are not read).
     fn gather(
         &self,
         from: Position,

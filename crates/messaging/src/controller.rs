@@ -9,7 +9,7 @@ use crate::{
     timeline::{BlockClock, Unplaced, first_block_at},
 };
 use ferry_primitives::{Checkpoint, Position};
-use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, Store};
+use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, CheckpointWrite, Store};
 use std::{
     cmp::Ordering,
     sync::{
@@ -151,37 +151,46 @@ impl MessagingController {
 
     /// Sets the checkpoint to `position`: the node reads from there next, re-scanning or
     /// skipping. Refused, with nothing written, when the block is beyond the newest L1 head
-    /// the node knows. `caller` goes to the audit trail.
+    /// the node knows, or when `expected` is given and the stored checkpoint is not that one
+    /// (a compare-and-set: the caller computed `position` from a read that a reorg or another
+    /// change has overtaken since). `caller` goes to the audit trail.
     pub async fn set_checkpoint(
         &self,
         position: Position,
         caller: &str,
+        expected: Option<Checkpoint>,
     ) -> Result<CheckpointChange, ControllerError> {
         self.check_head(position).await?;
-        self.change(Some(position), ChangeMethod::SetCheckpoint, caller).await
+        self.change(Some(position), ChangeMethod::SetCheckpoint, caller, expected).await
     }
 
-    /// Deletes the checkpoint: the node reads from its configured start block next.
-    /// `caller` goes to the audit trail.
+    /// Deletes the checkpoint: the node reads from its configured start block next. With
+    /// `expected`, only if the stored checkpoint is that one. `caller` goes to the audit
+    /// trail.
     pub async fn reset_checkpoint(
         &self,
         caller: &str,
+        expected: Option<Checkpoint>,
     ) -> Result<CheckpointChange, ControllerError> {
-        self.change(None, ChangeMethod::ResetCheckpoint, caller).await
+        self.change(None, ChangeMethod::ResetCheckpoint, caller, expected).await
     }
 
     /// What [`Self::set_checkpoint`] would do, changing nothing (and refused alike).
     pub async fn preview_set(
         &self,
         position: Position,
+        expected: Option<Checkpoint>,
     ) -> Result<CheckpointPreview, ControllerError> {
         self.check_head(position).await?;
-        self.preview(Some(position)).await
+        self.preview(Some(position), expected).await
     }
 
-    /// What [`Self::reset_checkpoint`] would do, changing nothing.
-    pub async fn preview_reset(&self) -> Result<CheckpointPreview, ControllerError> {
-        self.preview(None).await
+    /// What [`Self::reset_checkpoint`] would do, changing nothing (and refused alike).
+    pub async fn preview_reset(
+        &self,
+        expected: Option<Checkpoint>,
+    ) -> Result<CheckpointPreview, ControllerError> {
+        self.preview(None, expected).await
     }
 
     /// The first L1 block at or after `time` (Unix seconds), for a rewind by time: the start
@@ -255,6 +264,7 @@ impl MessagingController {
         new: Checkpoint,
         method: ChangeMethod,
         caller: &str,
+        expected: Option<Checkpoint>,
     ) -> Result<CheckpointChange, ControllerError> {
         let _serial = self.inner.changes.lock().await;
         let store = self.inner.store.clone();
@@ -262,7 +272,17 @@ impl MessagingController {
         let status = &self.inner.status;
         // Halted by a deep reorg, the store resolves the halt with the change: the operator
         // says where the chain is to be read again.
-        let changed = blocking(move || store.change_checkpoint(new, Some(&origin))).await?;
+        let write = move || {
+            store.change_checkpoint(CheckpointWrite { new, expected, origin: Some(&origin) })
+        };
+        let changed = blocking(write).await?;
+        if let Some(skipped) = changed.skipped {
+            metrics::counter!("ferry_checkpoint_skips_total").increment(1);
+            metrics::counter!("ferry_checkpoint_skipped_blocks_total").increment(skipped.blocks);
+            warn!(target: LOG_TARGET, caller, blocks = skipped.blocks,
+                stored_messages = skipped.stored_messages,
+                "Checkpoint moved forward: the logs of the blocks skipped are not read");
+        }
         let orphaned = changed.resolved.as_ref().map_or(0, |summary| summary.orphaned.len() as u64);
         if let Some(summary) = &changed.resolved {
             status.record_reorg(summary);
@@ -276,11 +296,18 @@ impl MessagingController {
         Ok(CheckpointChange { previous: changed.previous, current: new, rewind_applied, orphaned })
     }
 
-    async fn preview(&self, new: Checkpoint) -> Result<CheckpointPreview, ControllerError> {
+    async fn preview(
+        &self,
+        new: Checkpoint,
+        expected: Option<Checkpoint>,
+    ) -> Result<CheckpointPreview, ControllerError> {
         let store = self.inner.store.clone();
         let halted = self.inner.store.halt()?.is_some();
         let (previous, effect) = blocking(move || {
             let previous = store.checkpoint()?;
+            if let Some(expected) = expected.filter(|expected| *expected != previous) {
+                return Err(ferry_storage::Error::CheckpointMoved { expected, found: previous });
+            }
             let (from, to) = (store.resume_position(previous), store.resume_position(new));
             let (action, range) = match to.cmp(&from) {
                 Ordering::Less => (ChangeAction::Rescan, Some((to, from))),

@@ -5,7 +5,7 @@ use crate::{
     Batch, Collector, DeepReorg, Halt, MessageStream, Phase, Reorg, Status, StreamError, StreamItem,
 };
 use ferry_primitives::Position;
-use ferry_storage::{BatchWrite, CommitOutcome, CommitSummary, ReorgOutcome, ReorgWrite, Store};
+use ferry_storage::{CommitOutcome, CommitSummary, ReorgOutcome, ReorgWrite, Store};
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
@@ -342,6 +342,14 @@ impl Drain {
             info!(target: LOG_TARGET, reincluded = summary.reincluded, from = %batch.from,
                 "Orphaned messages found again on the canonical chain");
         }
+        if let Some(restart) = summary.window_restarted {
+            warn!(target: LOG_TARGET, previous_tip = restart.previous_tip, first = restart.first,
+                floor = batch.window_floor,
+                "The header window starts again: what it kept ends below its floor (the node \
+                 fell behind further than the window, or the checkpoint moved beyond it); a \
+                 reorg reaching below the new first block halts ingestion");
+            self.status.record_window_restart(restart);
+        }
         self.status.record_commit(
             summary,
             batch.messages.iter().map(|l1| l1.message.nonce),
@@ -444,16 +452,7 @@ fn write_batch(
     batch: &Batch,
     tags: ferry_storage::FinalityTags,
 ) -> ferry_storage::Result<CommitOutcome> {
-    let outcome = store.commit(&BatchWrite {
-        from: batch.from,
-        next: batch.next,
-        messages: &batch.messages,
-        hashes: &batch.hashes,
-        events: &batch.events,
-        headers: &batch.headers,
-        window_floor: batch.window_floor,
-        tags,
-    });
+    let outcome = store.commit(&batch.write(tags));
     if let Ok(CommitOutcome::Committed(summary)) = &outcome
         && (summary.stored > 0 || summary.state_changes + summary.unmatched_events > 0)
     {

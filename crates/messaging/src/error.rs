@@ -50,7 +50,8 @@ pub enum ControllerError {
         /// The newest L1 block the node knows.
         head: u64,
     },
-    /// The store failed; nothing was changed.
+    /// The store failed, or refused the change ([`ferry_storage::Error::CheckpointMoved`]: a
+    /// compare-and-set found another checkpoint than the caller read); nothing was changed.
     #[error("storage failed: {0}")]
     Storage(#[from] ferry_storage::Error),
     /// [`MessagingController::start`](crate::MessagingController::start) was called twice.

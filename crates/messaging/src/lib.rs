@@ -42,7 +42,9 @@ pub use error::{CollectorError, ControllerError, StreamError};
 pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
 pub use finality::{Visibility, visibility};
 pub use nonces::{NonceGap, NonceTracker};
-pub use status::{Halt, Phase, SinkSnapshot, Status, StatusSnapshot, UpstreamSnapshot};
+pub use status::{
+    Halt, Phase, SinkSnapshot, Status, StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
+};
 pub use stream::{
     Batch, DEFAULT_REORG_WINDOW, DeepReorg, DeepReorgKind, MessageStream, Reorg, ReplacedBlock,
     StreamItem,

@@ -63,8 +63,23 @@ pub struct Status {
     rewinds: AtomicU64,
     storage_errors: AtomicU64,
     l1_requests: AtomicU64,
+    window_restarts: AtomicU64,
+    last_window_restart: Mutex<Option<WindowRestartNote>>,
     /// The distributed sink, when one is configured.
     sink: Mutex<Option<SinkSnapshot>>,
+}
+
+/// The header window started again above what it kept (the node fell behind further than
+/// the window, or an operator moved the checkpoint beyond it): reorgs reaching below its new
+/// first block halt ingestion instead of healing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowRestartNote {
+    /// The newest block the window kept before.
+    pub previous_tip: u64,
+    /// The block it starts again at.
+    pub first: u64,
+    /// When, in Unix milliseconds.
+    pub at: u64,
 }
 
 /// The distributed sink (NATS JetStream) as status reports it.
@@ -232,6 +247,10 @@ pub struct StatusSnapshot {
     pub upstream: UpstreamSnapshot,
     /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
     pub l1_requests: u64,
+    /// Times the header window started again since the node started.
+    pub window_restarts: u64,
+    /// The last of them.
+    pub last_window_restart: Option<WindowRestartNote>,
     /// The distributed sink, when one is configured.
     pub sink: Option<SinkSnapshot>,
 }
@@ -276,6 +295,8 @@ impl Status {
             rewinds: AtomicU64::default(),
             storage_errors: AtomicU64::default(),
             l1_requests: AtomicU64::default(),
+            window_restarts: AtomicU64::default(),
+            last_window_restart: Mutex::default(),
             sink: Mutex::default(),
         }
     }
@@ -389,6 +410,8 @@ impl Status {
             missing_nonces,
             upstream: upstream_snapshot,
             l1_requests: self.l1_requests.load(Ordering::Relaxed),
+            window_restarts: self.window_restarts.load(Ordering::Relaxed),
+            last_window_restart: *lock(&self.last_window_restart),
             sink: self.sink(),
         }
     }
@@ -472,6 +495,17 @@ impl Status {
             }
             self.last_seq.send_replace(summary.last_seq());
         }
+    }
+
+    /// Records that the header window started again.
+    pub(crate) fn record_window_restart(&self, restart: ferry_storage::WindowRestart) {
+        self.window_restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ferry_header_window_restarts_total").increment(1);
+        *lock(&self.last_window_restart) = Some(WindowRestartNote {
+            previous_tip: restart.previous_tip,
+            first: restart.first,
+            at: unix_millis(SystemTime::now()),
+        });
     }
 
     pub(crate) fn record_rewind(&self) {

@@ -437,7 +437,7 @@ impl Collector for ScriptedCollector {
                 }
             }
         }
-        let headers = (headers_from.max(from.block).min(last)..=last)
+        let headers = (headers_from.min(last)..=last)
             .map(|number| {
                 let block = &script.blocks[number as usize];
                 BlockHeader { number, hash: block.hash, parent_hash: block.parent_hash }

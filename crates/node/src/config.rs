@@ -870,14 +870,31 @@ mod tests {
         let cli = parse(&["checkpoint", "set", "--block", "0x3e8", "--dry-run", "--json"]).unwrap();
         match cli.command {
             Some(crate::Command::Checkpoint {
-                action: crate::CheckpointCommand::Set { block, index, time, dry_run },
+                action: crate::CheckpointCommand::Set { block, index, time, dry_run, if_at },
                 admin,
             }) => {
                 assert_eq!((block, index, dry_run, admin.json), (Some(1_000), None, true, true));
-                assert_eq!(time, None);
+                assert_eq!((time, if_at), (None, None));
             }
             other => panic!("{other:?}"),
         }
+        let if_at =
+            |value: &str| match parse(&["checkpoint", "set", "--block", "1", "--if-at", value])
+                .map(|cli| cli.command)
+            {
+                Ok(Some(crate::Command::Checkpoint {
+                    action: crate::CheckpointCommand::Set { if_at, .. },
+                    ..
+                })) => Ok(if_at),
+                Ok(other) => panic!("{other:?}"),
+                Err(error) => Err(error),
+            };
+        use ferry_primitives::Position;
+        assert_eq!(if_at("162"), Ok(Some(Some(Position::block_start(162)))));
+        assert_eq!(if_at("0xa2:3"), Ok(Some(Some(Position::new(162, 3)))));
+        assert_eq!(if_at("none"), Ok(Some(None)));
+        let error = if_at("162:x").unwrap_err();
+        assert!(error.contains("--if-at") && error.contains("index \"x\""), "{error}");
         let error = parse(&["checkpoint", "set", "--block", "-1"]).unwrap_err();
         assert!(error.contains("--block") && error.contains("-1"), "{error}");
         assert!(parse(&["checkpoint", "set"]).unwrap_err().contains("--block"));

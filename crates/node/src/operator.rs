@@ -71,12 +71,21 @@ pub enum CheckpointCommand {
         /// Show what would be re-scanned or skipped; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Change it only if the node's checkpoint is still this one (what `ferry checkpoint
+        /// get` printed: `BLOCK`, `BLOCK:INDEX`, or `none`); otherwise nothing changes and the
+        /// node says where it is now.
+        #[arg(long, value_name = "CHECKPOINT", value_parser = parse_checkpoint)]
+        if_at: Option<Checkpoint>,
     },
     /// Delete the checkpoint: the node re-reads from its start block.
     Reset {
         /// Show what would be re-scanned; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Reset it only if the node's checkpoint is still this one (`BLOCK`, `BLOCK:INDEX`,
+        /// or `none`).
+        #[arg(long, value_name = "CHECKPOINT", value_parser = parse_checkpoint)]
+        if_at: Option<Checkpoint>,
     },
     /// Print the newest checkpoint changes.
     History {
@@ -112,6 +121,21 @@ pub struct AdminTarget {
 
 fn parse_quantity(text: &str) -> Result<u64, String> {
     ferry_primitives::quantity::parse(text).map_err(|error| error.to_string())
+}
+
+/// `none` (no checkpoint stored), `BLOCK` (its first log) or `BLOCK:INDEX`, numbers in decimal
+/// or `0x` hex.
+fn parse_checkpoint(text: &str) -> Result<Checkpoint, String> {
+    if text == "none" {
+        return Ok(None);
+    }
+    let (block, index) = text.split_once(':').unwrap_or((text, "0"));
+    let named = |what: &str, part: &str| {
+        parse_quantity(part).map_err(|error| {
+            format!("{text:?} is not none, BLOCK or BLOCK:INDEX: {what} {part:?}: {error}")
+        })
+    };
+    Ok(Some(Position::new(named("block", block)?, named("index", index)?)))
 }
 
 /// Why a command failed.
@@ -226,6 +250,13 @@ fn print_change(change: &CheckpointChangeResult) {
             ferry_rpc::ChangeAction::None => println!("reading would go on where it is"),
         }
         println!("(dry run: nothing was changed)");
+        let at = match change.previous {
+            Some(Position { block, index }) => format!("{block}:{index}"),
+            None => "none".to_owned(),
+        };
+        println!(
+            "to make the change only if nothing moves the checkpoint meanwhile, add --if-at {at}"
+        );
     }
     if let Some(applied) = change.rewind_applied {
         println!(
@@ -330,19 +361,20 @@ async fn checkpoint(action: CheckpointCommand, admin: &AdminTarget) -> Result<()
                 println!("checkpoint: {}", describe(checkpoint))
             }
         }
-        CheckpointCommand::Set { block, index, time, dry_run } => {
-            let options = dry_run.then_some(ChangeOptions { dry_run });
+        CheckpointCommand::Set { block, index, time, dry_run, if_at } => {
+            let options = ChangeOptions { dry_run, expected: if_at };
             let target = match (block, time) {
                 (_, Some(timestamp)) => CheckpointTarget::Time { timestamp },
                 (Some(block), None) => CheckpointTarget::Block(block),
                 (None, None) => return Err(CommandError::Usage("give --block or --time")),
             };
-            let change = client.set_checkpoint(target, index, options).await.map_err(error)?;
+            let change =
+                client.set_checkpoint(target, index, Some(options)).await.map_err(error)?;
             if admin.json { print_json(&change) } else { print_change(&change) }
         }
-        CheckpointCommand::Reset { dry_run } => {
-            let options = dry_run.then_some(ChangeOptions { dry_run });
-            let change = client.reset_checkpoint(options).await.map_err(error)?;
+        CheckpointCommand::Reset { dry_run, if_at } => {
+            let options = ChangeOptions { dry_run, expected: if_at };
+            let change = client.reset_checkpoint(Some(options)).await.map_err(error)?;
             if admin.json { print_json(&change) } else { print_change(&change) }
         }
         CheckpointCommand::History { limit } => {
@@ -351,8 +383,14 @@ async fn checkpoint(action: CheckpointCommand, admin: &AdminTarget) -> Result<()
                 print_json(&history);
             } else {
                 for entry in history {
+                    let skipped = entry.skipped.map_or_else(String::new, |skipped| {
+                        format!(
+                            " (skipped {} blocks, {} stored messages logged there)",
+                            skipped.blocks, skipped.stored_messages
+                        )
+                    });
                     println!(
-                        "#{} at {} ms: {} by {}: {} -> {}",
+                        "#{} at {} ms: {} by {}: {} -> {}{skipped}",
                         entry.id,
                         entry.time,
                         entry.method,

@@ -33,7 +33,7 @@ pub use lifecycle::{
     EventAt, Lifecycle, LifecycleEvent, LifecycleKind, MessageState, StateChange, StateCounts,
 };
 pub use message::{L1Message, Message, Origin, StoredMessage};
-pub use position::{BlockRef, Checkpoint, Position};
+pub use position::{BlockRef, Checkpoint, Position, ShowCheckpoint};
 pub use seq::Seq;
 
 pub use alloy_primitives::{Address, B256, U256};

@@ -65,6 +65,20 @@ pub struct BlockRef {
 /// `None` means "no checkpoint stored": the node starts at its configured start block.
 pub type Checkpoint = Option<Position>;
 
+/// A checkpoint as operators read it, in messages and the CLI: the position, or that none is
+/// stored (reading starts at the start block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShowCheckpoint(pub Checkpoint);
+
+impl fmt::Display for ShowCheckpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(position) => position.fmt(f),
+            None => f.write_str("none (reading starts at the start block)"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,10 +58,11 @@ async fn set_checkpoint(
             (Position::block_start(resolution.block), Some(ResolvedTime::from(resolution)))
         }
     };
+    let controller = &context.controller;
     let mut result: CheckpointChangeResult = if options.dry_run {
-        context.controller.preview_set(position).await?.into()
+        controller.preview_set(position, options.expected).await?.into()
     } else {
-        context.controller.set_checkpoint(position, &caller(&extensions)).await?.into()
+        controller.set_checkpoint(position, &caller(&extensions), options.expected).await?.into()
     };
     result.resolved = resolved;
     Ok(result)
@@ -75,9 +76,9 @@ async fn reset_checkpoint(
     let call = CallParams::parse(&params, &["options"])?;
     let options: ChangeOptions = call.optional(0)?.unwrap_or_default();
     if options.dry_run {
-        return Ok(context.controller.preview_reset().await?.into());
+        return Ok(context.controller.preview_reset(options.expected).await?.into());
     }
-    Ok(context.controller.reset_checkpoint(&caller(&extensions)).await?.into())
+    Ok(context.controller.reset_checkpoint(&caller(&extensions), options.expected).await?.into())
 }
 
 async fn history(

@@ -2,7 +2,7 @@
 //! one conversion into JSON-RPC errors, each carrying the values involved.
 
 use ferry_messaging::ControllerError;
-use ferry_primitives::Position;
+use ferry_primitives::{Checkpoint, Position};
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::json;
 
@@ -32,6 +32,10 @@ pub mod codes {
     /// A set by time could not search L1's blocks (not connected, failing, too slow);
     /// nothing was changed.
     pub const L1_UNAVAILABLE: i32 = -32053;
+    /// A compare-and-set change (`expected` given) found another checkpoint stored: a reorg,
+    /// a commit or another change moved it since the caller read it. Nothing was changed;
+    /// `data` gives both. Read again and decide again.
+    pub const CHECKPOINT_MOVED: i32 = -32054;
     /// A subscription was closed because its subscriber could not keep up; `data` says the
     /// last seq delivered and where to resume. Sent as the subscription's error notification.
     pub const SLOW_SUBSCRIBER: i32 = -32060;
@@ -82,6 +86,16 @@ pub enum RpcError {
         /// Why.
         reason: String,
     },
+    /// A compare-and-set change found another checkpoint than the caller read.
+    #[error("{message}")]
+    CheckpointMoved {
+        /// The checkpoint the caller read.
+        expected: Checkpoint,
+        /// The checkpoint stored.
+        found: Checkpoint,
+        /// What the store said, naming both.
+        message: String,
+    },
     /// The store failed.
     #[error("storage failed, nothing was changed: {0}")]
     Storage(String),
@@ -97,6 +111,9 @@ impl From<ControllerError> for RpcError {
             ControllerError::Storage(error @ ferry_storage::Error::MidBlockResolve { .. }) => {
                 Self::InvalidParam { param: "index", reason: error.to_string() }
             }
+            ControllerError::Storage(
+                error @ ferry_storage::Error::CheckpointMoved { expected, found },
+            ) => Self::CheckpointMoved { expected, found, message: error.to_string() },
             ControllerError::Storage(error) => Self::Storage(error.to_string()),
             ControllerError::AlreadyStarted => Self::Internal(error.to_string()),
             ControllerError::TimeBeyondHead { requested, head, head_time } => {
@@ -134,6 +151,9 @@ impl From<RpcError> for ErrorObjectOwned {
             ),
             RpcError::L1Unavailable { requested, reason } => {
                 (codes::L1_UNAVAILABLE, Some(json!({ "timestamp": requested, "reason": reason })))
+            }
+            RpcError::CheckpointMoved { expected, found, .. } => {
+                (codes::CHECKPOINT_MOVED, Some(json!({ "expected": expected, "found": found })))
             }
             RpcError::Storage(reason) => {
                 (codes::STORAGE_FAILURE, Some(json!({ "reason": reason })))

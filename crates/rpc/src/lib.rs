@@ -44,8 +44,8 @@ pub use time::Timestamp;
 pub use types::{
     ChangeAction, ChangeEffect, ChangeOptions, CheckpointChangeResult, CheckpointTarget,
     HaltStatus, HeaderWindow, HistoryEntry, LogPage, MessageStateResult, NodeStatus, NonceGap,
-    Phase, PipelineStatus, ReadOptions, ReorgEntry, ResolvedTime, SinkStatus, UnmatchedMessage,
-    UpstreamStatus,
+    Phase, PipelineStatus, ReadOptions, ReorgEntry, ResolvedTime, SinkStatus, SkippedRange,
+    UnmatchedMessage, UpstreamStatus, WindowRestartStatus,
 };
 
 /// The largest response (and WebSocket message) the bundled clients accept: twice the

@@ -1,6 +1,6 @@
 //! The store's errors, each variant carrying the table, key or values involved.
 
-use ferry_primitives::{Address, B256, Position};
+use ferry_primitives::{Address, B256, Checkpoint, Position, ShowCheckpoint};
 use signet_libmdbx::{MdbxError, ReadError};
 use std::path::PathBuf;
 
@@ -142,6 +142,19 @@ pub enum Error {
     MidBlockResolve {
         /// The position asked for.
         position: Position,
+    },
+    /// An operator's change was made on condition that the checkpoint was `expected`, and it
+    /// is not: a reorg, a commit or another change moved it since the caller read it.
+    #[error(
+        "checkpoint moved: expected {}, found {}; nothing was changed",
+        ShowCheckpoint(*expected),
+        ShowCheckpoint(*found)
+    )]
+    CheckpointMoved {
+        /// The checkpoint the caller read.
+        expected: Checkpoint,
+        /// The checkpoint the store holds.
+        found: Checkpoint,
     },
     /// A batch handed over with a different number of hashes than messages.
     #[error("batch of {messages} messages came with {hashes} message hashes")]

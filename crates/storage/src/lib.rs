@@ -35,15 +35,15 @@ mod store;
 mod tables;
 mod txn;
 
-pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin};
+pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin, Skipped};
 pub use codec::{
     EventMessage, FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause, ReorgRecord,
     WindowBounds,
 };
 pub use error::{Error, Result};
 pub use store::{
-    BatchWrite, CheckpointChanged, CommitOutcome, CommitSummary, DatabaseInfo, MessageLifecycle,
-    ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, SpaceStats, Store,
-    StoreConfig, StoreOptions, StoredEntry, TableStats, Window,
+    BatchWrite, CheckpointChanged, CheckpointWrite, CommitOutcome, CommitSummary, DatabaseInfo,
+    MessageLifecycle, ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement,
+    SpaceStats, Store, StoreConfig, StoreOptions, StoredEntry, TableStats, Window, WindowRestart,
 };
 pub use tables::Table;

@@ -99,7 +99,8 @@ tables! {
     MessageNotices: (Seq, Seq) => ();
     /// reorg id → when, why, from where to where, what it orphaned.
     Reorgs: u64 => ReorgRecord;
-    /// change id → time, method, previous and new checkpoint, caller.
+    /// change id → time, method, previous and new checkpoint, what a forward move skipped,
+    /// caller.
     Audit: u64 => crate::audit::AuditRecord;
     /// message hash → the lifecycle events logged about it, in L1 order (and its fields while
     /// the node has not stored the message itself); absent while it has none.

@@ -101,6 +101,21 @@ impl<'s, K: TransactionKind> Txn<'s, K> {
         Ok(())
     }
 
+    /// Calls `visit` on every entry's raw bytes, in key order: for migrations, which read
+    /// values in a layout the table no longer promises.
+    pub(crate) fn walk_raw<T: TableDef>(
+        &self,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut cursor = self.cursor::<T>()?;
+        let mut entry: Option<RawEntry<'_>> = cursor.first().map_err(read_error::<T>)?;
+        while let Some((key, value)) = entry {
+            visit(&key, &value)?;
+            entry = cursor.next().map_err(read_error::<T>)?;
+        }
+        Ok(())
+    }
+
     /// Calls `visit` on the entries from `from` (or the last) downwards, until it breaks.
     pub(crate) fn walk_back<T: TableDef>(
         &self,

@@ -99,15 +99,16 @@ fn blocks_answered(ranged: &[PlacedLog], headers: &[RpcHeader]) -> Result<HashSe
 
 impl EthereumCollector {
     /// One attempt at the logs of `from..=last`, anchored to the headers of the blocks from
-    /// `headers_from` (or of `last` alone).
+    /// `headers_from` (or of `last` alone). Headers below `from`'s block link the window to the
+    /// range; only the range's own blocks are asked for logs.
     pub(super) async fn gather_anchored(
         &self,
         from: Position,
         last: u64,
         headers_from: u64,
     ) -> Result<Gathered, Attempt> {
-        let first_header = headers_from.max(from.block).min(last);
-        let covered = first_header == from.block;
+        let first_header = headers_from.min(last);
+        let covered = first_header <= from.block;
         // Covering the range, the headers decide which logs to ask (their blooms): first.
         // Anchored by a header at its end only (below the window), the range's logs are asked
         // alongside: every check below holds whichever answer came first.
@@ -126,8 +127,10 @@ impl EthereumCollector {
             )));
         }
         let contract = self.config.contract;
-        let mut ask_by_hash: Vec<&RpcHeader> =
-            headers.iter().filter(|header| header.may_hold(contract)).collect();
+        let mut ask_by_hash: Vec<&RpcHeader> = headers
+            .iter()
+            .filter(|header| header.number.to::<u64>() >= from.block && header.may_hold(contract))
+            .collect();
         let ranged = match ranged {
             None if ask_by_hash.len() > PER_BLOCK_MAX => {
                 let first = ask_by_hash[0].number.to();

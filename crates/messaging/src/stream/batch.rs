@@ -33,6 +33,20 @@ impl Batch {
     pub fn last_block(&self) -> BlockHeader {
         *self.headers.last().expect("a batch has at least its last header")
     }
+
+    /// What the store commits for it, under the provider's safe and finalized blocks `tags`.
+    pub fn write(&self, tags: ferry_storage::FinalityTags) -> ferry_storage::BatchWrite<'_> {
+        ferry_storage::BatchWrite {
+            from: self.from,
+            next: self.next,
+            messages: &self.messages,
+            hashes: &self.hashes,
+            events: &self.events,
+            headers: &self.headers,
+            window_floor: self.window_floor,
+            tags,
+        }
+    }
 }
 
 /// A block of the header window that the chain replaced.

@@ -161,15 +161,16 @@ impl<C: Collector> MessageStream<C> {
         }
         self.status.set_phase(Phase::Gathering);
         let from = self.cursor;
-        let mut hashed = self.pipeline.next(from, safe, floor).await?;
-        if let Some(item) = self.check_seam(from, &hashed.gathered).await? {
+        let headers_from = self.headers_from(floor)?;
+        let mut hashed = self.pipeline.next(from, safe, floor, headers_from).await?;
+        if let Some(item) = self.check_seam(&hashed.gathered, floor).await? {
             self.pipeline.clear(false);
             return Ok(item);
         }
         self.pipeline.merge_ready(&mut hashed);
         let Hashed { gathered, hashes } = hashed;
         let next = Position::block_start(gathered.last_block().number + 1);
-        self.pipeline.fill(next, safe, floor);
+        self.pipeline.fill(next, safe, floor, next.block.max(floor));
         debug!(target: LOG_TARGET, %from, to = next.block - 1, messages = gathered.messages.len(),
             headers = gathered.headers.len(), "Gathered");
         Ok(StreamItem::Batch(Batch {
@@ -208,19 +209,36 @@ impl<C: Collector> MessageStream<C> {
         Ok(window.tip.number + 1 == self.cursor.block && window.tip.number > window.bounds.floor)
     }
 
+    /// The first block whose header the range from the cursor carries: the floor, or the
+    /// cursor's block when that is higher; but when the window's newest header is below the
+    /// cursor (an operator moved the checkpoint forward) and not below the floor, the block
+    /// after it. The headers of the blocks skipped are fetched and linked then, so that the
+    /// window stays contiguous and a reorg among them is seen (invariant: header window).
+    fn headers_from(&self, floor: u64) -> Result<u64, StreamError> {
+        let after_tip = self.store.window()?.map(|window| window.tip.number + 1);
+        let bridged = after_tip.map_or(self.cursor.block, |after| after.min(self.cursor.block));
+        Ok(bridged.max(floor))
+    }
+
     /// The first range read must continue the window: its first header's parent is the kept
     /// header below it. If not, the chain replaced that block: find the reorg (from the
     /// window's newest block, which may be above the range after an operator's rewind).
+    ///
+    /// A range that leaves a gap between the window's newest header and its own first one
+    /// starts the window again; that is only right when the gap is below the `floor` (the
+    /// node fell further behind than the window, or an operator moved the checkpoint beyond
+    /// it), and it is said so. A gap at or above the floor is a range gathered for another
+    /// window: it is gathered again.
     async fn check_seam(
         &self,
-        from: Position,
         gathered: &Gathered,
+        floor: u64,
     ) -> Result<Option<StreamItem>, StreamError> {
         let first = gathered.headers[0];
-        let Some(below) = from.block.checked_sub(1).filter(|_| first.number == from.block) else {
-            return Ok(None);
+        let Some(below) = first.number.checked_sub(1) else { return Ok(None) };
+        let Some(kept) = self.store.header(below)? else {
+            return self.check_gap(first.number, floor);
         };
-        let Some(kept) = self.store.header(below)? else { return Ok(None) };
         if kept.is_parent_of(&first) {
             return Ok(None);
         }
@@ -235,6 +253,28 @@ impl<C: Collector> MessageStream<C> {
             ))
             .into()),
         }
+    }
+
+    /// A range whose first header `first` has no kept parent: fine when the window is empty
+    /// or above it (a re-scan below the window), or when the window ends below the floor (it
+    /// starts again, on purpose: logged); refused when the window ends above the floor and
+    /// below `first`, which would leave unchecked blocks inside the window.
+    fn check_gap(&self, first: u64, floor: u64) -> Result<Option<StreamItem>, StreamError> {
+        let Some(window) = self.store.window()? else { return Ok(None) };
+        let tip = window.tip.number;
+        if tip >= first {
+            return Ok(None);
+        }
+        if tip + 1 >= floor {
+            return Err(CollectorError::Inconsistent(format!(
+                "the range's headers start at block {first}, leaving a gap above the window's \
+                 newest block {tip} (floor {floor})"
+            ))
+            .into());
+        }
+        debug!(target: LOG_TARGET, first, tip, floor,
+            "The header window starts again: its newest block is below the floor");
+        Ok(None)
     }
 
     /// Checks the window's newest header against the chain: below the cursor as a rule, above

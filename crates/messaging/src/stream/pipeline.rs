@@ -46,6 +46,8 @@ impl Hashed {
 struct InFlight {
     from: Position,
     to_block: u64,
+    /// The first block it carries the header of.
+    headers_from: u64,
     task: JoinHandle<Result<Hashed, CollectorError>>,
 }
 
@@ -79,21 +81,29 @@ impl<C: Collector> Pipeline<C> {
         self.slow_start |= slow_start;
     }
 
-    /// The range from `from` up to `safe` at most, with headers from `floor` on: the one in
-    /// flight if it starts there, or gathered now. Cancel-safe: a dropped call leaves the
-    /// range in flight for the next one.
+    /// The range from `from` up to `safe` at most, with headers from `headers_from` on (and
+    /// the ranges after it from `floor` on): the one in flight if it starts there and carries
+    /// those headers, or gathered now. A range gathered ahead under other heads may carry
+    /// fewer (a floor that has moved down since, an operator's forward move): it is dropped,
+    /// so that no batch commits without the headers its window needs. Cancel-safe: a
+    /// dropped call leaves the range in flight for the next one.
     pub(super) async fn next(
         &mut self,
         from: Position,
         safe: u64,
         floor: u64,
+        headers_from: u64,
     ) -> Result<Hashed, CollectorError> {
-        if self.ranges.front().is_some_and(|range| range.from != from) {
+        if self
+            .ranges
+            .front()
+            .is_some_and(|range| range.from != from || range.headers_from > headers_from)
+        {
             self.clear(false);
         }
-        self.fill(from, safe, floor);
+        self.fill(from, safe, floor, headers_from);
         let Some(range) = self.ranges.front_mut() else {
-            let gathered = self.collector.gather(from, safe, from.block.max(floor)).await?;
+            let gathered = self.collector.gather(from, safe, headers_from).await?;
             return Ok(Hashed::new(gathered));
         };
         // Popped only once awaited: a dropped future leaves it for the next call.
@@ -118,9 +128,10 @@ impl<C: Collector> Pipeline<C> {
     }
 
     /// While far behind the safe head, keeps [`IN_FLIGHT`] consecutive ranges being gathered,
-    /// the first from `from` (or after the last one already in flight). Near the head it
-    /// starts none: one gather up to the safe head does.
-    pub(super) fn fill(&mut self, from: Position, safe: u64, floor: u64) {
+    /// the first from `from` (or after the last one already in flight), with headers from
+    /// `headers_from` for the one at `from` and from `floor` for those after it. Near the
+    /// head it starts none: one gather up to the safe head does.
+    pub(super) fn fill(&mut self, from: Position, safe: u64, floor: u64, headers_from: u64) {
         let Some(range) = self.collector.range_hint().filter(|range| *range > 0) else { return };
         let mut start =
             self.ranges.back().map_or(from, |last| Position::block_start(last.to_block + 1));
@@ -136,11 +147,11 @@ impl<C: Collector> Pipeline<C> {
             let to_block = start.block + blocks - 1;
             blocks = range;
             let collector = Arc::clone(&self.collector);
-            let headers_from = start.block.max(floor);
+            let headers_from = if start == from { headers_from } else { start.block.max(floor) };
             let task = tokio::spawn(async move {
                 collector.gather(start, to_block, headers_from).await.map(Hashed::new)
             });
-            self.ranges.push_back(InFlight { from: start, to_block, task });
+            self.ranges.push_back(InFlight { from: start, to_block, headers_from, task });
             start = Position::block_start(to_block + 1);
         }
     }
@@ -189,8 +200,9 @@ impl<C: Collector> Pipeline<C> {
 
     #[cfg(test)]
     pub(super) fn push_finished(&mut self, from: Position, to_block: u64, gathered: Gathered) {
+        let headers_from = gathered.headers[0].number;
         let task = tokio::spawn(async move { Ok(Hashed::new(gathered)) });
-        self.ranges.push_back(InFlight { from, to_block, task });
+        self.ranges.push_back(InFlight { from, to_block, headers_from, task });
     }
 
     #[cfg(test)]

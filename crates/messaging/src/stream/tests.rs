@@ -126,3 +126,47 @@ async fn a_rewind_starts_with_one_small_range_then_fills_the_pipeline() {
     assert!(gathered.len() >= 4, "the pipeline is full again: {gathered:?}");
     assert_eq!(gathered[..4], [(110, 189), (190, 269), (270, 349), (350, 429)]);
 }
+
+/// Commits `batch` into the stream's store and moves the cursor past it, as the drain does.
+fn commit(stream: &mut MessageStream<ScriptedCollector>, batch: &Batch) {
+    let outcome =
+        stream.store.commit(&batch.write(ferry_storage::FinalityTags::default())).unwrap();
+    assert!(matches!(outcome, ferry_storage::CommitOutcome::Committed(_)), "{outcome:?}");
+    stream.advance(batch.next);
+}
+
+#[tokio::test]
+async fn ranges_gathered_ahead_under_a_higher_floor_are_gathered_again_with_the_window_they_need() {
+    tokio::time::pause();
+    let chain = ScriptedCollector::new(0, 10);
+    for _ in 0..100 {
+        chain.mine(1);
+    }
+    chain.set_finalized_depth(Some(2));
+    let (_dir, stream) = stream(&chain);
+    let mut stream = stream.with_reorg_window(12);
+    // Far behind, the first ranges come back merged, anchored by their last header (the floor
+    // is 88); the next four are gathered ahead under the same floor, with last headers only.
+    let first = batch(stream.next_item().await.unwrap());
+    assert_eq!((first.next, first.window_floor), (Position::block_start(40), 88));
+    commit(&mut stream, &first);
+    // Then the provider's finalized block falls back 60 blocks below the head: the floor is
+    // 40, and the blocks from there are inside the window. The heads are fetched again after
+    // the refresh interval, while the ranges gathered ahead wait.
+    chain.set_finalized_depth(Some(60));
+    tokio::time::advance(HEAD_REFRESH + Duration::from_millis(1)).await;
+    let second = batch(stream.next_item().await.unwrap());
+    assert_eq!(second.window_floor, 40);
+    assert_eq!(second.headers[0].number, 40, "every header from the floor, not the stale ranges");
+    commit(&mut stream, &second);
+    let window = stream.store.window().unwrap().unwrap();
+    assert_eq!((window.bottom.number, window.tip.number), (40, second.last_block().number));
+
+    // A reorg whose common ancestor (45) is above the floor and the finalized block (40)
+    // heals: the ancestor search finds it in the window.
+    chain.reorg(55);
+    match stream.next_item().await.unwrap() {
+        StreamItem::Reorg(reorg) => assert_eq!(reorg.common_ancestor, chain.header_of(45)),
+        other => panic!("expected a reorg inside the window, got {other:?}"),
+    }
+}

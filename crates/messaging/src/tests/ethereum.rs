@@ -145,6 +145,19 @@ async fn real_logs_decode_in_order_and_hash_as_the_contract_does() {
     let indexes: Vec<_> = from_middle.messages.iter().map(|m| m.origin.log_index).collect();
     assert_eq!(indexes, [2, 3]);
     assert_eq!(from_middle.headers, [header(batch_block).await]);
+
+    // Headers asked for from below the range (the blocks an operator's forward move skipped):
+    // they come, linked; only the range's own blocks are read for logs.
+    let bridged = collector
+        .gather(Position::new(batch_block, 2), batch_block, batch_block - 3)
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for number in batch_block - 3..=batch_block {
+        expected.push(header(number).await);
+    }
+    assert_eq!(bridged.headers, expected);
+    assert_eq!(bridged.messages, from_middle.messages, "nothing from the skipped blocks");
 }
 
 #[tokio::test]

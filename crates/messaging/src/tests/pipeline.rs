@@ -69,14 +69,14 @@ async fn set_and_reset_apply_to_the_running_task_before_they_return() {
 
     // Hold the next gather so the cursor stays where the rewind put it.
     let gate = h.chain.pause(Call::Gather);
-    let change = h.controller.set_checkpoint(Position::block_start(2), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(2), "test", None).await.unwrap();
     assert_eq!(change.previous, Some(Position::block_start(6)));
     assert_eq!(change.current, Some(Position::block_start(2)));
     assert!(change.rewind_applied);
     assert_eq!(h.checkpoint(), Some(Position::block_start(2)), "store holds the new value");
     assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)), "the task applied it");
 
-    let change = h.controller.reset_checkpoint("test").await.unwrap();
+    let change = h.controller.reset_checkpoint("test", None).await.unwrap();
     assert_eq!((change.previous, change.current), (Some(Position::block_start(2)), None));
     assert!(change.rewind_applied);
     assert_eq!(h.checkpoint(), None);
@@ -102,7 +102,7 @@ async fn rewind_while_idle_rescans_at_once() {
     h.wait_until("the stream is idle", |h| h.snapshot().phase == Phase::Idle).await;
     let gathers_before = h.chain.gathers().len();
 
-    h.controller.set_checkpoint(Position::block_start(1), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(1), "test", None).await.unwrap();
     // No new head is mined: the re-scan must not wait for one.
     h.caught_up().await;
     assert!(h.chain.gathers()[gathers_before..].iter().any(|(from, _)| from.block == 1));
@@ -123,7 +123,7 @@ async fn rewind_while_checking_the_head_drops_that_check() {
     gate.entered().await;
     assert_eq!(h.snapshot().phase, Phase::CheckingHead);
 
-    let change = h.controller.set_checkpoint(Position::block_start(2), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(2), "test", None).await.unwrap();
     assert!(change.rewind_applied);
     assert_eq!(h.snapshot().cursor, Some(Position::block_start(2)));
     gate.release();
@@ -148,7 +148,7 @@ async fn rewind_while_gathering_never_commits_the_abandoned_range() {
     gate.entered().await;
     assert_eq!(h.snapshot().phase, Phase::Gathering);
     assert_eq!(h.chain.gathers().last(), Some(&(Position::block_start(6), 8)));
-    let change = h.controller.set_checkpoint(Position::block_start(8), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(8), "test", None).await.unwrap();
     assert!(change.rewind_applied);
     gate.release();
     h.wait_for_checkpoint(8).await;
@@ -173,8 +173,9 @@ async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_
 
     // Twice to the same position: the second changes nothing.
     let gate = h.chain.pause(Call::Gather);
-    h.controller.set_checkpoint(Position::block_start(20), "test").await.unwrap();
-    let change = h.controller.set_checkpoint(Position::block_start(20), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(20), "test", None).await.unwrap();
+    let change =
+        h.controller.set_checkpoint(Position::block_start(20), "test", None).await.unwrap();
     assert_eq!(change.previous, change.current);
     gate.release();
     h.caught_up().await;
@@ -184,13 +185,13 @@ async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_
     // last one wins in the store and in the cursor.
     let gate = h.chain.pause(Call::Gather);
     for block in (1..=20).rev() {
-        h.controller.set_checkpoint(Position::new(block, 0), "test").await.unwrap();
+        h.controller.set_checkpoint(Position::new(block, 0), "test", None).await.unwrap();
     }
     assert_eq!(h.snapshot().cursor, Some(Position::block_start(1)));
     let sets = (1..=20).map(|block| {
         let controller = h.controller.clone();
         tokio::spawn(async move {
-            controller.set_checkpoint(Position::block_start(block), "test").await
+            controller.set_checkpoint(Position::block_start(block), "test", None).await
         })
     });
     for set in sets.collect::<Vec<_>>() {
@@ -200,7 +201,7 @@ async fn rewinds_forward_to_the_same_position_and_in_rapid_succession_end_where_
     gate.release();
 
     // Forward past everything stored, then new messages.
-    h.controller.set_checkpoint(Position::block_start(20), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(20), "test", None).await.unwrap();
     h.chain.mine(1);
     h.caught_up().await;
     h.assert_exactly_once(|_| true);
@@ -213,7 +214,7 @@ async fn a_set_beyond_the_head_is_refused_and_changes_nothing() {
     h.start();
     h.caught_up().await;
     let error =
-        h.controller.set_checkpoint(Position::block_start(1_000), "test").await.unwrap_err();
+        h.controller.set_checkpoint(Position::block_start(1_000), "test", None).await.unwrap_err();
     match error {
         ControllerError::BeyondHead { requested, head } => {
             assert_eq!((requested, head), (Position::block_start(1_000), 1));
@@ -233,7 +234,7 @@ async fn a_set_to_where_reading_is_now_is_accepted_when_caught_up() {
     // Caught up at block 1, the node reads block 2 next: beyond the head, but where it is.
     let here = h.checkpoint().unwrap();
     assert_eq!(here, Position::block_start(2));
-    let change = h.controller.set_checkpoint(here, "test").await.unwrap();
+    let change = h.controller.set_checkpoint(here, "test", None).await.unwrap();
     assert_eq!((change.previous, change.current), (Some(here), Some(here)));
     assert!(change.rewind_applied);
     h.chain.mine(1);
@@ -253,11 +254,14 @@ async fn a_block_mined_a_moment_ago_is_checked_against_a_fresh_head() {
     gate.entered().await;
     assert_eq!(h.snapshot().l1_head, Some(2));
     let mined = h.chain.mine(1);
-    let change = h.controller.set_checkpoint(Position::block_start(mined), "test").await;
+    let change = h.controller.set_checkpoint(Position::block_start(mined), "test", None).await;
     assert!(change.is_ok(), "block {mined} exists: {change:?}");
     // Beyond the fresh head is still refused.
-    let error =
-        h.controller.set_checkpoint(Position::block_start(mined + 1), "test").await.unwrap_err();
+    let error = h
+        .controller
+        .set_checkpoint(Position::block_start(mined + 1), "test", None)
+        .await
+        .unwrap_err();
     assert!(matches!(error, ControllerError::BeyondHead { head, .. } if head == mined), "{error}");
     gate.release();
     h.caught_up().await;
@@ -295,7 +299,7 @@ async fn without_a_running_task_set_writes_the_store_and_the_next_start_reads_it
     for _ in 0..4 {
         h.chain.mine(1);
     }
-    let change = h.controller.set_checkpoint(Position::block_start(3), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(3), "test", None).await.unwrap();
     assert!(!change.rewind_applied);
     assert_eq!(h.checkpoint(), Some(Position::block_start(3)));
 
@@ -309,7 +313,7 @@ async fn without_a_running_task_set_writes_the_store_and_the_next_start_reads_it
 
     // Once the task is gone, set still writes the store and says it was not applied.
     h.stop().await;
-    let change = h.controller.set_checkpoint(Position::block_start(1), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(1), "test", None).await.unwrap();
     assert!(!change.rewind_applied);
     assert_eq!(h.checkpoint(), Some(Position::block_start(1)));
     assert_eq!(h.snapshot().phase, Phase::Stopped);
@@ -349,7 +353,7 @@ async fn a_set_racing_thousands_of_commits_is_never_overwritten() {
         .await;
         let head = h.snapshot().l1_head.unwrap();
         let change =
-            h.controller.set_checkpoint(Position::block_start(head), "test").await.unwrap();
+            h.controller.set_checkpoint(Position::block_start(head), "test", None).await.unwrap();
         assert!(change.rewind_applied);
         let from = change.previous.map_or(0, |previous| previous.block);
         skipped.push(from..head);
@@ -470,7 +474,7 @@ async fn a_nonce_gap_is_reported_and_closed_by_a_rewind() {
 
     // The operator re-scans from block 2; the missed message arrives with a new seq.
     h.chain.unhide_logs();
-    h.controller.set_checkpoint(Position::block_start(2), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(2), "test", None).await.unwrap();
     h.caught_up().await;
     h.assert_exactly_once(|_| true);
     assert_eq!(h.snapshot().nonce_gaps, []);
@@ -490,7 +494,7 @@ async fn a_nonce_gap_is_reported_and_closed_by_a_rewind() {
 async fn a_controller_without_heads_accepts_any_block() {
     let h = Harness::new(0, 100, 0);
     let controller = MessagingController::new(h.store.clone(), Arc::clone(&h.status));
-    let change = controller.set_checkpoint(Position::new(123, 4), "test").await.unwrap();
+    let change = controller.set_checkpoint(Position::new(123, 4), "test", None).await.unwrap();
     assert_eq!(change.current, Some(Position::new(123, 4)));
     assert_eq!(controller.get_checkpoint().unwrap(), Some(Position::new(123, 4)));
 }
@@ -503,12 +507,12 @@ async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
     }
     h.start();
     h.caught_up().await;
-    h.controller.set_checkpoint(Position::block_start(4), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(4), "test", None).await.unwrap();
     h.caught_up().await;
     let history_before = h.controller.history(100).unwrap().len();
 
     // Back to block 2: blocks 2..=6 are read again; 10 stored messages were logged there.
-    let preview = h.controller.preview_set(Position::block_start(2)).await.unwrap();
+    let preview = h.controller.preview_set(Position::block_start(2), None).await.unwrap();
     assert_eq!(preview.previous, Some(Position::block_start(7)));
     assert_eq!(preview.current, Some(Position::block_start(2)));
     assert_eq!(
@@ -522,7 +526,7 @@ async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
         }
     );
     // A reset re-reads everything.
-    let preview = h.controller.preview_reset().await.unwrap();
+    let preview = h.controller.preview_reset(None).await.unwrap();
     assert_eq!(preview.current, None);
     assert_eq!(preview.effect.action, ChangeAction::Rescan);
     assert_eq!((preview.effect.from_block, preview.effect.stored_messages), (Some(0), 12));
@@ -530,10 +534,10 @@ async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
     // Forward into the middle of block 9: blocks 7..=9 are skipped (9 partly).
     h.chain.mine_empty(3);
     h.caught_up().await;
-    h.controller.set_checkpoint(Position::block_start(7), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(7), "test", None).await.unwrap();
     let gate = h.chain.pause(Call::Gather);
-    h.controller.set_checkpoint(Position::block_start(7), "test").await.unwrap();
-    let preview = h.controller.preview_set(Position::new(9, 1)).await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(7), "test", None).await.unwrap();
+    let preview = h.controller.preview_set(Position::new(9, 1), None).await.unwrap();
     assert_eq!(
         preview.effect,
         ChangeEffect {
@@ -544,11 +548,11 @@ async fn previews_change_nothing_and_say_what_would_be_rescanned_or_skipped() {
             stored_messages: 0
         }
     );
-    let same = h.controller.preview_set(Position::block_start(7)).await.unwrap();
+    let same = h.controller.preview_set(Position::block_start(7), None).await.unwrap();
     assert_eq!(same.effect.action, ChangeAction::None);
     // Previews refuse what the change would refuse.
     assert!(matches!(
-        h.controller.preview_set(Position::block_start(500)).await,
+        h.controller.preview_set(Position::block_start(500), None).await,
         Err(ControllerError::BeyondHead { head: 9, .. })
     ));
     gate.release();
@@ -567,16 +571,19 @@ async fn every_applied_change_is_in_the_audit_trail() {
     }
     h.start();
     h.caught_up().await;
-    h.controller.set_checkpoint(Position::new(2, 0), "127.0.0.1:1111").await.unwrap();
+    h.controller.set_checkpoint(Position::new(2, 0), "127.0.0.1:1111", None).await.unwrap();
     h.caught_up().await;
-    h.controller.reset_checkpoint("127.0.0.1:2222").await.unwrap();
+    h.controller.reset_checkpoint("127.0.0.1:2222", None).await.unwrap();
     h.caught_up().await;
     // A reorg rewind is recorded too, as the node's own change.
     h.chain.reorg(1);
     h.chain.mine(1);
     h.wait_until("the reorg is detected", |h| h.snapshot().reorgs_detected == 1).await;
     assert!(
-        h.controller.set_checkpoint(Position::block_start(99), "127.0.0.1:3333").await.is_err()
+        h.controller
+            .set_checkpoint(Position::block_start(99), "127.0.0.1:3333", None)
+            .await
+            .is_err()
     );
 
     let history = h.controller.history(10).unwrap();

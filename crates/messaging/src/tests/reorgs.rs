@@ -2,9 +2,9 @@
 //! told, deep reorgs and the halt, and a randomized run against the consumer property.
 
 use super::harness::Harness;
-use crate::{Phase, test_utils::Call};
+use crate::{ControllerError, Phase, test_utils::Call};
 use ferry_primitives::{EntryKind, Inclusion, Position, Seq};
-use ferry_storage::ChangeMethod;
+use ferry_storage::{ChangeMethod, Error as StorageError};
 
 /// The checkpoint changes the node made itself, oldest first: `(from, to)` blocks.
 fn reorg_rewinds(h: &Harness) -> Vec<(u64, u64)> {
@@ -165,9 +165,10 @@ async fn a_reorg_deeper_than_the_window_halts_until_an_operator_moves_the_checkp
 
     // The operator moves the checkpoint below the fork: what was stored from there is
     // orphaned, the re-scan includes again what is still there, and ingestion goes on.
-    let preview = h.controller.preview_set(Position::block_start(10)).await.unwrap();
+    let preview = h.controller.preview_set(Position::block_start(10), None).await.unwrap();
     assert_eq!(preview.effect.would_orphan, 11);
-    let change = h.controller.set_checkpoint(Position::block_start(10), "test").await.unwrap();
+    let change =
+        h.controller.set_checkpoint(Position::block_start(10), "test", None).await.unwrap();
     assert_eq!(change.orphaned, 11);
     assert!(change.rewind_applied);
     h.caught_up().await;
@@ -230,6 +231,7 @@ async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorg
         h.chain.mine(dice.roll(3) as usize);
     }
     h.start();
+    let mut refusals = 0;
     for round in 0..150 {
         match dice.roll(11) {
             0..=2 => {
@@ -247,10 +249,11 @@ async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorg
             }
             9 => h = h.restart().await,
             _ => {
-                // An operator re-reads the last blocks, racing whatever the node is doing.
-                let read = h.checkpoint().map_or(0, |checkpoint| checkpoint.block);
-                let block = read.saturating_sub(dice.roll(2 * WINDOW));
-                h.controller.set_checkpoint(Position::block_start(block), "test").await.unwrap();
+                // An operator re-reads the last blocks, racing whatever the node is doing: a
+                // compare-and-set from what they read, read again when the node moved it
+                // meanwhile (a stale absolute set could skip what a reorg put back).
+                let back = dice.roll(2 * WINDOW);
+                refusals += operator_rewinds(&h, back).await;
             }
         }
         if dice.roll(3) == 0 {
@@ -263,6 +266,29 @@ async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorg
     h.chain.mine(1);
     h.caught_up().await;
     h.assert_consumers_hold_the_chain();
+    assert_eq!(h.snapshot().halted, None);
+    // How often the node moved the checkpoint between the operator's read and write.
+    eprintln!("compare-and-set refusals: {refusals}");
+}
+
+/// An operator moves the checkpoint `back` blocks below where it reads, by compare-and-set
+/// from a fresh read, retried from a new read when refused; how many times it was refused.
+async fn operator_rewinds(h: &Harness, back: u64) -> u64 {
+    let mut refused = 0;
+    loop {
+        let read = h.checkpoint();
+        let block = read.map_or(0, |checkpoint| checkpoint.block).saturating_sub(back);
+        let set = h.controller.set_checkpoint(Position::block_start(block), "test", Some(read));
+        match set.await {
+            Ok(_) => return refused,
+            Err(ControllerError::Storage(StorageError::CheckpointMoved { expected, found })) => {
+                assert_eq!(expected, read);
+                assert_ne!(found, read);
+                refused += 1;
+            }
+            Err(other) => panic!("the operator's set failed: {other}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -277,7 +303,7 @@ async fn an_operator_rewind_before_the_node_saw_a_reorg_still_finds_it() {
     // Blocks 8..=12 are replaced by others; before the node has seen it, the operator moves
     // the checkpoint back below them, to block 5.
     h.chain.reorg_with_new_messages(5, &[0, 2, 0, 1, 0]);
-    h.controller.set_checkpoint(Position::block_start(5), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::block_start(5), "test", None).await.unwrap();
     let h = h.restart().await;
     h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
     h.caught_up().await;
@@ -295,7 +321,7 @@ async fn a_mid_block_checkpoint_does_not_hide_a_reorg_of_its_block() {
     h.start();
     h.caught_up().await;
     h.stop().await;
-    h.controller.set_checkpoint(Position::new(4, 1), "test").await.unwrap();
+    h.controller.set_checkpoint(Position::new(4, 1), "test", None).await.unwrap();
     // Only block 4 is replaced: block 3, below the checkpoint's block, is unchanged.
     h.chain.reorg_with_new_messages(1, &[2]);
     let h = h.restart().await;
@@ -320,12 +346,142 @@ async fn a_halt_survives_a_restart_until_an_operator_resolves_it() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(h.checkpoint(), Some(Position::block_start(13)), "it reads nothing");
     // Resolving needs the start of a block.
-    let refused = h.controller.set_checkpoint(Position::new(4, 1), "test").await.unwrap_err();
+    let refused = h.controller.set_checkpoint(Position::new(4, 1), "test", None).await.unwrap_err();
     assert!(refused.to_string().contains("start of a block"), "{refused}");
-    let change = h.controller.set_checkpoint(Position::block_start(4), "test").await.unwrap();
+    let change = h.controller.set_checkpoint(Position::block_start(4), "test", None).await.unwrap();
     assert!(change.orphaned > 0 && change.rewind_applied, "{change:?}");
     h.caught_up().await;
     assert_eq!(h.snapshot().halted, None);
     h.assert_consumers_hold_the_chain();
     h.stop().await;
+}
+
+/// The blocks the header window holds, lowest and newest.
+fn window(h: &Harness) -> (u64, u64) {
+    let window = h.store.window().unwrap().expect("a header window");
+    (window.bottom.number, window.tip.number)
+}
+
+#[tokio::test]
+async fn an_operator_forward_move_inside_the_window_keeps_it_contiguous_and_a_later_reorg_heals() {
+    const WINDOW: u64 = 12;
+    let mut h = Harness::new(0, 100, 0).with_reorg_window(WINDOW);
+    while h.chain.latest() < 30 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.stop().await;
+    // While the node is stopped, blocks 28..=30 are replaced and the chain grows to 36.
+    h.chain.reorg(3);
+    while h.chain.latest() < 36 {
+        h.chain.mine(1);
+    }
+    let gate = h.chain.pause(Call::Gather);
+    let h = h.restart().await;
+    // The start-up anchor check finds the reorg and rewinds to block 28; the re-scan is held.
+    h.wait_until("the reorg is recorded", |h| h.snapshot().reorgs_detected == 1).await;
+    assert_eq!(h.checkpoint(), Some(Position::block_start(28)));
+    assert_eq!(window(&h), (18, 27));
+    // An operator moves the checkpoint forward, inside the window, past blocks 28 and 29.
+    let change =
+        h.controller.set_checkpoint(Position::block_start(30), "test", None).await.unwrap();
+    assert!(change.rewind_applied);
+    gate.release();
+    h.caught_up().await;
+    // The headers of the skipped blocks were fetched and linked: the window reaches the floor.
+    assert_eq!(window(&h), (36 - WINDOW, 36));
+    assert_eq!(h.store.headers_down_from(36, 100).unwrap().len() as u64, WINDOW + 1);
+
+    // A reorg inside the window that reaches below the move heals, and the re-scan finds the
+    // skipped blocks' messages again.
+    h.chain.reorg(10);
+    h.chain.mine(1);
+    h.wait_until("the second reorg is handled", |h| h.snapshot().reorgs_detected == 2).await;
+    h.caught_up().await;
+    assert_eq!(h.snapshot().halted, None);
+    assert_eq!(reorg_rewinds(&h), [(31, 28), (37, 27)]);
+    h.assert_consumers_hold_the_chain();
+}
+
+#[tokio::test]
+async fn an_operators_set_computed_before_a_reorg_is_refused_and_changes_nothing() {
+    let mut h = Harness::new(0, 100, 0).with_reorg_window(12);
+    while h.chain.latest() < 30 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.stop().await;
+    h.chain.reorg_with_new_messages(3, &[1, 2, 1]);
+    while h.chain.latest() < 36 {
+        h.chain.mine(1);
+    }
+    // The operator reads the checkpoint (31) and means to re-read block 30 ...
+    let read = h.checkpoint();
+    assert_eq!(read, Some(Position::block_start(31)));
+    let gate = h.chain.pause(Call::Gather);
+    let h = h.restart().await;
+    // ... but the node finds the reorg first and rewinds to 28.
+    h.wait_until("the reorg is recorded", |h| h.snapshot().reorgs_detected == 1).await;
+    let history = h.store.checkpoint_history(100).unwrap();
+    let stale = h.controller.set_checkpoint(Position::block_start(30), "test", Some(read)).await;
+    let Err(ControllerError::Storage(StorageError::CheckpointMoved { expected, found })) = stale
+    else {
+        panic!("a stale set must be refused: {stale:?}")
+    };
+    assert_eq!((expected, found), (read, Some(Position::block_start(28))));
+    assert_eq!(h.checkpoint(), Some(Position::block_start(28)), "nothing changed");
+    assert_eq!(h.store.checkpoint_history(100).unwrap(), history, "nothing audited");
+    // A dry run with the stale read is refused alike.
+    let preview = h.controller.preview_set(Position::block_start(30), Some(read)).await;
+    assert!(
+        matches!(preview, Err(ControllerError::Storage(StorageError::CheckpointMoved { .. }))),
+        "{preview:?}"
+    );
+    // Read again: the set is made from where the node is.
+    let change =
+        h.controller.set_checkpoint(Position::block_start(27), "test", Some(found)).await.unwrap();
+    assert_eq!(change.previous, found);
+    gate.release();
+    h.caught_up().await;
+    assert_eq!(h.snapshot().halted, None);
+    // Nothing the reorg put in blocks 28..=30 was skipped.
+    h.assert_consumers_hold_the_chain();
+}
+
+#[tokio::test]
+async fn a_forward_move_beyond_the_window_restarts_it_on_purpose_and_says_so() {
+    const WINDOW: u64 = 8;
+    let mut h = Harness::new(0, 100, 0).with_reorg_window(WINDOW);
+    while h.chain.latest() < 20 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    let gate = h.chain.pause(Call::Gather);
+    h.chain.mine_empty(40);
+    h.wait_until("the node sees the new head", |h| h.snapshot().l1_head == Some(60)).await;
+    // The operator skips to block 55: far beyond the window's tip (20) and its floor (52).
+    let read = h.checkpoint();
+    let change =
+        h.controller.set_checkpoint(Position::block_start(55), "test", Some(read)).await.unwrap();
+    assert!(change.rewind_applied);
+    let skip = h.store.checkpoint_history(1).unwrap().remove(0).skipped.unwrap();
+    assert_eq!((skip.blocks, skip.stored_messages), (34, 0));
+    gate.release();
+    h.caught_up().await;
+    // The window starts again at the floor, not at the move: the blocks below the new position
+    // and above the floor are linked too.
+    assert_eq!(window(&h), (60 - WINDOW, 60));
+    let status = h.snapshot();
+    assert_eq!(status.window_restarts, 1);
+    let restart = status.last_window_restart.unwrap();
+    assert_eq!((restart.previous_tip, restart.first), (20, 60 - WINDOW));
+    // A reorg reaching below the move but inside the window heals.
+    h.chain.reorg(7);
+    h.chain.mine(1);
+    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
+    h.caught_up().await;
+    assert_eq!(h.snapshot().halted, None);
 }

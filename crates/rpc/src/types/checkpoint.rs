@@ -54,6 +54,19 @@ pub struct ChangeOptions {
     /// Change nothing; answer what the call would do.
     #[serde(default)]
     pub dry_run: bool,
+    /// A compare-and-set: the checkpoint the caller read (`messaging_getCheckpoint`; `null`
+    /// when none was stored). When the stored one differs, nothing changes and the call fails
+    /// with both (-32054). Absent: the change is made whatever the checkpoint is.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Checkpoint>,
+}
+
+/// `Some` for a field that is present, `null` included: `"expected": null` expects no stored
+/// checkpoint, a missing `expected` expects nothing.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Checkpoint>, D::Error> {
+    Checkpoint::deserialize(deserializer).map(Some)
 }
 
 /// The answer of `messaging_setCheckpoint` and `messaging_resetCheckpoint`.
@@ -195,6 +208,19 @@ pub struct HistoryEntry {
     pub previous: Checkpoint,
     /// The checkpoint after.
     pub current: Checkpoint,
+    /// Set when the change moved reading forward: what it jumped over.
+    pub skipped: Option<SkippedRange>,
+}
+
+/// What a forward move of the checkpoint jumped over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedRange {
+    /// Blocks whose logs are not read (at either end partly, when a position is inside a
+    /// block).
+    pub blocks: u64,
+    /// Messages stored already that were logged there.
+    pub stored_messages: u64,
 }
 
 impl From<ferry_storage::AuditEntry> for HistoryEntry {
@@ -206,6 +232,10 @@ impl From<ferry_storage::AuditEntry> for HistoryEntry {
             caller: entry.caller,
             previous: entry.previous,
             current: entry.current,
+            skipped: entry.skipped.map(|skipped| SkippedRange {
+                blocks: skipped.blocks,
+                stored_messages: skipped.stored_messages,
+            }),
         }
     }
 }

@@ -7,10 +7,10 @@ mod status;
 
 pub use checkpoint::{
     ChangeAction, ChangeEffect, ChangeOptions, CheckpointChangeResult, CheckpointTarget,
-    HistoryEntry, ResolvedTime,
+    HistoryEntry, ResolvedTime, SkippedRange,
 };
 pub use log::{LogPage, MessageStateResult, ReadOptions, UnmatchedMessage};
 pub use status::{
     HaltStatus, HeaderWindow, NodeStatus, NonceGap, Phase, PipelineStatus, ReorgEntry, SinkStatus,
-    UpstreamStatus,
+    UpstreamStatus, WindowRestartStatus,
 };

@@ -214,9 +214,27 @@ pub struct PipelineStatus {
     pub upstream: UpstreamStatus,
     /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
     pub l1_requests: u64,
+    /// Times the header window started again since the node started: what it kept ended
+    /// below its floor (the node fell behind further than the window, or an operator moved
+    /// the checkpoint beyond it).
+    pub window_restarts: u64,
+    /// The last of them.
+    pub last_window_restart: Option<WindowRestartStatus>,
     /// The NATS JetStream sink, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<SinkStatus>,
+}
+
+/// A restart of the header window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowRestartStatus {
+    /// The newest block the window kept before.
+    pub previous_tip: u64,
+    /// The block it started again at.
+    pub first: u64,
+    /// When, in Unix milliseconds.
+    pub time: u64,
 }
 
 /// The distributed sink's state.
@@ -278,6 +296,12 @@ impl From<StatusSnapshot> for PipelineStatus {
                 errors: live.upstream.errors,
             },
             l1_requests: live.l1_requests,
+            window_restarts: live.window_restarts,
+            last_window_restart: live.last_window_restart.map(|restart| WindowRestartStatus {
+                previous_tip: restart.previous_tip,
+                first: restart.first,
+                time: restart.at,
+            }),
             sink: live.sink.map(|sink| SinkStatus {
                 stream: sink.stream,
                 connected: sink.connected,

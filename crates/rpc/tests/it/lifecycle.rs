@@ -159,7 +159,7 @@ async fn a_set_by_time_reads_from_the_first_block_at_or_after_the_moment() {
     let node = Node::start(10, None).await;
     let admin = node.admin_http();
     let at = |seconds| CheckpointTarget::Time { timestamp: Timestamp(seconds) };
-    let dry_run = Some(ChangeOptions { dry_run: true });
+    let dry_run = Some(ChangeOptions { dry_run: true, expected: None });
 
     // At a block boundary, between blocks, before the start block.
     for (moment, block, clamped) in [

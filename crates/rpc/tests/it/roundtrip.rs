@@ -6,7 +6,7 @@ use ferry_rpc::{AdminApiClient, ChangeOptions, PublicApiClient};
 use ferry_rpc::{ChangeAction, Phase};
 use jsonrpsee::core::client::ClientT;
 
-const DRY_RUN: Option<ChangeOptions> = Some(ChangeOptions { dry_run: true });
+const DRY_RUN: Option<ChangeOptions> = Some(ChangeOptions { dry_run: true, expected: None });
 
 /// get, set, reset and history through one typed client, checking the store and the cursor.
 async fn drive(node: &Node, client: &impl ClientT) {

@@ -178,6 +178,24 @@ async fn real_answers_validate_against_the_result_schemas() {
         assert!(answer.get("error").is_none(), "{method} {params}: {answer}");
         assert_valid(&result_schema(method), &answer["result"], &format!("{method} {params}"));
     }
+    // Compare-and-set moves back and forth with the checkpoint just read (reading held), then
+    // the trail with what the forward move skipped.
+    node.caught_up().await;
+    let gate = node.chain.pause(Call::Gather);
+    let read = node.checkpoint();
+    for (block, expected) in [(1, json!(read)), (3, json!({ "block": 1, "index": 0 }))] {
+        let params = json!([block, null, { "expected": expected }]);
+        let body = request("messaging_setCheckpoint", params.clone());
+        let answer = node.admin_post(&body).await.json();
+        assert!(answer.get("error").is_none(), "{params}: {answer}");
+        assert_valid(&result_schema("messaging_setCheckpoint"), &answer["result"], "a set if at");
+    }
+    let history = node.admin_post(&request("messaging_getCheckpointHistory", json!([]))).await;
+    let history = history.json();
+    assert_valid(&result_schema("messaging_getCheckpointHistory"), &history["result"], "history");
+    let skips = history["result"].as_array().unwrap().iter().filter(|e| !e["skipped"].is_null());
+    assert!(skips.count() > 0, "a forward move is in the trail: {history}");
+    gate.release();
     node.stop().await;
 }
 
@@ -209,6 +227,13 @@ async fn every_documented_error_code_can_be_produced() {
         (
             -32053,
             request("messaging_setCheckpoint", json!([{ "timestamp": "2025-11-30T12:00:00Z" }])),
+        ),
+        (
+            -32054,
+            request(
+                "messaging_resetCheckpoint",
+                json!([{ "expected": { "block": 2, "index": 0 } }]),
+            ),
         ),
     ];
     let mut produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();

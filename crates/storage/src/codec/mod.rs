@@ -1021,6 +1021,7 @@ mod tests {
                     caller,
                     previous: set.then(|| Position::new(at, 1)),
                     current: None,
+                    skipped: set.then_some(crate::Skipped { blocks: at, stored_messages: 2 }),
                 }
                 .encode_into(&mut buf);
                 buf

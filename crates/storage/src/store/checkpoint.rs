@@ -3,11 +3,12 @@
 use super::{
     Store,
     commit::bounds,
-    reorg::{ReorgSummary, append_audit, orphan_and_record},
+    reorg::{ReorgSummary, orphan_and_record},
     unix_millis,
 };
 use crate::{
     ChangeOrigin, Error, Result,
+    audit::{self, Skipped},
     codec::{CHECKPOINT, HALT, ReorgCause, ReorgRecord, WINDOW},
     tables,
     txn::WriteTxn,
@@ -22,22 +23,48 @@ pub struct CheckpointChanged {
     pub previous: Checkpoint,
     /// When it resolved a reorg deeper than the window: what it orphaned.
     pub resolved: Option<ReorgSummary>,
+    /// When it moved reading forward: what it jumped over (also in the audit trail).
+    pub skipped: Option<Skipped>,
+}
+
+/// An operator's change of the checkpoint: [`Store::change_checkpoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointWrite<'a> {
+    /// The new checkpoint: `None` deletes it (reading starts at the start block).
+    pub new: Checkpoint,
+    /// A compare-and-set: `Some(checkpoint)` writes only if the stored checkpoint is that one
+    /// (the caller read it and computed the change from it); `None` writes whatever it is.
+    pub expected: Option<Checkpoint>,
+    /// Who asks: with one, the change is appended to the audit trail.
+    pub origin: Option<&'a ChangeOrigin>,
+}
+
+impl<'a> CheckpointWrite<'a> {
+    /// An unconditional change, not audited.
+    pub const fn to(new: Checkpoint) -> Self {
+        Self { new, expected: None, origin: None }
+    }
 }
 
 impl Store {
     /// Sets the checkpoint to `position` and returns the one it replaced.
     pub fn set_checkpoint(&self, position: Position) -> Result<Checkpoint> {
-        self.change_checkpoint(Some(position), None).map(|changed| changed.previous)
+        self.change_checkpoint(CheckpointWrite::to(Some(position))).map(|changed| changed.previous)
     }
 
     /// Deletes the checkpoint, so reading restarts at the configured start block, and returns
     /// the one it deleted.
     pub fn delete_checkpoint(&self) -> Result<Checkpoint> {
-        self.change_checkpoint(None, None).map(|changed| changed.previous)
+        self.change_checkpoint(CheckpointWrite::to(None)).map(|changed| changed.previous)
     }
 
     /// Sets (`Some`) or deletes (`None`) the checkpoint, in one write transaction; with an
-    /// `origin`, the change is appended to the audit trail.
+    /// origin, the change is appended to the audit trail, with what it skipped when it moves
+    /// reading forward.
+    ///
+    /// With `expected`, nothing is written unless the stored checkpoint is the expected one
+    /// ([`Error::CheckpointMoved`], carrying both): an operator who computed the change from a
+    /// read that a reorg or another change has overtaken since must read again, not skip.
     ///
     /// The header window is kept: the re-scan must find its blocks again unchanged, and a
     /// block found changed is a reorg, handled as one.
@@ -49,14 +76,14 @@ impl Store {
     /// window is cut there, its heads are lowered below it, and the halt is cleared. The
     /// position must then be the start of a block ([`Error::MidBlockResolve`]): the logs
     /// before it in the block would never be read again.
-    pub fn change_checkpoint(
-        &self,
-        new: Checkpoint,
-        origin: Option<&ChangeOrigin>,
-    ) -> Result<CheckpointChanged> {
+    pub fn change_checkpoint(&self, write: CheckpointWrite<'_>) -> Result<CheckpointChanged> {
+        let CheckpointWrite { new, expected, origin } = write;
         let txn = self.write()?;
         let previous = txn.get::<tables::Checkpoint>(&CHECKPOINT)?;
-        let to = self.resume_position(new);
+        if let Some(expected) = expected.filter(|expected| *expected != previous) {
+            return Err(Error::CheckpointMoved { expected, found: previous });
+        }
+        let (from, to) = (self.resume_position(previous), self.resume_position(new));
         let halted = txn.get::<tables::Halt>(&HALT)?.is_some();
         if halted && to.index != 0 {
             return Err(Error::MidBlockResolve { position: to });
@@ -67,15 +94,30 @@ impl Store {
                 txn.delete::<tables::Checkpoint>(&CHECKPOINT)?;
             }
         }
+        let skipped = if to > from { Some(skipped(&txn, from, to)?) } else { None };
         if let Some(origin) = origin {
-            append_audit(&txn, origin, previous, new)?;
+            audit::append(&txn, origin, (previous, new), skipped)?;
         }
         let resolved = if halted { Some(resolve(&txn, to)?) } else { None };
         #[cfg(any(test, feature = "test-utils"))]
         self.maybe_fail_change()?;
         txn.commit("commit a checkpoint change")?;
-        Ok(CheckpointChanged { previous, resolved })
+        Ok(CheckpointChanged { previous, resolved, skipped })
     }
+}
+
+/// What moving reading from `from` forward to `to` jumps over: the blocks (the last one partly
+/// when `to` is inside it) and the messages stored from there. Walks every stored message: a
+/// forward move is an operator's rare, deliberate act, and its record must be exact.
+fn skipped(txn: &WriteTxn<'_>, from: Position, to: Position) -> Result<Skipped> {
+    let last_block = if to.index == 0 { to.block - 1 } else { to.block };
+    let mut stored_messages = 0;
+    txn.walk::<tables::Messages>(None, |_, message| {
+        let position = message.l1.origin.position();
+        stored_messages += u64::from(from <= position && position < to);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(Skipped { blocks: (last_block - from.block).saturating_add(1), stored_messages })
 }
 
 /// Ends a halt at `from`: orphans every canonical message logged from there on under a reorg

@@ -16,6 +16,7 @@ use ferry_primitives::{
     B256, BlockHeader, BlockRef, L1Message, LifecycleEvent, Position, Seq, first_unlinked,
 };
 use signet_libmdbx::WriteFlags;
+use std::ops::ControlFlow;
 
 /// A gathered range to commit: [`Store::commit`].
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +61,18 @@ pub struct CommitSummary {
     pub unmatched_events: u64,
     /// Entries written in all (messages and notices), with seqs `first_seq..first_seq + n`.
     pub entries: u64,
+    /// Set when the header window started again with this batch.
+    pub window_restarted: Option<WindowRestart>,
+}
+
+/// The header window started again: the batch's first header had no kept parent, and what
+/// the window kept ended below the floor (see [`Store::commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowRestart {
+    /// The newest block the window kept before.
+    pub previous_tip: u64,
+    /// The block it starts again at.
+    pub first: u64,
 }
 
 impl CommitSummary {
@@ -98,8 +111,9 @@ pub enum CommitOutcome {
 
 impl Store {
     /// Stores `messages` gathered from position `from` up to (not including) `next`, and moves
-    /// the checkpoint to `next`, with no headers and the window left to start again: the form
-    /// used by tests and benchmarks of the store alone. See [`Store::commit`].
+    /// the checkpoint to `next`, with `headers` (none: the window is left to start again) and
+    /// the window's floor at the first of them: the form used by tests and benchmarks of the
+    /// store alone. See [`Store::commit`].
     pub fn commit_batch(
         &self,
         from: Position,
@@ -115,7 +129,7 @@ impl Store {
             hashes: &hashes,
             events: &[],
             headers,
-            window_floor: 0,
+            window_floor: headers.first().map_or(0, |header| header.number),
             tags: FinalityTags::default(),
         })
     }
@@ -148,9 +162,10 @@ impl Store {
         }
         // Notices record the heads under which the stored chain was read so far.
         let known = bounds(&txn)?.heads();
-        if let Some(unlinked) = extend_window(&txn, batch)? {
-            return Ok(unlinked);
-        }
+        let window_restarted = match extend_window(&txn, batch)? {
+            Extended::Fits { restarted } => restarted,
+            Extended::Unlinked(unlinked) => return Ok(unlinked),
+        };
         let first_seq = next_seq(&txn)?;
         let mut writer = EntryWriter { txn: &txn, next: first_seq, moved_reorg: None, known };
         let mut summary = CommitSummary {
@@ -161,6 +176,7 @@ impl Store {
             state_changes: 0,
             unmatched_events: 0,
             entries: 0,
+            window_restarted,
         };
         let mut counts = lifecycle::counts(&txn)?;
         let before = counts;
@@ -383,38 +399,73 @@ fn record_key(seq: Seq) -> String {
     format!("seq {seq}")
 }
 
+/// What [`extend_window`] did.
+enum Extended {
+    /// The batch's headers are in the window.
+    Fits {
+        /// Set when the window started again with them.
+        restarted: Option<WindowRestart>,
+    },
+    /// The batch does not fit the window (its first header does not link to the kept one
+    /// below, or a kept header at one of its numbers is another block): nothing may be
+    /// written.
+    Unlinked(CommitOutcome),
+}
+
 /// Appends the batch's headers to the window, or starts the window again with them when the
-/// window holds no header for the block below them; prunes below the floor; raises the
-/// window's heads to the tags it can check. `Some` when the batch does not fit the window
-/// (its first header does not link to the kept one below, or a kept header at one of its
-/// numbers is another block): nothing may be written then.
+/// window holds no header for the block below them (refused when that would leave a gap at or
+/// above the floor); prunes below the floor; raises the window's heads to the tags it can
+/// check.
 ///
 /// Headers kept above the batch stay: after an operator moved the checkpoint back, the re-scan
 /// must find those blocks again unchanged, or the mismatch is a reorg.
-fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Option<CommitOutcome>> {
+fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Extended> {
     let Some(first) = batch.headers.first() else {
         txn.delete_from::<tables::Headers>(&0)?;
         txn.delete_from::<tables::WindowMessages>(&(0, Seq::ZERO))?;
-        return Ok(None);
+        return Ok(Extended::Fits { restarted: None });
     };
     for header in batch.headers {
         if let Some(kept) = txn.get::<tables::Headers>(&header.number)?
             && kept.hash != header.hash
         {
             let kept = kept.at(header.number);
-            return Ok(Some(CommitOutcome::Unlinked { kept, parent_hash: header.parent_hash }));
+            return Ok(Extended::Unlinked(CommitOutcome::Unlinked {
+                kept,
+                parent_hash: header.parent_hash,
+            }));
         }
     }
     let below = match first.number.checked_sub(1) {
         Some(number) => txn.get::<tables::Headers>(&number)?.map(|value| value.at(number)),
         None => None,
     };
+    let mut restarted = None;
     match below {
         Some(kept) if !kept.is_parent_of(first) => {
-            return Ok(Some(CommitOutcome::Unlinked { kept, parent_hash: first.parent_hash }));
+            let unlinked = CommitOutcome::Unlinked { kept, parent_hash: first.parent_hash };
+            return Ok(Extended::Unlinked(unlinked));
         }
         Some(_) => {}
         None => {
+            // No kept parent: the window starts again with this batch. Right when what it
+            // keeps below ends under the floor (the node fell behind further than the window,
+            // or an operator moved the checkpoint beyond it); a kept header at or above the
+            // floor would leave unchecked blocks inside the window, where a reorg would go
+            // unseen and an ordinary one could halt the node.
+            let tip = newest_below(txn, first.number)?;
+            if let Some(tip) = tip.filter(|tip| tip + 1 >= batch.window_floor) {
+                return Err(Error::BadHeaders {
+                    from: batch.from,
+                    next: batch.next,
+                    reason: format!(
+                        "block {} would leave a gap above the window's newest block {tip} \
+                         (floor {})",
+                        first.number, batch.window_floor
+                    ),
+                });
+            }
+            restarted = tip.map(|previous_tip| WindowRestart { previous_tip, first: first.number });
             txn.delete_below::<tables::Headers>(&first.number)?;
             txn.delete_below::<tables::WindowMessages>(&(first.number, Seq::ZERO))?;
         }
@@ -433,7 +484,18 @@ fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Option<Co
     txn.put::<tables::WindowState>(&WINDOW, &next)?;
     txn.delete_below::<tables::Headers>(&keep_from)?;
     txn.delete_below::<tables::WindowMessages>(&(keep_from, Seq::ZERO))?;
-    Ok(None)
+    Ok(Extended::Fits { restarted })
+}
+
+/// The newest header the window keeps below block `number`.
+fn newest_below(txn: &WriteTxn<'_>, number: u64) -> Result<Option<u64>> {
+    let Some(below) = number.checked_sub(1) else { return Ok(None) };
+    let mut newest = None;
+    txn.walk_back::<tables::Headers>(Some(&below), |number, _| {
+        newest = Some(number);
+        Ok(ControlFlow::Break(()))
+    })?;
+    Ok(newest)
 }
 
 /// The tag's block number if the window (with the batch's headers already written) holds that
@@ -478,12 +540,11 @@ fn check_batch(batch: &BatchWrite<'_>) -> Result<()> {
     }
     debug_assert!(messages.iter().zip(hashes).all(|(l1, hash)| l1.hash() == *hash));
     let bad_headers = |reason: String| Error::BadHeaders { from, next, reason };
-    if let (Some(first), Some(last)) = (headers.first(), headers.last()) {
+    // Headers may start below the range: after an operator's forward move, those of the
+    // blocks skipped link the window to it.
+    if let Some(last) = headers.last() {
         if next.index != 0 || last.number + 1 != next.block {
             return Err(bad_headers(format!("the last one is block {}", last.number)));
-        }
-        if first.number < from.block {
-            return Err(bad_headers(format!("block {} is before the range", first.number)));
         }
         if let Some(number) = first_unlinked(headers) {
             return Err(bad_headers(format!("block {number} does not link to the one before")));

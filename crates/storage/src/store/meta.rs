@@ -3,6 +3,7 @@
 
 use crate::{
     Error, Result, SCHEMA_VERSION, StoreConfig,
+    audit::AuditRecord,
     codec::{DecodeError, Name},
     tables::{self, Table},
     txn::{Txn, WriteTxn},
@@ -76,13 +77,16 @@ pub(super) fn check_or_init(txn: &WriteTxn<'_>, path: &Path, config: StoreConfig
     let found = u32::from_be_bytes(fixed(&SCHEMA, &version)?);
     match found {
         SCHEMA_VERSION => {}
-        1..=3 => {
+        1..=4 => {
             if found == 1 {
                 migrate_v1(txn)?;
             }
-            let indexed = migrate_v3(txn)?;
-            info!(target: LOG_TARGET, path = %path.display(), messages = indexed,
-                "Indexed every stored message by nonce and by partitioned hash");
+            if found <= 3 {
+                let indexed = migrate_v3(txn)?;
+                info!(target: LOG_TARGET, path = %path.display(), messages = indexed,
+                    "Indexed every stored message by nonce and by partitioned hash");
+            }
+            migrate_v4(txn)?;
             put(&SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
             info!(target: LOG_TARGET, path = %path.display(), from = found, to = SCHEMA_VERSION,
                 "Migrated the database");
@@ -162,6 +166,28 @@ fn migrate_v3(txn: &WriteTxn<'_>) -> Result<u64> {
     txn.drop_table_named("MessageHashes")?;
     super::nonces::rebuild(txn)?;
     Ok(indexed)
+}
+
+/// Versions 1 to 4 wrote audit entries without what a forward move skipped; version 5 keeps
+/// it in each entry (`audit.rs`). Every entry is rewritten in the new layout, saying it
+/// skipped nothing known (the trail is an operator's few rows, not a hot table).
+fn migrate_v4(txn: &WriteTxn<'_>) -> Result<()> {
+    let corrupt = |key: &[u8], reason: DecodeError| Error::Corrupt {
+        table: Table::Audit.name(),
+        key: key.iter().map(|byte| format!("{byte:02x}")).collect(),
+        reason: reason.to_string(),
+    };
+    let mut entries = Vec::new();
+    txn.walk_raw::<tables::Audit>(|key, value| {
+        let id = <u64 as crate::codec::Key>::decode(key).map_err(|error| corrupt(key, error))?;
+        let record = AuditRecord::decode_v4(value).map_err(|error| corrupt(key, error))?;
+        entries.push((id, record));
+        Ok(())
+    })?;
+    for (id, record) in &entries {
+        txn.put::<tables::Audit>(id, record)?;
+    }
+    Ok(())
 }
 
 fn required<K: signet_libmdbx::TransactionKind>(txn: &Txn<'_, K>, key: &Name) -> Result<Vec<u8>> {

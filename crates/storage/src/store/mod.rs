@@ -17,8 +17,8 @@ mod nonces;
 mod reads;
 mod reorg;
 
-pub use checkpoint::CheckpointChanged;
-pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
+pub use checkpoint::{CheckpointChanged, CheckpointWrite};
+pub use commit::{BatchWrite, CommitOutcome, CommitSummary, WindowRestart};
 pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
 pub use lifecycle::MessageLifecycle;
 pub use reads::{Settlement, StoredEntry, Window};
@@ -38,9 +38,9 @@ use std::{
 };
 
 /// The version of the table layout and value encodings this build reads and writes. Versions 1
-/// (no log notices, no header window), 2 (no message lifecycles) and 3 (one hash → seq index)
-/// are migrated when opened.
-pub const SCHEMA_VERSION: u32 = 4;
+/// (no log notices, no header window), 2 (no message lifecycles), 3 (one hash → seq index)
+/// and 4 (audit entries without what a forward move skipped) are migrated when opened.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The file MDBX keeps a database in, inside its directory.
 const DATA_FILE: &str = "mdbx.dat";
@@ -243,7 +243,7 @@ fn environment(path: &Path, options: StoreOptions, mode: Mode) -> Result<Environ
         .map_err(Error::mdbx("open the environment"))
 }
 
-fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 

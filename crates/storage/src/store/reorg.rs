@@ -8,8 +8,7 @@ use super::{
     lifecycle, unix_millis,
 };
 use crate::{
-    ChangeMethod, ChangeOrigin, Error, Result,
-    audit::AuditRecord,
+    ChangeMethod, ChangeOrigin, Error, Result, audit,
     codec::{
         CHECKPOINT, HALT, HaltRecord, NoticeKind, NoticeRecord, OrphanRecord, ReorgCause,
         ReorgRecord,
@@ -109,7 +108,7 @@ impl Store {
         let summary = orphan_and_record(&txn, record, removed, cut)?;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &rewind_to)?;
         let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
-        append_audit(&txn, &origin, found, Some(rewind_to))?;
+        audit::append(&txn, &origin, (found, Some(rewind_to)), None)?;
         txn.commit("commit a reorg")?;
         Ok(ReorgOutcome::Recorded(summary))
     }
@@ -195,22 +194,4 @@ impl Store {
     pub fn halt(&self) -> Result<Option<HaltRecord>> {
         self.read()?.get::<tables::Halt>(&HALT)
     }
-}
-
-/// Appends a checkpoint change to the audit trail.
-pub(super) fn append_audit(
-    txn: &WriteTxn<'_>,
-    origin: &ChangeOrigin,
-    previous: Checkpoint,
-    current: Checkpoint,
-) -> Result<()> {
-    let id = txn.last::<tables::Audit>()?.map_or(0, |(id, _)| id + 1);
-    let record = AuditRecord {
-        at_millis: unix_millis(),
-        method: origin.method,
-        caller: origin.caller.clone(),
-        previous,
-        current,
-    };
-    txn.append::<tables::Audit>(&id, &record)
 }

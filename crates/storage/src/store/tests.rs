@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::{
-    ChangeMethod, ChangeOrigin, Error, FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause,
-    tables,
+    AuditEntry, ChangeMethod, ChangeOrigin, Error, FinalityTags, HaltKind, HaltRecord, KnownHeads,
+    ReorgCause, Skipped, WindowRestart, tables,
 };
 use ferry_primitives::{
     B256, BlockHeader, Checkpoint, EntryKind, Inclusion, L1Message, Seq, StoredMessage, U256,
@@ -47,6 +47,10 @@ fn commit_from(
     store.commit_batch(store.resume_position(seen), batch, next, &[])
 }
 
+fn audited(new: Checkpoint, origin: &ChangeOrigin) -> CheckpointWrite<'_> {
+    CheckpointWrite { new, expected: None, origin: Some(origin) }
+}
+
 fn summary_of(first_seq: u64, stored: u64, skipped: u64) -> CommitSummary {
     CommitSummary {
         first_seq: Seq(first_seq),
@@ -56,6 +60,7 @@ fn summary_of(first_seq: u64, stored: u64, skipped: u64) -> CommitSummary {
         state_changes: 0,
         unmatched_events: 0,
         entries: stored,
+        window_restarted: None,
     }
 }
 
@@ -122,7 +127,8 @@ fn schema_version_mismatch_is_a_clear_error_and_changes_nothing() {
     let error = Store::open(dir.path(), config(0)).unwrap_err();
     assert!(matches!(error, Error::SchemaVersion { found: 99, expected: SCHEMA_VERSION, .. }));
     let text = error.to_string();
-    assert!(text.contains("schema version 99") && text.contains("reads version 4"), "{text}");
+    let expected = format!("reads version {SCHEMA_VERSION}");
+    assert!(text.contains("schema version 99") && text.contains(&expected), "{text}");
 }
 
 #[test]
@@ -531,13 +537,10 @@ fn audited_changes_are_recorded_with_the_change_and_read_newest_first() {
     let (_dir, store) = temp_store();
     let origin = |method, caller: &str| ChangeOrigin { method, caller: caller.to_owned() };
     store.set_checkpoint(Position::block_start(3)).unwrap(); // not audited
-    store
-        .change_checkpoint(
-            Some(Position::new(9, 1)),
-            Some(&origin(ChangeMethod::SetCheckpoint, "10.0.0.1:5")),
-        )
-        .unwrap();
-    store.change_checkpoint(None, Some(&origin(ChangeMethod::ResetCheckpoint, "cli"))).unwrap();
+    let set = origin(ChangeMethod::SetCheckpoint, "10.0.0.1:5");
+    store.change_checkpoint(audited(Some(Position::new(9, 1)), &set)).unwrap();
+    let reset = origin(ChangeMethod::ResetCheckpoint, "cli");
+    store.change_checkpoint(audited(None, &reset)).unwrap();
     // A reorg rewind is audited as the node's.
     let chain = Chain::new(0);
     committed(commit_range(&store, None, &chain, 0..=2, &[]).unwrap());
@@ -721,14 +724,16 @@ fn headers_form_a_linked_window_pruned_below_its_floor_and_cut_where_reading_res
     assert_eq!(store.last_seq().unwrap(), None);
     assert_eq!(window(&store), Some((15, 30)));
 
-    // A range anchored by its last header only (below the window) starts the window again.
+    // A range anchored by its last header only (below the window) starts the window again,
+    // and says so.
     let last = [chain.header(40)];
-    committed(
+    let summary = committed(
         store
             .commit_batch(Position::block_start(31), &[], Position::block_start(41), &last)
             .unwrap(),
     );
     assert_eq!(window(&store), Some((40, 40)));
+    assert_eq!(summary.window_restarted, Some(WindowRestart { previous_tip: 30, first: 40 }));
 
     // Headers that do not end the range, or do not link, are refused.
     let from = Position::block_start(41);
@@ -860,10 +865,11 @@ fn a_halt_survives_and_the_operators_change_resolves_it_orphaning_from_its_posit
     let history = store.checkpoint_history(10).unwrap();
 
     let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "op".to_owned() };
-    let error = store.change_checkpoint(Some(Position::new(5, 3)), Some(&origin)).unwrap_err();
+    let error = store.change_checkpoint(audited(Some(Position::new(5, 3)), &origin)).unwrap_err();
     assert!(matches!(error, Error::MidBlockResolve { .. }), "{error}");
     assert_eq!(store.checkpoint_history(10).unwrap(), history, "refused: nothing written");
-    let changed = store.change_checkpoint(Some(Position::block_start(5)), Some(&origin)).unwrap();
+    let changed =
+        store.change_checkpoint(audited(Some(Position::block_start(5)), &origin)).unwrap();
     let resolved = changed.resolved.unwrap();
     assert_eq!(resolved.orphaned, [Seq(1), Seq(2)]);
     assert_eq!(resolved.record.cause, ReorgCause::Resolved);
@@ -875,7 +881,13 @@ fn a_halt_survives_and_the_operators_change_resolves_it_orphaning_from_its_posit
     assert_eq!(canonical, 0);
     assert_eq!(store.final_heads().unwrap(), HEADS, "heads below the new position stay");
     // The next change is an ordinary one.
-    assert!(store.change_checkpoint(Some(Position::new(7, 1)), None).unwrap().resolved.is_none());
+    assert!(
+        store
+            .change_checkpoint(CheckpointWrite::to(Some(Position::new(7, 1))))
+            .unwrap()
+            .resolved
+            .is_none()
+    );
 }
 
 #[test]
@@ -1180,4 +1192,122 @@ fn a_read_only_open_reads_everything_and_says_what_each_table_holds() {
     // A directory without a database is refused, and nothing is created in it.
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(Store::open_read_only(dir.path()), Err(Error::NoDatabase { .. })));
+}
+
+#[test]
+fn a_batch_that_would_leave_a_gap_inside_the_window_is_refused() {
+    let (_dir, store) = temp_store();
+    let chain = Chain::new(1);
+    committed(commit_range(&store, None, &chain, 0..=19, &[]).unwrap());
+    // An operator skips blocks 20 and 21: a batch from 22 whose headers start there would
+    // leave them out of the window, above its floor (10).
+    store.set_checkpoint(Position::block_start(22)).unwrap();
+    let error = commit_range(&store, Some(10), &chain, 22..=25, &[]).unwrap_err();
+    assert!(matches!(error, Error::BadHeaders { .. }), "{error}");
+    assert!(error.to_string().contains("gap above the window's newest block 19"), "{error}");
+    assert_eq!(window(&store), Some((0, 19)), "nothing written");
+    // With the skipped blocks' headers it fits, and the window stays contiguous from its floor.
+    let headers: Vec<_> = (20..=25).map(|number| chain.header(number)).collect();
+    let summary = committed(
+        store
+            .commit(&BatchWrite {
+                from: Position::block_start(22),
+                next: Position::block_start(26),
+                messages: &[],
+                hashes: &[],
+                events: &[],
+                headers: &headers,
+                window_floor: 10,
+                tags: tags(&chain),
+            })
+            .unwrap(),
+    );
+    assert_eq!(summary.window_restarted, None);
+    assert_eq!(window(&store), Some((10, 25)));
+    // Beyond the floor, the window starts again on purpose, and the commit says so.
+    store.set_checkpoint(Position::block_start(60)).unwrap();
+    let summary = committed(commit_range(&store, Some(55), &chain, 60..=62, &[]).unwrap());
+    assert_eq!(summary.window_restarted, Some(WindowRestart { previous_tip: 25, first: 60 }));
+    assert_eq!(window(&store), Some((60, 62)));
+}
+
+#[test]
+fn a_compare_and_set_change_is_refused_with_both_positions_when_the_checkpoint_moved() {
+    let (_dir, store) = temp_store();
+    let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "op".to_owned() };
+    store.set_checkpoint(Position::block_start(7)).unwrap();
+    let stale = CheckpointWrite {
+        new: Some(Position::block_start(9)),
+        expected: Some(Some(Position::block_start(8))),
+        origin: Some(&origin),
+    };
+    let error = store.change_checkpoint(stale).unwrap_err();
+    let Error::CheckpointMoved { expected, found } = error else { panic!("{error}") };
+    assert_eq!((expected, found), (Some(Position::block_start(8)), Some(Position::block_start(7))));
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(7)), "nothing changed");
+    assert!(store.checkpoint_history(10).unwrap().is_empty(), "nothing audited");
+    // None stored is a checkpoint too: a reset read as `null` must still be `null`.
+    let unset = CheckpointWrite { expected: Some(None), ..stale };
+    assert!(matches!(store.change_checkpoint(unset), Err(Error::CheckpointMoved { .. })));
+    // The checkpoint the caller read: written.
+    let current = CheckpointWrite { expected: Some(Some(Position::block_start(7))), ..stale };
+    let changed = store.change_checkpoint(current).unwrap();
+    assert_eq!(changed.previous, Some(Position::block_start(7)));
+    assert_eq!(store.checkpoint().unwrap(), Some(Position::block_start(9)));
+}
+
+#[test]
+fn a_forward_move_records_the_blocks_and_stored_messages_it_skips() {
+    let (_dir, store) = temp_store();
+    let batch = [l1_message(0, 2, 0), l1_message(1, 4, 1), l1_message(2, 9, 0)];
+    committed(commit_from(&store, None, &batch, Position::block_start(10)).unwrap());
+    let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "op".to_owned() };
+    // Back to 3: a re-scan skips nothing.
+    let back = store.change_checkpoint(audited(Some(Position::block_start(3)), &origin)).unwrap();
+    assert_eq!(back.skipped, None);
+    // Forward to the middle of block 9: blocks 3..=9 partly, two stored messages (4 and 9).
+    let forward = store.change_checkpoint(audited(Some(Position::new(9, 1)), &origin)).unwrap();
+    let skipped = Skipped { blocks: 7, stored_messages: 2 };
+    assert_eq!(forward.skipped, Some(skipped));
+    let history = store.checkpoint_history(10).unwrap();
+    assert_eq!(
+        history.iter().map(|entry| entry.skipped).collect::<Vec<_>>(),
+        [Some(skipped), None]
+    );
+}
+
+#[test]
+fn a_version_4_database_gets_its_audit_trail_rewritten_with_nothing_skipped() {
+    let (dir, store) = temp_store();
+    let origin = ChangeOrigin { method: ChangeMethod::SetCheckpoint, caller: "10.0.0.1:5".into() };
+    store.change_checkpoint(audited(Some(Position::new(9, 1)), &origin)).unwrap();
+    store.change_checkpoint(audited(Some(Position::block_start(3)), &origin)).unwrap();
+    let before = store.checkpoint_history(10).unwrap();
+    // Make it a version 4 database: audit values without the skipped field.
+    let txn = store.write().unwrap();
+    let mut rows = Vec::new();
+    txn.walk_raw::<tables::Audit>(|key, value| {
+        let mut v4 = value[..43].to_vec();
+        v4.extend_from_slice(&value[43 + 17..]);
+        rows.push((key.to_vec(), v4));
+        Ok(())
+    })
+    .unwrap();
+    txn.put::<tables::Meta>(&crate::codec::Name("schema_version"), &4u32.to_be_bytes().to_vec())
+        .unwrap();
+    txn.commit("test").unwrap();
+    let txn = store.inner.env.begin_rw_unsync().unwrap();
+    let audit = txn.open_db(Some("Audit")).unwrap();
+    for (key, value) in rows {
+        txn.put(audit, key, value, signet_libmdbx::WriteFlags::empty()).unwrap();
+    }
+    txn.commit().unwrap();
+    assert!(store.checkpoint_history(10).is_err(), "version 4 values do not read as version 5");
+    drop(store);
+
+    let store = Store::open(dir.path(), config(0)).unwrap();
+    let after = store.checkpoint_history(10).unwrap();
+    let without_skips: Vec<_> =
+        before.into_iter().map(|entry| AuditEntry { skipped: None, ..entry }).collect();
+    assert_eq!(after, without_skips);
 }

@@ -262,7 +262,8 @@ fn an_operator_resolving_a_halt_undoes_the_events_from_the_position_set() {
     assert_eq!(state_of(&store, &kept), MessageState::Consumed);
     let halt = beyond_window(&chain);
     assert!(store.record_halt(Position::block_start(10), &halt).unwrap());
-    let resolved = store.change_checkpoint(Some(Position::block_start(4)), None).unwrap();
+    let resolved =
+        store.change_checkpoint(CheckpointWrite::to(Some(Position::block_start(4)))).unwrap();
     let resolved = resolved.resolved.unwrap();
     // The started cancellation (block 5, after the consumption: it changed nothing) is
     // dropped without a notice; the consumption of block 3 stays; the message of block 6 is
@@ -274,7 +275,8 @@ fn an_operator_resolving_a_halt_undoes_the_events_from_the_position_set() {
     assert_eq!(store.state_counts().unwrap(), counts(0, 0, 0, 1, 0));
     // Resolving lower undoes the consumption too, with a notice.
     assert!(store.record_halt(Position::block_start(4), &halt).unwrap());
-    let resolved = store.change_checkpoint(Some(Position::block_start(3)), None).unwrap();
+    let resolved =
+        store.change_checkpoint(CheckpointWrite::to(Some(Position::block_start(3)))).unwrap();
     assert_eq!(resolved.resolved.unwrap().reverted_changes, 1);
     assert_eq!(state_of(&store, &kept), MessageState::Pending);
     assert_eq!(store.state_counts().unwrap(), counts(1, 0, 0, 0, 0));
