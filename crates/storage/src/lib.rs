@@ -3,8 +3,10 @@
 //!
 //! One MDBX environment (through `signet-libmdbx`) holds the tables declared in [`Table`]:
 //! the log (messages, and the notices that say what a reorg removed and what it included
-//! again, and how a message's lifecycle changed), the lifecycles, the hash index, the source checkpoint, the window of canonical headers below it,
-//! the reorgs and the metadata that ties the database to one chain and one contract.
+//! again, and how a message's lifecycle changed), the lifecycles, the nonce and hash indexes,
+//! the source checkpoint, the window of canonical headers below it, the reorgs, the audit
+//! trail and the metadata that ties the database to one chain and one contract. The records
+//! are plain types (`models/`), encoded one explicit way each (`codec/`).
 //! [`Store::commit`] writes a batch's entries, its headers and the new checkpoint in one write
 //! transaction, and only if the checkpoint is still the one the batch was gathered from and
 //! its headers link to the window; that compare-and-set is what keeps an operator's rewind
@@ -28,19 +30,19 @@
 //! # }
 //! ```
 
-mod audit;
+mod clock;
 mod codec;
 mod error;
+mod models;
 mod store;
 mod tables;
 mod txn;
 
-pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin, Skipped};
-pub use codec::{
-    EventMessage, FinalityTags, HaltKind, HaltRecord, KnownHeads, ReorgCause, ReorgRecord,
-    WindowBounds,
-};
 pub use error::{Error, Result};
+pub use models::{
+    AuditEntry, ChangeMethod, ChangeOrigin, EventMessage, FinalityTags, HaltKind, HaltRecord,
+    KnownHeads, ReorgCause, ReorgRecord, Skipped, WindowBounds,
+};
 pub use store::{
     BatchWrite, CheckpointChanged, CheckpointWrite, CommitOutcome, CommitSummary, DatabaseInfo,
     MessageLifecycle, ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement,

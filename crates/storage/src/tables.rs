@@ -1,10 +1,13 @@
 //! Every table of the store, declared once with its key and value types (reth's `tables!` is
 //! the model): a read is `txn.get::<tables::Headers>(&number)`, and the encoding and the error
-//! mapping live in `codec.rs` and `txn.rs`, never at the call site.
+//! mapping live in `codec/` and `txn.rs`, never at the call site.
 
-use crate::codec::{
-    HaltRecord, HashKey, HeaderValue, KnownHeads, LifecycleRecord, MessageRecord, Name, NonceKey,
-    NoticeRecord, OrphanRecord, ReorgRecord, WindowBounds,
+use crate::{
+    codec::{
+        AuditRecord, HashKey, HeaderValue, LifecycleRecord, MessageRecord, Name, NonceKey,
+        NoticeRecord, OrphanRecord,
+    },
+    models::{HaltRecord, KnownHeads, ReorgRecord, WindowBounds},
 };
 use ferry_primitives::{B256, Position, Seq, StateCounts, U256};
 use signet_libmdbx::{
@@ -101,7 +104,7 @@ tables! {
     Reorgs: u64 => ReorgRecord;
     /// change id → time, method, previous and new checkpoint, what a forward move skipped,
     /// caller.
-    Audit: u64 => crate::audit::AuditRecord;
+    Audit: u64 => AuditRecord;
     /// message hash → the lifecycle events logged about it, in L1 order (and its fields while
     /// the node has not stored the message itself); absent while it has none.
     Lifecycles: B256 => LifecycleRecord;

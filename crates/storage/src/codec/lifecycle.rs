@@ -1,26 +1,11 @@
 //! The encodings of what the store keeps of message lifecycles (schema version 3): each
 //! message's events, the per-state counts, and the stateChanged part of a notice.
 
-use super::{DecodeError, DecodeResult, Fields, KnownHeads, Value, put_optional_u64};
+use super::{DecodeError, DecodeResult, Fields, Value, put_optional_u64};
+use crate::models::{EventMessage, KnownHeads};
 use ferry_primitives::{
-    Address, EventAt, LifecycleKind, MessageState, Seq, StateChange, StateCounts, U256,
+    Address, EventAt, LifecycleKind, MessageState, Seq, StateChange, StateCounts,
 };
-
-/// A message's fields as lifecycle events carry them (no fee): kept for an event whose
-/// message the node has not stored, so that an operator can be shown what it was about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventMessage {
-    /// The L1 sender.
-    pub from: Address,
-    /// The L2 contract.
-    pub to: U256,
-    /// The L2 entry point.
-    pub selector: U256,
-    /// The nonce.
-    pub nonce: U256,
-    /// The payload.
-    pub payload: Vec<U256>,
-}
 
 /// One lifecycle event of a message, as its Lifecycles value keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

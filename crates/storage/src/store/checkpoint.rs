@@ -2,14 +2,15 @@
 
 use super::{
     Store,
-    commit::bounds,
     reorg::{ReorgSummary, orphan_and_record},
-    unix_millis,
+    window::bounds,
 };
 use crate::{
     ChangeOrigin, Error, Result,
-    audit::{self, Skipped},
-    codec::{CHECKPOINT, HALT, ReorgCause, ReorgRecord, WINDOW},
+    clock::unix_millis,
+    codec::{CHECKPOINT, HALT, WINDOW},
+    models::Skipped,
+    models::{ReorgCause, ReorgRecord},
     tables,
     txn::WriteTxn,
 };
@@ -96,7 +97,7 @@ impl Store {
         }
         let skipped = if to > from { Some(skipped(&txn, from, to)?) } else { None };
         if let Some(origin) = origin {
-            audit::append(&txn, origin, (previous, new), skipped)?;
+            super::audit::append(&txn, origin, (previous, new), skipped)?;
         }
         let resolved = if halted { Some(resolve(&txn, to)?) } else { None };
         #[cfg(any(test, feature = "test-utils"))]

@@ -2,21 +2,23 @@
 //! elsewhere, its lifecycle events, its headers and the checkpoint after it, in one write
 //! transaction.
 
-use super::{Store, index, lifecycle, nonces, unix_millis};
+use super::{
+    Store,
+    entries::{EntryWriter, append_reorg, next_seq},
+    index, lifecycle, nonces,
+    window::{self, Extended, Extension, WindowRestart},
+};
 use crate::{
     Error, Result,
-    codec::{
-        CHECKPOINT, FinalityTags, HeaderValue, KnownHeads, MessageRecord, MessageRef, NoticeKind,
-        NoticeRecord, ReorgCause, ReorgRecord, WINDOW, WindowBounds,
-    },
+    clock::unix_millis,
+    codec::{CHECKPOINT, MessageRecord, MessageRef, NoticeKind, NoticeRecord},
+    models::{FinalityTags, ReorgCause, ReorgRecord},
     tables,
-    txn::WriteTxn,
 };
 use ferry_primitives::{
-    B256, BlockHeader, BlockRef, L1Message, LifecycleEvent, Position, Seq, first_unlinked,
+    B256, BlockHeader, L1Message, LifecycleEvent, Position, Seq, first_unlinked,
 };
 use signet_libmdbx::WriteFlags;
-use std::ops::ControlFlow;
 
 /// A gathered range to commit: [`Store::commit`].
 #[derive(Debug, Clone, Copy)]
@@ -63,16 +65,6 @@ pub struct CommitSummary {
     pub entries: u64,
     /// Set when the header window started again with this batch.
     pub window_restarted: Option<WindowRestart>,
-}
-
-/// The header window started again: the batch's first header had no kept parent, and what
-/// the window kept ended below the floor (see [`Store::commit`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowRestart {
-    /// The newest block the window kept before.
-    pub previous_tip: u64,
-    /// The block it starts again at.
-    pub first: u64,
 }
 
 impl CommitSummary {
@@ -161,13 +153,25 @@ impl Store {
             return Ok(CommitOutcome::CheckpointMoved { expected: batch.from, found });
         }
         // Notices record the heads under which the stored chain was read so far.
-        let known = bounds(&txn)?.heads();
-        let window_restarted = match extend_window(&txn, batch)? {
+        let known = window::bounds(&txn)?.heads();
+        let extension =
+            Extension { headers: batch.headers, floor: batch.window_floor, tags: batch.tags };
+        let window_restarted = match window::extend(&txn, extension)? {
             Extended::Fits { restarted } => restarted,
-            Extended::Unlinked(unlinked) => return Ok(unlinked),
+            Extended::Unlinked { kept, parent_hash } => {
+                return Ok(CommitOutcome::Unlinked { kept, parent_hash });
+            }
+            Extended::Gap { tip, first } => {
+                let reason = format!(
+                    "block {first} would leave a gap above the window's newest block {tip} \
+                     (floor {})",
+                    batch.window_floor
+                );
+                return Err(Error::BadHeaders { from: batch.from, next: batch.next, reason });
+            }
         };
         let first_seq = next_seq(&txn)?;
-        let mut writer = EntryWriter { txn: &txn, next: first_seq, moved_reorg: None, known };
+        let mut writer = EntryWriter::new(&txn, first_seq, known);
         let mut summary = CommitSummary {
             first_seq,
             stored: 0,
@@ -212,6 +216,7 @@ impl Store {
         let mut value = Vec::new();
         let mut held_nonces = Vec::new();
         let mut frontier = index::NonceFrontier::read(txn)?;
+        let mut rescan = Rescan::default();
         for (l1, &hash) in batch.messages.iter().zip(batch.hashes) {
             #[cfg(any(test, feature = "test-utils"))]
             self.maybe_fail_commit((summary.stored + summary.reincluded) as usize)?;
@@ -247,7 +252,7 @@ impl Store {
             if stored >= summary.first_seq {
                 // The same message twice in one answer: the first is the one stored.
                 summary.skipped += 1;
-            } else if writer.found_again(stored, l1, batch, window_start)? {
+            } else if rescan.found_again(writer, stored, l1, batch, window_start)? {
                 held_nonces.push(l1.message.nonce);
                 summary.reincluded += 1;
             } else {
@@ -258,70 +263,27 @@ impl Store {
     }
 }
 
-/// The seq the next entry of the log gets: after the newest message or notice.
-pub(super) fn next_seq(txn: &WriteTxn<'_>) -> Result<Seq> {
-    let last_message = txn.last::<tables::Messages>()?.map(|(seq, _)| seq);
-    let last_notice = txn.last::<tables::Notices>()?.map(|(seq, _)| seq);
-    Ok(last_message.max(last_notice).map_or(Seq::ZERO, Seq::next))
-}
-
-/// Writes notices at the end of the log.
-pub(super) struct EntryWriter<'t, 's> {
-    pub(super) txn: &'t WriteTxn<'s>,
-    /// The seq the next entry gets.
-    pub(super) next: Seq,
+/// What a batch does with the stored messages it finds again.
+#[derive(Debug, Default)]
+struct Rescan {
     /// The reorg record of messages found moved while canonical, once one is written.
     moved_reorg: Option<u64>,
-    /// The heads notices record.
-    known: KnownHeads,
 }
 
-/// What the window's state says, or nothing known.
-pub(super) fn bounds(txn: &WriteTxn<'_>) -> Result<WindowBounds> {
-    Ok(txn.get::<tables::WindowState>(&WINDOW)?.unwrap_or_default())
-}
-
-impl<'t, 's> EntryWriter<'t, 's> {
-    pub(super) const fn new(txn: &'t WriteTxn<'s>, next: Seq, known: KnownHeads) -> Self {
-        Self { txn, next, moved_reorg: None, known }
-    }
-
-    /// The heads notices record.
-    pub(super) const fn heads(&self) -> KnownHeads {
-        self.known
-    }
-
-    /// Appends a `stateChanged` notice; its seq. It is not indexed among the message's
-    /// removals and re-inclusions, which decide whether an inclusion was retracted.
-    pub(super) fn state_notice(&mut self, record: NoticeRecord) -> Result<Seq> {
-        let seq = self.next;
-        self.txn.append::<tables::Notices>(&seq, &record)?;
-        self.next = seq.next();
-        Ok(seq)
-    }
-
-    /// Appends a notice about `message`; its seq.
-    pub(super) fn notice(&mut self, message: Seq, record: NoticeRecord) -> Result<Seq> {
-        let seq = self.next;
-        debug_assert_eq!(record.message, message);
-        self.txn.append::<tables::Notices>(&seq, &record)?;
-        self.txn.put::<tables::MessageNotices>(&(message, seq), &())?;
-        self.next = seq.next();
-        Ok(seq)
-    }
-
+impl Rescan {
     /// A stored message found again at `l1`'s origin. Orphaned: it is included again (a
     /// notice, the origin updated). Canonical elsewhere: the chain moved it without the node
     /// seeing a reorg (an operator skipped the blocks it left): removed and included again,
     /// under a reorg record of its own. At the same origin: nothing to do. Whether it wrote.
     fn found_again(
         &mut self,
+        writer: &mut EntryWriter<'_, '_>,
         seq: Seq,
         l1: &L1Message,
         batch: &BatchWrite<'_>,
         window_start: u64,
     ) -> Result<bool> {
-        let txn = self.txn;
+        let txn = writer.txn;
         let mut record = txn.get::<tables::Messages>(&seq)?.ok_or_else(|| Error::Corrupt {
             table: tables::Table::NonceIndex.name(),
             key: record_key(seq),
@@ -338,16 +300,16 @@ impl<'t, 's> EntryWriter<'t, 's> {
                 return Ok(false);
             }
             None => {
-                let reorg = self.moved_reorg(batch)?;
+                let reorg = self.moved_reorg(writer, batch)?;
                 txn.delete::<tables::WindowMessages>(&(record.l1.origin.block_number, seq))?;
                 let removed = NoticeRecord {
                     kind: NoticeKind::Removed,
                     message: seq,
                     reorg: Some(reorg),
                     origin: record.l1.origin,
-                    heads: self.known,
+                    heads: writer.heads(),
                 };
-                self.notice(seq, removed)?;
+                writer.notice(seq, removed)?;
                 reorg
             }
         };
@@ -363,13 +325,13 @@ impl<'t, 's> EntryWriter<'t, 's> {
             message: seq,
             reorg: Some(reorg),
             origin: l1.origin,
-            heads: self.known,
+            heads: writer.heads(),
         };
-        self.notice(seq, reincluded)?;
+        writer.notice(seq, reincluded)?;
         Ok(true)
     }
 
-    fn moved_reorg(&mut self, batch: &BatchWrite<'_>) -> Result<u64> {
+    fn moved_reorg(&mut self, writer: &EntryWriter<'_, '_>, batch: &BatchWrite<'_>) -> Result<u64> {
         if let Some(id) = self.moved_reorg {
             return Ok(id);
         }
@@ -380,130 +342,16 @@ impl<'t, 's> EntryWriter<'t, 's> {
             common_ancestor: None,
             old_tip: None,
             orphaned: 0,
-            first_notice: Some(self.next),
+            first_notice: Some(writer.next),
         };
-        let id = append_reorg(self.txn, &record)?;
+        let id = append_reorg(writer.txn, &record)?;
         self.moved_reorg = Some(id);
         Ok(id)
     }
 }
 
-/// Appends a reorg record; its id.
-pub(super) fn append_reorg(txn: &WriteTxn<'_>, record: &ReorgRecord) -> Result<u64> {
-    let id = txn.last::<tables::Reorgs>()?.map_or(0, |(id, _)| id + 1);
-    txn.append::<tables::Reorgs>(&id, record)?;
-    Ok(id)
-}
-
 fn record_key(seq: Seq) -> String {
     format!("seq {seq}")
-}
-
-/// What [`extend_window`] did.
-enum Extended {
-    /// The batch's headers are in the window.
-    Fits {
-        /// Set when the window started again with them.
-        restarted: Option<WindowRestart>,
-    },
-    /// The batch does not fit the window (its first header does not link to the kept one
-    /// below, or a kept header at one of its numbers is another block): nothing may be
-    /// written.
-    Unlinked(CommitOutcome),
-}
-
-/// Appends the batch's headers to the window, or starts the window again with them when the
-/// window holds no header for the block below them (refused when that would leave a gap at or
-/// above the floor); prunes below the floor; raises the window's heads to the tags it can
-/// check.
-///
-/// Headers kept above the batch stay: after an operator moved the checkpoint back, the re-scan
-/// must find those blocks again unchanged, or the mismatch is a reorg.
-fn extend_window(txn: &WriteTxn<'_>, batch: &BatchWrite<'_>) -> Result<Extended> {
-    let Some(first) = batch.headers.first() else {
-        txn.delete_from::<tables::Headers>(&0)?;
-        txn.delete_from::<tables::WindowMessages>(&(0, Seq::ZERO))?;
-        return Ok(Extended::Fits { restarted: None });
-    };
-    for header in batch.headers {
-        if let Some(kept) = txn.get::<tables::Headers>(&header.number)?
-            && kept.hash != header.hash
-        {
-            let kept = kept.at(header.number);
-            return Ok(Extended::Unlinked(CommitOutcome::Unlinked {
-                kept,
-                parent_hash: header.parent_hash,
-            }));
-        }
-    }
-    let below = match first.number.checked_sub(1) {
-        Some(number) => txn.get::<tables::Headers>(&number)?.map(|value| value.at(number)),
-        None => None,
-    };
-    let mut restarted = None;
-    match below {
-        Some(kept) if !kept.is_parent_of(first) => {
-            let unlinked = CommitOutcome::Unlinked { kept, parent_hash: first.parent_hash };
-            return Ok(Extended::Unlinked(unlinked));
-        }
-        Some(_) => {}
-        None => {
-            // No kept parent: the window starts again with this batch. Right when what it
-            // keeps below ends under the floor (the node fell behind further than the window,
-            // or an operator moved the checkpoint beyond it); a kept header at or above the
-            // floor would leave unchecked blocks inside the window, where a reorg would go
-            // unseen and an ordinary one could halt the node.
-            let tip = newest_below(txn, first.number)?;
-            if let Some(tip) = tip.filter(|tip| tip + 1 >= batch.window_floor) {
-                return Err(Error::BadHeaders {
-                    from: batch.from,
-                    next: batch.next,
-                    reason: format!(
-                        "block {} would leave a gap above the window's newest block {tip} \
-                         (floor {})",
-                        first.number, batch.window_floor
-                    ),
-                });
-            }
-            restarted = tip.map(|previous_tip| WindowRestart { previous_tip, first: first.number });
-            txn.delete_below::<tables::Headers>(&first.number)?;
-            txn.delete_below::<tables::WindowMessages>(&(first.number, Seq::ZERO))?;
-        }
-    }
-    for header in batch.headers {
-        txn.put::<tables::Headers>(&header.number, &HeaderValue::of(header))?;
-    }
-    let newest = batch.headers.last().map_or(first.number, |header| header.number);
-    let keep_from = batch.window_floor.min(newest);
-    let previous = bounds(txn)?;
-    let next = WindowBounds {
-        floor: batch.window_floor,
-        safe: previous.safe.max(checked_tag(txn, batch.tags.safe)?),
-        finalized: previous.finalized.max(checked_tag(txn, batch.tags.finalized)?),
-    };
-    txn.put::<tables::WindowState>(&WINDOW, &next)?;
-    txn.delete_below::<tables::Headers>(&keep_from)?;
-    txn.delete_below::<tables::WindowMessages>(&(keep_from, Seq::ZERO))?;
-    Ok(Extended::Fits { restarted })
-}
-
-/// The newest header the window keeps below block `number`.
-fn newest_below(txn: &WriteTxn<'_>, number: u64) -> Result<Option<u64>> {
-    let Some(below) = number.checked_sub(1) else { return Ok(None) };
-    let mut newest = None;
-    txn.walk_back::<tables::Headers>(Some(&below), |number, _| {
-        newest = Some(number);
-        Ok(ControlFlow::Break(()))
-    })?;
-    Ok(newest)
-}
-
-/// The tag's block number if the window (with the batch's headers already written) holds that
-/// very block; otherwise the tag says nothing about the stored chain.
-fn checked_tag(txn: &WriteTxn<'_>, tag: Option<BlockRef>) -> Result<Option<u64>> {
-    let Some(tag) = tag else { return Ok(None) };
-    let kept = txn.get::<tables::Headers>(&tag.number)?;
-    Ok(kept.filter(|kept| kept.hash == tag.hash).map(|_| tag.number))
 }
 
 /// Refuses batches that would move the checkpoint backwards, hold messages outside the range

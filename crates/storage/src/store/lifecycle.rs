@@ -9,13 +9,11 @@
 //! ("unmatched"), counted, and matched when the message is stored later (a re-scan from an
 //! earlier block).
 
-use super::{Store, commit::EntryWriter};
+use super::{Store, entries::EntryWriter};
 use crate::{
     Result,
-    codec::{
-        ChangeRecord, EventMessage, EventRecord, KnownHeads, LifecycleRecord, Name, NoticeKind,
-        NoticeRecord,
-    },
+    codec::{ChangeRecord, EventRecord, LifecycleRecord, Name, NoticeKind, NoticeRecord},
+    models::{EventMessage, KnownHeads},
     tables,
     txn::{ReadTxn, Txn, WriteTxn},
 };

@@ -3,7 +3,7 @@
 
 use crate::{
     Error, Result, SCHEMA_VERSION, StoreConfig,
-    audit::AuditRecord,
+    codec::AuditRecord,
     codec::{DecodeError, Name},
     tables::{self, Table},
     txn::{Txn, WriteTxn},

@@ -1,14 +1,19 @@
 //! The [`Store`]: opening it, and the transactions every operation runs in. The operations
-//! live by concept: `commit.rs` (a gathered batch), `lifecycle.rs` (cancellations and
-//! consumptions, and the states they leave), `reorg.rs` (what a reorg removes),
-//! `checkpoint.rs` (operator changes and their audit trail), `reads.rs` (what consumers and
-//! the pipeline read), `index.rs` (finding a message by nonce or by hash), `nonces.rs` (the runs of held nonces), `meta.rs` (what a
-//! database is for, and schema migration).
+//! live by concept: `commit.rs` (a gathered batch), `window.rs` (the header window a batch
+//! extends), `entries.rs` (appending notices and reorg records to the log), `lifecycle.rs`
+//! (cancellations and consumptions, and the states they leave), `reorg.rs` (what a reorg
+//! removes, and halts), `checkpoint.rs` (operator changes), `reads.rs` (what consumers and
+//! the pipeline read), `index.rs` (finding a message by nonce or by hash), `nonces.rs` (the
+//! runs of held nonces), `meta.rs` (what a database is for, and schema migration),
+//! `inspect.rs` (what `ferry db` reports), `damage.rs` (test-utils: stores for `ferry verify`
+//! to find fault with).
 
+mod audit;
 mod checkpoint;
 mod commit;
 #[cfg(any(test, feature = "test-utils"))]
 mod damage;
+mod entries;
 mod index;
 mod inspect;
 mod lifecycle;
@@ -16,13 +21,15 @@ mod meta;
 mod nonces;
 mod reads;
 mod reorg;
+mod window;
 
 pub use checkpoint::{CheckpointChanged, CheckpointWrite};
-pub use commit::{BatchWrite, CommitOutcome, CommitSummary, WindowRestart};
+pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
 pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
 pub use lifecycle::MessageLifecycle;
 pub use reads::{Settlement, StoredEntry, Window};
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
+pub use window::WindowRestart;
 
 use crate::{
     Error, Result, Table,
@@ -31,11 +38,7 @@ use crate::{
 };
 use ferry_primitives::{Address, Checkpoint, Position};
 use signet_libmdbx::{Environment, Geometry, Mode, SyncMode};
-use std::{
-    path::Path,
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{path::Path, sync::Arc};
 
 /// The version of the table layout and value encodings this build reads and writes. Versions 1
 /// (no log notices, no header window), 2 (no message lifecycles), 3 (one hash → seq index)
@@ -241,10 +244,6 @@ fn environment(path: &Path, options: StoreOptions, mode: Mode) -> Result<Environ
         })
         .open(path)
         .map_err(Error::mdbx("open the environment"))
-}
-
-pub(crate) fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 
 #[cfg(test)]

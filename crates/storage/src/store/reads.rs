@@ -4,10 +4,8 @@
 use super::{Store, lifecycle};
 use crate::{
     AuditEntry, Error, Result,
-    codec::{
-        CHECKPOINT, KnownHeads, MessageRecord, NoticeKind, NoticeRecord, ReorgRecord, WINDOW,
-        WindowBounds,
-    },
+    codec::{CHECKPOINT, MessageRecord, NoticeKind, NoticeRecord, WINDOW},
+    models::{KnownHeads, ReorgRecord, WindowBounds},
     tables::{self, TableDef},
     txn::ReadTxn,
 };

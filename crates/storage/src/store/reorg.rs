@@ -4,15 +4,15 @@
 
 use super::{
     Store,
-    commit::{EntryWriter, append_reorg, bounds, next_seq},
-    lifecycle, unix_millis,
+    entries::{EntryWriter, append_reorg, next_seq},
+    lifecycle,
+    window::bounds,
 };
 use crate::{
-    ChangeMethod, ChangeOrigin, Error, Result, audit,
-    codec::{
-        CHECKPOINT, HALT, HaltRecord, NoticeKind, NoticeRecord, OrphanRecord, ReorgCause,
-        ReorgRecord,
-    },
+    ChangeMethod, ChangeOrigin, Error, Result,
+    clock::unix_millis,
+    codec::{CHECKPOINT, HALT, NoticeKind, NoticeRecord, OrphanRecord},
+    models::{HaltRecord, ReorgCause, ReorgRecord},
     tables,
     txn::WriteTxn,
 };
@@ -108,7 +108,7 @@ impl Store {
         let summary = orphan_and_record(&txn, record, removed, cut)?;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &rewind_to)?;
         let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
-        audit::append(&txn, &origin, (found, Some(rewind_to)), None)?;
+        super::audit::append(&txn, &origin, (found, Some(rewind_to)), None)?;
         txn.commit("commit a reorg")?;
         Ok(ReorgOutcome::Recorded(summary))
     }

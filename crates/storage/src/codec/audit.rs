@@ -1,115 +1,24 @@
-//! The audit trail of checkpoint changes: who moved the checkpoint, when, from where to where,
-//! and what a forward move skipped.
+//! The Audit value: one recorded checkpoint change.
 
-use crate::{
-    Result,
-    codec::{DecodeError, DecodeResult, Value},
-    tables,
-    txn::WriteTxn,
-};
+use super::{DecodeError, DecodeResult, Value};
+use crate::models::{AuditEntry, ChangeMethod, Skipped};
 use ferry_primitives::{Checkpoint, Position};
-use std::fmt;
 
-/// What changed the checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeMethod {
-    /// `messaging_setCheckpoint`.
-    SetCheckpoint,
-    /// `messaging_resetCheckpoint`.
-    ResetCheckpoint,
-    /// The node itself, rewinding below a reorg.
-    ReorgRewind,
-}
-
-impl ChangeMethod {
-    const fn code(self) -> u8 {
-        match self {
-            Self::SetCheckpoint => 1,
-            Self::ResetCheckpoint => 2,
-            Self::ReorgRewind => 3,
-        }
-    }
-
-    const fn from_code(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(Self::SetCheckpoint),
-            2 => Some(Self::ResetCheckpoint),
-            3 => Some(Self::ReorgRewind),
-            _ => None,
-        }
-    }
-
-    /// The name operators see: the JSON-RPC method, or `reorgRewind`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::SetCheckpoint => "messaging_setCheckpoint",
-            Self::ResetCheckpoint => "messaging_resetCheckpoint",
-            Self::ReorgRewind => "reorgRewind",
-        }
+const fn method_code(method: ChangeMethod) -> u8 {
+    match method {
+        ChangeMethod::SetCheckpoint => 1,
+        ChangeMethod::ResetCheckpoint => 2,
+        ChangeMethod::ReorgRewind => 3,
     }
 }
 
-impl fmt::Display for ChangeMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+const fn method_of(code: u8) -> Option<ChangeMethod> {
+    match code {
+        1 => Some(ChangeMethod::SetCheckpoint),
+        2 => Some(ChangeMethod::ResetCheckpoint),
+        3 => Some(ChangeMethod::ReorgRewind),
+        _ => None,
     }
-}
-
-/// Who asks for a checkpoint change; recorded with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeOrigin {
-    /// What asked.
-    pub method: ChangeMethod,
-    /// Who asked: the caller's socket address, or `node` for the node itself.
-    pub caller: String,
-}
-
-/// What a forward move of the checkpoint jumped over: those blocks' logs are not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Skipped {
-    /// Blocks jumped over, wholly or (at either end, when a position is inside a block)
-    /// partly.
-    pub blocks: u64,
-    /// Messages stored already that were logged there (delivered before, skipped now).
-    pub stored_messages: u64,
-}
-
-/// One recorded checkpoint change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Position in the trail, from 0.
-    pub id: u64,
-    /// When, in Unix milliseconds.
-    pub at_millis: u64,
-    /// What changed it.
-    pub method: ChangeMethod,
-    /// Who asked.
-    pub caller: String,
-    /// The checkpoint before.
-    pub previous: Checkpoint,
-    /// The checkpoint after.
-    pub current: Checkpoint,
-    /// Set when the change moved reading forward: what it jumped over.
-    pub skipped: Option<Skipped>,
-}
-
-/// Appends a checkpoint change to the audit trail, in the transaction that makes it.
-pub(crate) fn append(
-    txn: &WriteTxn<'_>,
-    origin: &ChangeOrigin,
-    (previous, current): (Checkpoint, Checkpoint),
-    skipped: Option<Skipped>,
-) -> Result<()> {
-    let id = txn.last::<tables::Audit>()?.map_or(0, |(id, _)| id + 1);
-    let record = AuditRecord {
-        at_millis: crate::store::unix_millis(),
-        method: origin.method,
-        caller: origin.caller.clone(),
-        previous,
-        current,
-        skipped,
-    };
-    txn.append::<tables::Audit>(&id, &record)
 }
 
 fn encode_checkpoint(checkpoint: Checkpoint, buf: &mut Vec<u8>) {
@@ -191,7 +100,7 @@ impl Value for AuditRecord {
     fn encode_into(&self, buf: &mut Vec<u8>) {
         buf.reserve(HEADER_LEN + self.caller.len());
         buf.extend_from_slice(&self.at_millis.to_be_bytes());
-        buf.push(self.method.code());
+        buf.push(method_code(self.method));
         encode_checkpoint(self.previous, buf);
         encode_checkpoint(self.current, buf);
         encode_skipped(self.skipped, buf);
@@ -203,7 +112,7 @@ impl Value for AuditRecord {
             return Err(DecodeError::length(HEADER_LEN, bytes.len()));
         }
         let at_millis = <u64 as Value>::decode(&bytes[..8])?;
-        let method = ChangeMethod::from_code(bytes[8])
+        let method = method_of(bytes[8])
             .ok_or_else(|| DecodeError::invalid(format!("unknown change method {}", bytes[8])))?;
         let previous = decode_checkpoint(&bytes[9..26])?;
         let current = decode_checkpoint(&bytes[26..43])?;
