@@ -3,13 +3,13 @@
 //! audit trail, rewinds by L1 time, and starting the drain task.
 
 use crate::{
-    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, MessageStream, Status,
-    TimeResolution,
+    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, Status, TimeResolution,
+    blocking::blocking,
     stream::DEFAULT_REORG_WINDOW,
     timeline::{BlockClock, Unplaced, first_block_at},
 };
 use ferry_primitives::{Checkpoint, Position};
-use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, CheckpointWrite, Store};
+use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, CheckpointWrite, ReorgSummary, Store};
 use std::{
     cmp::Ordering,
     sync::{
@@ -269,7 +269,6 @@ impl MessagingController {
         let _serial = self.inner.changes.lock().await;
         let store = self.inner.store.clone();
         let origin = ChangeOrigin { method, caller: caller.to_owned() };
-        let status = &self.inner.status;
         // Halted by a deep reorg, the store resolves the halt with the change: the operator
         // says where the chain is to be read again.
         let write = move || {
@@ -284,15 +283,12 @@ impl MessagingController {
                 "Checkpoint moved forward: the logs of the blocks skipped are not read");
         }
         let orphaned = changed.resolved.as_ref().map_or(0, |summary| summary.orphaned.len() as u64);
-        if let Some(summary) = &changed.resolved {
-            status.record_reorg(summary);
-            status.set_halted(None);
-            crate::drain::publish_state_counts(&self.inner.store);
-        }
         let to = self.inner.store.resume_position(new);
         warn!(target: LOG_TARGET, %method, caller, previous = ?changed.previous, current = ?new,
             %to, orphaned, "Checkpoint changed");
-        let rewind_applied = self.apply(to).await;
+        // The drain task records what the change resolved, with the rewind: it alone says
+        // what ingestion does.
+        let rewind_applied = self.apply(to, changed.resolved).await;
         Ok(CheckpointChange { previous: changed.previous, current: new, rewind_applied, orphaned })
     }
 
@@ -351,19 +347,11 @@ impl MessagingController {
         if drain.is_some() {
             return Err(ControllerError::AlreadyStarted);
         }
-        // A set racing this start may land after the read below without being applied; the task's
-        // first commit then finds the checkpoint moved and rewinds to it (invariant: checkpoint
-        // compare-and-set), so the set still wins.
-        let store = &self.inner.store;
-        let cursor = store.resume_position(store.checkpoint()?);
-        let status = Arc::clone(&self.inner.status);
         let window = self.inner.reorg_window.load(AtomicOrdering::Relaxed);
         *self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
             Some(Arc::clone(&collector) as Arc<dyn BlockClock>);
-        let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor)
-            .with_reorg_window(window);
-        let (task, handle) = DrainTask::new(stream, store.clone(), status);
-        task.spawn();
+        let (store, status) = (self.inner.store.clone(), Arc::clone(&self.inner.status));
+        let handle = DrainTask::start(collector, store, status, window)?;
         *drain = Some(handle.requests());
         Ok(handle)
     }
@@ -371,26 +359,16 @@ impl MessagingController {
     /// Asks the running task to move its cursor to `to` and waits (bounded, sending included)
     /// for it; `false` if it is not running or did not answer in time (the store holds the
     /// new value either way, and a batch gathered before it can no longer commit).
-    async fn apply(&self, to: Position) -> bool {
+    async fn apply(&self, to: Position, resolved: Option<ReorgSummary>) -> bool {
         let requests =
             self.inner.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let Some(requests) = requests else { return false };
-        match requests.rewind(to, ACK_TIMEOUT).await {
+        match requests.rewind(to, resolved, ACK_TIMEOUT).await {
             Ok(()) => true,
             Err(error) => {
                 warn!(target: LOG_TARGET, %to, %error, "The rewind was not applied by the running task");
                 false
             }
         }
-    }
-}
-
-/// Runs a store write off the async runtime: MDBX commits wait for the disk.
-async fn blocking<T: Send + 'static>(
-    write: impl FnOnce() -> ferry_storage::Result<T> + Send + 'static,
-) -> Result<T, ControllerError> {
-    match tokio::task::spawn_blocking(write).await {
-        Ok(result) => Ok(result?),
-        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
     }
 }

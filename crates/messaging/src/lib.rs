@@ -20,6 +20,7 @@
 //! - [`MessagingController`] reads, sets and resets the checkpoint while the task runs.
 //! - [`Status`] is what the node reports about all of it.
 
+mod blocking;
 mod collector;
 mod controller;
 mod drain;

@@ -332,14 +332,7 @@ impl Status {
         let last_seq = store.last_seq()?;
         *lock(&self.nonces) = NonceTracker::from_runs(store.stored_nonce_runs()?);
         self.last_seq.send_replace(last_seq);
-        self.refresh_halt(store)?;
-        Ok(())
-    }
-
-    /// Reads the halt from `store` again (an operator's change may have resolved it).
-    pub fn refresh_halt(&self, store: &Store) -> ferry_storage::Result<()> {
-        let halt = store.halt()?;
-        self.set_halted(halt.as_ref().map(Halt::of));
+        self.set_halted(store.halt()?.as_ref().map(Halt::of));
         Ok(())
     }
 

@@ -285,7 +285,7 @@ async fn a_task_that_does_not_answer_makes_every_change_time_out_never_hang() {
     for attempt in 0..40 {
         let asked = tokio::time::timeout(
             Duration::from_secs(2),
-            requests.rewind(Position::block_start(0), within),
+            requests.rewind(Position::block_start(0), None, within),
         );
         let answer =
             asked.await.unwrap_or_else(|_| panic!("request {attempt} hung past its bound"));

@@ -485,3 +485,33 @@ async fn a_forward_move_beyond_the_window_restarts_it_on_purpose_and_says_so() {
     h.caught_up().await;
     assert_eq!(h.snapshot().halted, None);
 }
+
+#[tokio::test]
+async fn a_halt_resolved_without_the_task_hearing_of_it_is_noticed_and_reading_goes_on() {
+    let mut h = Harness::new(0, 5, 0).with_reorg_window(3);
+    for _ in 0..12 {
+        h.chain.mine(1);
+    }
+    h.start();
+    h.caught_up().await;
+    h.chain.reorg_with_new_messages(6, &[1, 0, 0, 1, 0, 0]);
+    h.chain.mine(1);
+    h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
+    // The change reaches the store but not the task (as when its request timed out before it
+    // was queued): the task finds the halt gone from the store and reads on from there.
+    let origin = ferry_storage::ChangeOrigin {
+        method: ChangeMethod::SetCheckpoint,
+        caller: "elsewhere".to_owned(),
+    };
+    let write = ferry_storage::CheckpointWrite {
+        new: Some(Position::block_start(4)),
+        expected: None,
+        origin: Some(&origin),
+    };
+    let resolved = h.store.change_checkpoint(write).unwrap().resolved.unwrap();
+    assert!(!resolved.orphaned.is_empty());
+    h.caught_up().await;
+    assert_eq!(h.snapshot().halted, None);
+    assert_ne!(h.snapshot().phase, Phase::Halted);
+    h.assert_consumers_hold_the_chain();
+}

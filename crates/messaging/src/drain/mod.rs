@@ -2,16 +2,22 @@
 //! batch or reorg, and applies the rewinds the controller asks for.
 
 use crate::{
-    Batch, Collector, DeepReorg, Halt, MessageStream, Phase, Reorg, Status, StreamError, StreamItem,
+    Batch, Collector, DeepReorg, Halt, MessageStream, Phase, Reorg, Status, StreamError,
+    StreamItem, blocking::blocking,
 };
 use ferry_primitives::Position;
 use ferry_storage::{CommitOutcome, CommitSummary, ReorgOutcome, ReorgWrite, Store};
-use std::{fmt, future::Future, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
 };
 use tracing::{debug, error, info, warn};
+
+mod handle;
+
+use handle::TaskEnds;
+pub use handle::{DrainExit, DrainHandle, DrainRequest, DrainRequests, RewindError};
 
 const LOG_TARGET: &str = "ferry::messaging::drain";
 
@@ -19,44 +25,9 @@ const LOG_TARGET: &str = "ferry::messaging::drain";
 /// most; it doubles in between.
 const RETRY_DELAY: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(10));
 
-/// Requests queued for the task at most; a sender waits (bounded by its own timeout) beyond.
-const REQUEST_QUEUE: usize = 16;
-
-/// What the drain task can be asked to do; each request carries its reply.
-#[derive(Debug)]
-pub enum DrainRequest {
-    /// Move the cursor to `to`, which the store already holds; answered once it has moved.
-    /// If the change resolved a halt (the store says so), reading goes on.
-    Rewind {
-        /// The new cursor.
-        to: Position,
-        /// The answer.
-        reply: oneshot::Sender<Result<(), RewindError>>,
-    },
-}
-
-/// Why a rewind was not applied by the running task.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RewindError {
-    /// The task is not running; the store holds the new value and the next start reads it.
-    #[error("the ingestion task is not running")]
-    NotRunning,
-    /// The task did not answer in time (it is busy committing, or stuck upstream).
-    #[error("the ingestion task did not answer within {0:?}")]
-    TimedOut(Duration),
-    /// The task could not read the store.
-    #[error("the ingestion task could not read the store: {0}")]
-    Failed(String),
-}
-
-/// Why the drain task ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DrainExit {
-    /// It was asked to stop.
-    Shutdown,
-    /// It ended by itself: a bug, which the node reports by exiting non-zero.
-    Failed(String),
-}
+/// How often a halted task asks the store whether an operator's change resolved the halt
+/// without it hearing of it.
+const HALT_RECHECK: Duration = Duration::from_secs(1);
 
 /// Why a rewind happened, for the log and the metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,67 +50,6 @@ impl fmt::Display for RewindCause {
             Self::Reorg => "reorg",
             Self::Unlinked => "unlinked",
         })
-    }
-}
-
-/// Sends requests to the drain task; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct DrainRequests(mpsc::Sender<DrainRequest>);
-
-impl DrainRequests {
-    /// Asks the task to move its cursor to `to` and waits at most `within` for it to have done so,
-    /// queueing included (invariant: acknowledged rewind; a set returns once the task applied it).
-    pub async fn rewind(&self, to: Position, within: Duration) -> Result<(), RewindError> {
-        let ask = async {
-            let (reply, answer) = oneshot::channel();
-            self.0
-                .send(DrainRequest::Rewind { to, reply })
-                .await
-                .map_err(|_| RewindError::NotRunning)?;
-            answer.await.map_err(|_| RewindError::NotRunning)?
-        };
-        tokio::time::timeout(within, ask).await.unwrap_or(Err(RewindError::TimedOut(within)))
-    }
-}
-
-/// A [`DrainTask`]: stop it, wait for it, send it requests.
-#[derive(Debug)]
-pub struct DrainHandle {
-    requests: DrainRequests,
-    stop: Option<oneshot::Sender<()>>,
-    exit: Option<oneshot::Receiver<DrainExit>>,
-    ended: Option<DrainExit>,
-}
-
-impl DrainHandle {
-    /// A sender of requests to the task.
-    pub fn requests(&self) -> DrainRequests {
-        self.requests.clone()
-    }
-
-    /// Asks the task to stop: a batch being committed finishes, one being gathered is dropped.
-    pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    /// Resolves when the task has ended, with why. Cancel-safe: can be raced in a `select!`
-    /// and awaited again.
-    pub async fn finished(&mut self) -> DrainExit {
-        if let Some(exit) = &mut self.exit {
-            let ended = exit.await.unwrap_or_else(|_| {
-                DrainExit::Failed("the ingestion task panicked or was dropped".to_owned())
-            });
-            self.exit = None;
-            self.ended = Some(ended);
-        }
-        self.ended.clone().unwrap_or(DrainExit::Shutdown)
-    }
-
-    /// Waits until the task has stopped.
-    pub async fn stopped(mut self) -> DrainExit {
-        self.finished().await
     }
 }
 
@@ -172,37 +82,49 @@ struct Drain {
 impl<C: Collector> DrainTask<C> {
     /// A task committing what `stream` yields into `store`, and its handle.
     pub fn new(stream: MessageStream<C>, store: Store, status: Arc<Status>) -> (Self, DrainHandle) {
-        let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
-        let (stop_tx, stop) = oneshot::channel();
-        let (exit, exit_rx) = oneshot::channel();
-        let handle = DrainHandle {
-            requests: DrainRequests(requests_tx),
-            stop: Some(stop_tx),
-            exit: Some(exit_rx),
-            ended: None,
-        };
+        let (handle, TaskEnds { requests, stop, exit }) = handle::pair();
         let drain = Drain { store, status, retry: Retry::default() };
         (Self { stream, drain, requests, stop, exit }, handle)
     }
 
-    /// Spawns the task on the current tokio runtime; it runs until its handle stops it.
-    pub fn spawn(self) {
-        tokio::spawn(self.run(std::future::pending()));
+    /// Starts the task reading through `collector` from the stored checkpoint, keeping the
+    /// headers of at least `reorg_window` blocks below the head; dropping the handle stops it.
+    pub fn start(
+        collector: Arc<C>,
+        store: Store,
+        status: Arc<Status>,
+        reorg_window: u64,
+    ) -> ferry_storage::Result<DrainHandle> {
+        // A set racing this start may land after the read below without being applied; the
+        // task's first commit then finds the checkpoint moved and rewinds to it (invariant:
+        // checkpoint compare-and-set), so the set still wins.
+        let cursor = store.resume_position(store.checkpoint()?);
+        let stream = MessageStream::new(collector, store.clone(), Arc::clone(&status), cursor)
+            .with_reorg_window(reorg_window);
+        let (task, handle) = Self::new(stream, store, status);
+        task.spawn();
+        Ok(handle)
     }
 
-    /// Runs until `shutdown` resolves or the handle stops it.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Spawns the task on the current tokio runtime; it runs until its handle stops it.
+    pub fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    /// Runs until the handle stops it (or drops its stop sender).
+    pub async fn run(self) {
         let Self { mut stream, mut drain, mut requests, mut stop, exit } = self;
         info!(target: LOG_TARGET, cursor = %stream.cursor(), "Drain task started");
-        publish_state_counts(&drain.store);
-        tokio::pin!(shutdown);
+        // What changed in the store while no task ran (an operator's change resolving a
+        // halt, say) shows from here on: the task owns what status says of ingestion.
+        drain.resync();
         loop {
             let halted = drain.status.halted().is_some();
             tokio::select! {
                 biased;
-                () = &mut shutdown => break,
                 _ = &mut stop => break,
-                Some(request) = requests.recv() => drain.answer(&mut stream, request).await,
+                Some(request) = requests.recv() => drain.answer(&mut stream, request),
+                () = tokio::time::sleep(HALT_RECHECK), if halted => drain.recheck_halt(&mut stream),
                 item = next_item(&mut stream, drain.retry.at), if !halted => match item {
                     Ok(StreamItem::Batch(batch)) => drain.commit(&mut stream, batch).await,
                     Ok(StreamItem::Reorg(reorg)) => drain.reorg(&mut stream, reorg).await,
@@ -235,17 +157,6 @@ async fn next_item<C: Collector>(
     stream.next_item().await
 }
 
-/// Runs a store write off the async runtime: MDBX commits wait for the disk. A panic in it is
-/// a bug, reported as a failed write.
-async fn blocking<T: Send + 'static>(
-    write: impl FnOnce() -> ferry_storage::Result<T> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(write).await {
-        Ok(result) => result.map_err(|error| error.to_string()),
-        Err(panicked) => Err(format!("the write panicked: {panicked}")),
-    }
-}
-
 impl Drain {
     /// The one rewind path: every rewind moves the cursor, is counted and logged.
     fn rewind<C: Collector>(
@@ -262,19 +173,55 @@ impl Drain {
         info!(target: LOG_TARGET, %to, %cause, "Rewound");
     }
 
-    async fn answer<C: Collector>(&mut self, stream: &mut MessageStream<C>, request: DrainRequest) {
+    fn answer<C: Collector>(&mut self, stream: &mut MessageStream<C>, request: DrainRequest) {
         match request {
-            DrainRequest::Rewind { to, reply } => {
-                // An operator's change resolves a halt in its own transaction: read on if it
-                // did.
-                let result = self.status.refresh_halt(&self.store).map_err(|error| {
-                    self.status.record_storage_error();
-                    RewindError::Failed(error.to_string())
-                });
-                if result.is_ok() {
-                    self.rewind(stream, to, RewindCause::Operator);
+            DrainRequest::Rewind { to, resolved, reply } => {
+                // An operator's change resolved a halt in its own transaction: record what it
+                // orphaned, and read on.
+                if let Some(summary) = resolved {
+                    self.status.record_reorg(&summary);
+                    self.status.set_halted(None);
+                    publish_state_counts(&self.store);
                 }
-                let _ = reply.send(result);
+                self.rewind(stream, to, RewindCause::Operator);
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    /// Reads what status says of ingestion from the store: the stored nonces, the last seq,
+    /// a halt, the state counts.
+    fn resync(&self) {
+        if let Err(error) = self.status.restore(&self.store) {
+            error!(target: LOG_TARGET, %error, "Cannot read the store's state for status");
+            self.status.record_storage_error();
+        }
+        publish_state_counts(&self.store);
+    }
+
+    /// While halted, the store is asked now and then whether an operator's change resolved
+    /// the halt without the task hearing of it (its request timed out before it was queued):
+    /// then the task takes its state from the store and reads on from the stored checkpoint.
+    fn recheck_halt<C: Collector>(&mut self, stream: &mut MessageStream<C>) {
+        match self.store.halt() {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                info!(target: LOG_TARGET, "The halt was resolved by an operator's change; reading on");
+                self.resync();
+                match self.store.checkpoint() {
+                    Ok(found) => {
+                        let to = self.store.resume_position(found);
+                        self.rewind(stream, to, RewindCause::Operator);
+                    }
+                    Err(error) => {
+                        error!(target: LOG_TARGET, %error, "Cannot read the checkpoint");
+                        self.status.record_storage_error();
+                    }
+                }
+            }
+            Err(error) => {
+                error!(target: LOG_TARGET, %error, "Cannot read whether ingestion is halted");
+                self.status.record_storage_error();
             }
         }
     }
@@ -285,18 +232,8 @@ impl Drain {
     async fn commit<C: Collector>(&mut self, stream: &mut MessageStream<C>, batch: Batch) {
         let started = Instant::now();
         let (store, tags) = (self.store.clone(), self.status.finality_tags());
-        let outcome =
-            tokio::task::spawn_blocking(move || (write_batch(&store, &batch, tags), batch)).await;
+        let (outcome, batch) = blocking(move || (write_batch(&store, &batch, tags), batch)).await;
         metrics::histogram!("ferry_commit_seconds").record(started.elapsed().as_secs_f64());
-        let (outcome, batch) = match outcome {
-            Ok(done) => done,
-            Err(panicked) => {
-                error!(target: LOG_TARGET, error = %panicked, "Commit task panicked");
-                self.status.record_storage_error();
-                self.retry.failed();
-                return;
-            }
-        };
         match outcome {
             Ok(CommitOutcome::Committed(summary)) => {
                 self.committed(&summary, &batch, started);
