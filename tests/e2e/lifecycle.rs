@@ -18,7 +18,7 @@ use alloy::{
 use ferry_primitives::{
     EntryKind, EventAt, LifecycleKind, LogEntry, Message, MessageState, Position,
 };
-use ferry_rpc::{CheckpointChangeResult, PublicApiClient, ReadOptions};
+use ferry_rpc_api::{CheckpointChangeResult, PublicApiClient, ReadOptions};
 use std::time::Duration;
 
 /// `sendMessageToL2(1, 2, [nonce])` with a fee of `fee` wei; the message as the contract logs it.

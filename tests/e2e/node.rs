@@ -8,7 +8,7 @@ use alloy::{
     providers::ext::AnvilApi,
 };
 use ferry_primitives::Position;
-use ferry_rpc::{AdminApiClient, PublicApiClient};
+use ferry_rpc_api::{AdminApiClient, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 
 #[tokio::test]

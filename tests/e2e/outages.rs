@@ -6,8 +6,8 @@ use crate::{
     support::{Ferry, Launch, anvil, check_store, deploy, free_addr, head, http_get, send_many},
 };
 use alloy::{primitives::U256, providers::ext::AnvilApi};
-use ferry_rpc::Phase;
-use ferry_rpc::{AdminApiClient, PublicApiClient};
+use ferry_rpc_api::Phase;
+use ferry_rpc_api::{AdminApiClient, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 use std::time::{Duration, Instant};
 

@@ -21,7 +21,7 @@ use alloy::{
 use ferry_contracts::FerryMessaging;
 use ferry_messaging::LogMessageToL2;
 use ferry_primitives::{EntryKind, Finality, Inclusion, LogEntry, Message, Origin, Position};
-use ferry_rpc::{AdminApiClient, PublicApiClient, ReadOptions};
+use ferry_rpc_api::{AdminApiClient, PublicApiClient, ReadOptions};
 use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashMap, time::Duration};
 
@@ -353,7 +353,7 @@ async fn a_reorg_deeper_than_the_window_halts_loudly_until_an_operator_moves_the
         .set_checkpoint(
             (fork - 1).into(),
             None,
-            Some(ferry_rpc::ChangeOptions { dry_run: true, expected: None }),
+            Some(ferry_rpc_api::ChangeOptions { dry_run: true, expected: None }),
         )
         .await
         .unwrap();

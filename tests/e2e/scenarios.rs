@@ -3,7 +3,7 @@
 use crate::support::{Ferry, Messaging, anvil, deploy, head, send_many};
 use alloy::{primitives::U256, providers::ext::AnvilApi};
 use ferry_primitives::{EntryKind, LogEntry, Position, StoredMessage};
-use ferry_rpc::{AdminApiClient, NodeStatus, PublicApiClient};
+use ferry_rpc_api::{AdminApiClient, NodeStatus, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashSet, time::Duration};
 

@@ -18,7 +18,7 @@ use alloy::{
 };
 use async_nats::jetstream;
 use ferry_primitives::{EntryKind, LogEntry};
-use ferry_rpc::PublicApiClient;
+use ferry_rpc_api::PublicApiClient;
 use ferry_test_support::{NatsCluster, NatsServer};
 use std::{
     net::SocketAddr,

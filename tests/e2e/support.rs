@@ -8,7 +8,7 @@ use alloy::{
 };
 use ferry_contracts::FerryMessaging;
 use ferry_primitives::Seq;
-use ferry_rpc::{NodeStatus, PublicApiClient};
+use ferry_rpc_api::{NodeStatus, PublicApiClient};
 use ferry_storage::{Store, StoreConfig};
 use ferry_test_support::anvil_path;
 use jsonrpsee::http_client::HttpClient;

@@ -13,7 +13,7 @@ use alloy::{
     providers::ext::AnvilApi,
 };
 use ferry_primitives::{L1Message, Message, Origin, Position, Seq, StoredMessage};
-use ferry_rpc::PublicApiClient;
+use ferry_rpc_api::PublicApiClient;
 use ferry_storage::{Store, StoreConfig};
 use serde_json::Value;
 use std::path::Path;

@@ -4,7 +4,7 @@
 use crate::stats::proc_kib;
 use alloy::primitives::Address;
 use ferry_primitives::Position;
-use ferry_rpc::{AdminApiClient, PublicApiClient};
+use ferry_rpc_api::{AdminApiClient, PublicApiClient};
 use jsonrpsee::http_client::HttpClient;
 use std::{
     net::{SocketAddr, TcpListener},
@@ -113,7 +113,7 @@ impl NodeProcess {
     }
 
     /// Its status.
-    pub(crate) async fn status(&self) -> ferry_rpc::NodeStatus {
+    pub(crate) async fn status(&self) -> ferry_rpc_api::NodeStatus {
         let public = HttpClient::builder().build(format!("http://{}", self.public)).unwrap();
         public.status().await.unwrap()
     }

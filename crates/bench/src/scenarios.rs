@@ -17,7 +17,8 @@ use ferry_messaging::{
     MessagingController, Status, test_utils::ScriptedCollector,
 };
 use ferry_primitives::{Position, Seq, test_utils::l1_message};
-use ferry_rpc::{AdminApiClient, PublicApiClient, ResumingSubscriber, RpcConfig, RpcServer};
+use ferry_rpc::{RpcConfig, RpcServer};
+use ferry_rpc_api::{AdminApiClient, PublicApiClient, ResumingSubscriber};
 use ferry_storage::{Store, StoreConfig};
 use jsonrpsee::{http_client::HttpClient, ws_client::WsClientBuilder};
 use std::{

@@ -12,7 +12,7 @@ use async_nats::jetstream::{
     consumer::{AckPolicy, pull},
 };
 use ferry_primitives::{Position, Seq};
-use ferry_sink::{Publisher, SinkConfig};
+use ferry_sink::{Publisher, SinkConfig, SinkReport};
 use ferry_test_support::NatsServer;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
@@ -88,7 +88,11 @@ fn publisher(node: &Node, nats: &NatsServer, stream: &str) -> ferry_sink::SinkHa
     let mut config = SinkConfig::new(nats.url());
     config.stream = stream.to_owned();
     config.subject_prefix = format!("bench.{}", stream.to_lowercase());
-    Publisher::new(config, node.store.clone(), node.status.clone()).unwrap().spawn()
+    let status = node.status.clone();
+    let report = SinkReport::new(node.status.subscribe_last_seq(), move |change| {
+        status.update_sink(change);
+    });
+    Publisher::new(config, node.store.clone(), report).unwrap().spawn()
 }
 
 async fn wait_published(node: &Node, last: Seq) {

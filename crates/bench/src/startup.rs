@@ -10,7 +10,7 @@ use crate::{
     store_size::settle,
 };
 use ferry_primitives::Position;
-use ferry_rpc::AdminApiClient;
+use ferry_rpc_api::AdminApiClient;
 use jsonrpsee::http_client::HttpClient;
 use std::{
     process::{Command, Stdio},

@@ -3,12 +3,12 @@
 //! audit trail, rewinds by L1 time, and starting the drain task.
 
 use crate::{
-    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, Status, TimeResolution,
+    Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, Status,
     blocking::blocking,
     stream::DEFAULT_REORG_WINDOW,
     timeline::{BlockClock, Unplaced, first_block_at},
 };
-use ferry_primitives::{Checkpoint, Position};
+use ferry_primitives::{ChangeAction, ChangeEffect, Checkpoint, Position, ResolvedTime};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, CheckpointWrite, ReorgSummary, Store};
 use std::{
     cmp::Ordering,
@@ -58,34 +58,6 @@ pub struct CheckpointPreview {
     pub current: Checkpoint,
     /// What reading would do differently.
     pub effect: ChangeEffect,
-}
-
-/// How a checkpoint change moves reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChangeEffect {
-    /// Whether blocks are read again, jumped over, or nothing changes.
-    pub action: ChangeAction,
-    /// The first block read again or skipped.
-    pub from_block: Option<u64>,
-    /// The last block read again or skipped (partly, when the position is inside it).
-    pub to_block: Option<u64>,
-    /// Stored messages logged in that range: found again and skipped on a re-scan; already
-    /// delivered, though skipped now, on a skip.
-    pub stored_messages: u64,
-    /// Canonical messages the change would orphan: those logged from the new position on,
-    /// while the node is halted by a deep reorg; 0 otherwise.
-    pub would_orphan: u64,
-}
-
-/// See [`ChangeEffect::action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeAction {
-    /// The new position is earlier: the blocks in between are read again.
-    Rescan,
-    /// The new position is later: the blocks in between are not read.
-    Skip,
-    /// Reading goes on where it is.
-    None,
 }
 
 /// Reads, sets and resets the source checkpoint, and starts the drain task.
@@ -196,7 +168,7 @@ impl MessagingController {
     /// The first L1 block at or after `time` (Unix seconds), for a rewind by time: the start
     /// block when `time` is before it; refused when it is after the newest block, or while
     /// the node has no L1 connection to search.
-    pub async fn resolve_time(&self, time: u64) -> Result<TimeResolution, ControllerError> {
+    pub async fn resolve_time(&self, time: u64) -> Result<ResolvedTime, ControllerError> {
         let unresolved =
             |reason: String| ControllerError::TimeUnresolved { requested: time, reason };
         let clock =

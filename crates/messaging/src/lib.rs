@@ -16,7 +16,6 @@
 //! - [`DrainTask`] commits each batch with the checkpoint it was gathered from (the cursor moves
 //!   only after the commit succeeded), records reorgs with what they removed, and halts on
 //!   one deeper than the window.
-//! - [`visibility`] decides what a consumer waiting for `safe` or `finalized` blocks is told.
 //! - [`MessagingController`] reads, sets and resets the checkpoint while the task runs.
 //! - [`Status`] is what the node reports about all of it.
 
@@ -26,7 +25,7 @@ mod controller;
 mod drain;
 mod error;
 mod ethereum;
-mod finality;
+mod halt;
 mod nonces;
 mod status;
 mod stream;
@@ -35,22 +34,16 @@ pub mod test_utils;
 mod timeline;
 
 pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog};
-pub use controller::{
-    ChangeAction, ChangeEffect, CheckpointChange, CheckpointPreview, MessagingController,
-};
+pub use controller::{CheckpointChange, CheckpointPreview, MessagingController};
 pub use drain::{DrainExit, DrainHandle, DrainRequest, DrainRequests, DrainTask, RewindError};
 pub use error::{CollectorError, ControllerError, StreamError};
 pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
-pub use finality::{Visibility, visibility};
-pub use nonces::{NonceGap, NonceTracker};
-pub use status::{
-    Halt, Phase, SinkSnapshot, Status, StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
-};
+pub use nonces::NonceTracker;
+pub use status::Status;
 pub use stream::{
     Batch, DEFAULT_REORG_WINDOW, DeepReorg, DeepReorgKind, MessageStream, Reorg, ReplacedBlock,
     StreamItem,
 };
-pub use timeline::TimeResolution;
 
 #[cfg(test)]
 mod tests;

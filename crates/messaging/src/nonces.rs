@@ -2,16 +2,8 @@
 //! messages, so a gap is a message the node did not see.
 
 use alloy::primitives::U256;
+use ferry_primitives::NonceGap;
 use std::collections::BTreeMap;
-
-/// A run of nonces that should be stored but is not: `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NonceGap {
-    /// The first missing nonce.
-    pub first: U256,
-    /// The last missing nonce.
-    pub last: U256,
-}
 
 /// Which message nonces are stored, as disjoint ranges, and which are missing between them.
 ///

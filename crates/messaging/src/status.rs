@@ -1,10 +1,13 @@
 //! The pipeline's live state and counters, shared by every task and read by the status RPC,
-//! `/ready` and the metrics; plain Rust types (their wire form is in `ferry-rpc`).
+//! `/ready` and the metrics. What a snapshot of it holds is plain data in `ferry-primitives`
+//! (`StatusSnapshot`), the same type on the wire.
 
-use crate::{DeepReorg, DeepReorgKind, Heads, MalformedLog, NonceGap, NonceTracker};
+use crate::{Heads, MalformedLog, NonceTracker, halt};
 use alloy::primitives::U256;
-use ferry_primitives::{Position, Seq};
-use ferry_storage::{CommitSummary, FinalityTags, HaltKind, HaltRecord, ReorgSummary, Store};
+use ferry_primitives::{
+    Halt, Phase, Position, Seq, SinkSnapshot, StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
+};
+use ferry_storage::{CommitSummary, FinalityTags, ReorgSummary, Store};
 use std::{
     sync::{
         Mutex, MutexGuard,
@@ -19,26 +22,6 @@ const LOG_TARGET: &str = "ferry::messaging::status";
 
 /// How many nonce gaps a snapshot lists (the count of missing nonces covers all of them).
 const NONCE_GAPS_LISTED: usize = 100;
-
-/// What the message stream is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Phase {
-    /// The drain task is not running.
-    #[default]
-    Stopped,
-    /// Waiting for the L1 provider to answer at start: what is stored is served, nothing new
-    /// is read yet.
-    Connecting,
-    /// Caught up: waiting for a new L1 head.
-    Idle,
-    /// Asking the provider for its heads.
-    CheckingHead,
-    /// Fetching logs and committing them.
-    Gathering,
-    /// Halted by a reorg deeper than the header window or below a finalized block, until an
-    /// operator moves the checkpoint.
-    Halted,
-}
 
 /// The pipeline's live state and counters, shared by the stream, the drain task, the collector
 /// and the controller, and read by the status RPC. Every counter here is also a metric.
@@ -69,190 +52,12 @@ pub struct Status {
     sink: Mutex<Option<SinkSnapshot>>,
 }
 
-/// The header window started again above what it kept (the node fell behind further than
-/// the window, or an operator moved the checkpoint beyond it): reorgs reaching below its new
-/// first block halt ingestion instead of healing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowRestartNote {
-    /// The newest block the window kept before.
-    pub previous_tip: u64,
-    /// The block it starts again at.
-    pub first: u64,
-    /// When, in Unix milliseconds.
-    pub at: u64,
-}
-
-/// The distributed sink (NATS JetStream) as status reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SinkSnapshot {
-    /// The stream it publishes to.
-    pub stream: String,
-    /// Whether the last attempt to reach the stream succeeded.
-    pub connected: bool,
-    /// The newest seq of the log the stream holds.
-    pub published_seq: Option<Seq>,
-    /// Entries stored but not in the stream yet (filled in by snapshots).
-    pub lag_seq: u64,
-    /// Set while another ferry owns the stream: this node publishes nothing.
-    pub fenced: bool,
-    /// The last error, if the sink is failing.
-    pub last_error: Option<String>,
-}
-
-/// Why ingestion is halted, for status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Halt {
-    /// What happened, and what the operator can do.
-    pub reason: String,
-    /// The newest block of the header window that was replaced.
-    pub replaced_block: u64,
-    /// The common ancestor, when one was found (below a finalized block).
-    pub common_ancestor: Option<u64>,
-    /// The provider's finalized block then.
-    pub finalized: Option<u64>,
-    /// When, in Unix milliseconds.
-    pub since: u64,
-}
-
-impl Halt {
-    /// The record a deep reorg writes.
-    pub fn record(reorg: &DeepReorg) -> HaltRecord {
-        let (kind, lowest_checked, common_ancestor, finalized) = match reorg.kind {
-            DeepReorgKind::BeyondWindow { lowest } => {
-                (HaltKind::BeyondWindow, lowest.number, None, None)
-            }
-            DeepReorgKind::BelowFinalized { common_ancestor, finalized } => (
-                HaltKind::BelowFinalized,
-                common_ancestor.number + 1,
-                Some(common_ancestor.number),
-                Some(finalized),
-            ),
-        };
-        HaltRecord {
-            at_millis: unix_millis(SystemTime::now()),
-            kind,
-            replaced: ferry_primitives::BlockRef {
-                number: reorg.replaced.number,
-                hash: reorg.replaced.kept,
-            },
-            lowest_checked,
-            common_ancestor,
-            finalized,
-        }
-    }
-
-    /// What status says of a halt the store holds.
-    pub fn of(record: &HaltRecord) -> Self {
-        let reason = match record.kind {
-            HaltKind::BeyondWindow => format!(
-                "reorg deeper than the header window: block {} (the lowest kept) was replaced \
-                 too; no rewind is safe without an operator: move the checkpoint to the start of \
-                 a block before the fork (messaging_setCheckpoint); what was stored from there is \
-                 orphaned and found again",
-                record.lowest_checked
-            ),
-            HaltKind::BelowFinalized => format!(
-                "reorg below the finalized block {}: the chain replaced blocks after {}; the \
-                 provider's finality is broken or it lies; move the checkpoint \
-                 (messaging_setCheckpoint) once the chain is trusted again",
-                record.finalized.unwrap_or_default(),
-                record.common_ancestor.unwrap_or_default()
-            ),
-        };
-        Self {
-            reason,
-            replaced_block: record.replaced.number,
-            common_ancestor: record.common_ancestor,
-            finalized: record.finalized,
-            since: record.at_millis,
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Upstream {
     failing: bool,
     backing_off_until: Option<SystemTime>,
     last_error: Option<(String, SystemTime)>,
     errors: u64,
-}
-
-/// The upstream (L1 provider) as status reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamSnapshot {
-    /// `false` while the last request failed (and is being retried).
-    pub healthy: bool,
-    /// When the retry in progress will be sent, in Unix milliseconds.
-    pub backing_off_until: Option<u64>,
-    /// The last error the provider gave.
-    pub last_error: Option<String>,
-    /// When it gave it, in Unix milliseconds.
-    pub last_error_at: Option<u64>,
-    /// Failed requests since the node started.
-    pub errors: u64,
-}
-
-impl StatusSnapshot {
-    /// Blocks between the cursor and the safe head still to read, once both are known.
-    pub fn lag_blocks(&self) -> Option<u64> {
-        self.cursor.zip(self.safe_head).map(|(cursor, safe)| cursor.blocks_behind(safe))
-    }
-}
-
-/// A consistent-enough copy of [`Status`] for reporting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSnapshot {
-    /// What the stream is doing.
-    pub phase: Phase,
-    /// The newest L1 block seen.
-    pub l1_head: Option<u64>,
-    /// The newest L1 block the node may read.
-    pub safe_head: Option<u64>,
-    /// The provider's `safe` block.
-    pub l1_safe: Option<u64>,
-    /// The provider's `finalized` block.
-    pub l1_finalized: Option<u64>,
-    /// The in-memory cursor: the next position the stream reads.
-    pub cursor: Option<Position>,
-    /// The seq of the newest stored message.
-    pub last_seq: Option<Seq>,
-    /// Messages stored since the node started.
-    pub stored_since_start: u64,
-    /// Messages found again (after a rewind or reorg) and skipped, since the node started.
-    pub duplicates_skipped: u64,
-    /// Undecodable message logs skipped since the node started.
-    pub malformed_logs: u64,
-    /// Reorgs detected below the checkpoint since the node started.
-    pub reorgs_detected: u64,
-    /// Messages a reorg orphaned since the node started.
-    pub orphaned_since_start: u64,
-    /// Orphaned messages found again on the canonical chain since the node started.
-    pub reincluded_since_start: u64,
-    /// Set while ingestion is halted by a reorg deeper than the header window or below a
-    /// finalized block, until an operator moves the checkpoint.
-    pub halted: Option<Halt>,
-    /// Rewinds applied (operator sets and resets, reorg recoveries) since the node started.
-    pub rewinds: u64,
-    /// Failed commits since the node started (each one retried).
-    pub storage_errors: u64,
-    /// The lowest stored nonce.
-    pub lowest_nonce: Option<U256>,
-    /// The highest stored nonce.
-    pub highest_nonce: Option<U256>,
-    /// Runs of nonces missing between the lowest and highest (the first ones).
-    pub nonce_gaps: Vec<NonceGap>,
-    /// How many nonces are missing in all.
-    pub missing_nonces: U256,
-    /// The L1 provider.
-    pub upstream: UpstreamSnapshot,
-    /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
-    pub l1_requests: u64,
-    /// Times the header window started again since the node started.
-    pub window_restarts: u64,
-    /// The last of them.
-    pub last_window_restart: Option<WindowRestartNote>,
-    /// The distributed sink, when one is configured.
-    pub sink: Option<SinkSnapshot>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -332,7 +137,7 @@ impl Status {
         let last_seq = store.last_seq()?;
         *lock(&self.nonces) = NonceTracker::from_runs(store.stored_nonce_runs()?);
         self.last_seq.send_replace(last_seq);
-        self.set_halted(store.halt()?.as_ref().map(Halt::of));
+        self.set_halted(store.halt()?.as_ref().map(halt::status_of));
         Ok(())
     }
 
@@ -497,7 +302,7 @@ impl Status {
         *lock(&self.last_window_restart) = Some(WindowRestartNote {
             previous_tip: restart.previous_tip,
             first: restart.first,
-            at: unix_millis(SystemTime::now()),
+            time: unix_millis(SystemTime::now()),
         });
     }
 

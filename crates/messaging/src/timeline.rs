@@ -3,6 +3,7 @@
 //! non-decreasing.
 
 use crate::CollectorError;
+use ferry_primitives::ResolvedTime;
 use std::{future::Future, pin::Pin};
 
 /// Block timestamps, from the running task's collector.
@@ -30,19 +31,6 @@ impl<C: crate::Collector + std::fmt::Debug> BlockClock for C {
     }
 }
 
-/// Where a moment falls on L1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeResolution {
-    /// The moment asked for, in Unix seconds.
-    pub requested: u64,
-    /// The first block at or after it (the start block, when the moment is before it).
-    pub block: u64,
-    /// That block's timestamp.
-    pub block_time: u64,
-    /// Whether the moment is before the start block, so the start block was taken.
-    pub clamped_to_start: bool,
-}
-
 /// Why a moment could not be placed.
 #[derive(Debug)]
 pub(crate) enum Unplaced {
@@ -59,7 +47,7 @@ pub(crate) async fn first_block_at(
     clock: &dyn BlockClock,
     time: u64,
     start: u64,
-) -> Result<TimeResolution, Unplaced> {
+) -> Result<ResolvedTime, Unplaced> {
     let failed = |error: CollectorError| Unplaced::Failed(error.to_string());
     let head = clock.latest().await.map_err(failed)?;
     let timestamp = |number: u64| async move {
@@ -73,11 +61,11 @@ pub(crate) async fn first_block_at(
     }
     let start = start.min(head);
     let start_time = timestamp(start).await?;
-    let resolved = |block, block_time, clamped| TimeResolution {
-        requested: time,
+    let resolved = |block, block_timestamp, clamped| ResolvedTime {
+        timestamp: time,
         block,
-        block_time,
-        clamped_to_start: clamped,
+        block_timestamp,
+        clamped_to_start_block: clamped,
     };
     if start_time >= time {
         return Ok(resolved(start, start_time, start_time > time));
@@ -109,7 +97,7 @@ mod tests {
         let at = |time| first_block_at(clock, time, 10);
         let exact = at(block_time(40)).await.unwrap();
         assert_eq!(
-            (exact.block, exact.block_time, exact.clamped_to_start),
+            (exact.block, exact.block_timestamp, exact.clamped_to_start_block),
             (40, block_time(40), false)
         );
         assert_eq!(at(block_time(40) + 1).await.unwrap().block, 41, "between blocks");
@@ -117,9 +105,13 @@ mod tests {
         assert_eq!(at(block_time(100)).await.unwrap().block, 100, "the head itself");
         assert_eq!(at(block_time(11)).await.unwrap().block, 11);
         let early = at(block_time(3)).await.unwrap();
-        assert_eq!((early.block, early.clamped_to_start), (10, true), "before the start block");
+        assert_eq!(
+            (early.block, early.clamped_to_start_block),
+            (10, true),
+            "before the start block"
+        );
         let start = at(block_time(10)).await.unwrap();
-        assert_eq!((start.block, start.clamped_to_start), (10, false));
+        assert_eq!((start.block, start.clamped_to_start_block), (10, false));
         match at(block_time(100) + 1).await {
             Err(Unplaced::Future { head, head_time }) => {
                 assert_eq!((head, head_time), (100, block_time(100)));

@@ -143,7 +143,7 @@ fn stats(store: &Store, json: bool) -> Result<(), CommandError> {
         map_size: info.space.map_size,
     };
     if json {
-        crate::operator::print_json(&view);
+        crate::output::print_json(&view);
         return Ok(());
     }
     println!(
@@ -152,7 +152,7 @@ fn stats(store: &Store, json: bool) -> Result<(), CommandError> {
     );
     println!(
         "checkpoint: {}; last seq {}",
-        crate::operator::describe(view.checkpoint),
+        crate::output::describe(view.checkpoint),
         view.last_seq.map_or_else(|| "-".to_owned(), |seq| seq.to_string())
     );
     println!("{:<18}{:>12}{:>7}{:>10}{:>14}", "table", "entries", "depth", "pages", "bytes");
@@ -180,7 +180,7 @@ fn get_message(store: &Store, key: &str) -> Result<(), CommandError> {
             None => {
                 // Known from lifecycle events only?
                 if let Some(known) = store.message_lifecycle(hash)? {
-                    crate::operator::print_json(&ferry_rpc::MessageStateResult::from(known));
+                    crate::output::print_json(&known);
                     return Ok(());
                 }
                 None
@@ -192,7 +192,7 @@ fn get_message(store: &Store, key: &str) -> Result<(), CommandError> {
     };
     match message {
         Some(message) => {
-            crate::operator::print_json(&message);
+            crate::output::print_json(&message);
             Ok(())
         }
         None => Err(CommandError::Db(format!("no stored message has seq or hash {key}"))),

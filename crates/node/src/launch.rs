@@ -11,7 +11,7 @@ use ferry_messaging::{
 };
 use ferry_primitives::Address;
 use ferry_rpc::{JwtError, JwtSecret, RpcConfig, RpcServer, ServerError};
-use ferry_sink::{Publisher, SinkHandle};
+use ferry_sink::{Publisher, SinkHandle, SinkReport};
 use ferry_storage::{Store, StoreConfig};
 use std::{
     future::Future,
@@ -394,7 +394,8 @@ impl Serving {
         .await?;
         let sink = match &config.sink {
             Some(sink) => {
-                Some(Publisher::new(sink.clone(), store.clone(), Arc::clone(status))?.spawn())
+                let report = sink_report(status);
+                Some(Publisher::new(sink.clone(), store.clone(), report)?.spawn())
             }
             None => None,
         };
@@ -422,4 +423,10 @@ fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {
     ethereum.poll_interval = config.poll_interval;
     ethereum.max_block_range = config.max_block_range;
     ethereum
+}
+
+/// The sink's view of `status`: the seqs written, and the sink's own part of status.
+pub(crate) fn sink_report(status: &Arc<Status>) -> SinkReport {
+    let reported = Arc::clone(status);
+    SinkReport::new(status.subscribe_last_seq(), move |change| reported.update_sink(change))
 }

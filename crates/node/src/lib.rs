@@ -12,14 +12,19 @@ mod faults;
 mod launch;
 mod observe;
 mod operator;
+mod output;
 mod signals;
 mod verify;
 
-pub use config::{ConfigError, L1Config, LogFormat, NodeArgs, NodeConfig};
+pub use config::{
+    AdminArgs, ConfigError, L1Args, L1Config, LogFormat, NodeArgs, NodeConfig, ObserveArgs,
+    RpcArgs, SinkArgs,
+};
 pub use db::{DbArgs, DbCommand, ExportFormat, GetCommand};
 pub use launch::{NodeError, run};
 pub use observe::init_logging;
-pub use operator::{AdminTarget, CheckpointCommand, Command, CommandError};
+pub use operator::{AdminTarget, CheckpointCommand, Command};
+pub use output::CommandError;
 pub use signals::shutdown_signal;
 pub use verify::{Finding, NonceRun, VerifyArgs, VerifyReport};
 

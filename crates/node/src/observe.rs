@@ -1,7 +1,8 @@
 //! Logs, Prometheus metrics, and the /health and /ready endpoints for orchestrators.
 
 use crate::LogFormat;
-use ferry_messaging::{Phase, Status};
+use ferry_messaging::Status;
+use ferry_primitives::Phase;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::{body::Bytes, service::service_fn};

@@ -1,16 +1,19 @@
 //! The operator CLI: `ferry checkpoint ...` and `ferry status`, talking to a running node.
 
+use crate::{
+    CommandError,
+    output::{describe, print_json},
+};
 use clap::{Args, Subcommand};
 use ferry_primitives::{Checkpoint, Position};
-use ferry_rpc::{
-    AdminApiClient, ChangeOptions, CheckpointChangeResult, CheckpointTarget, JwtError, JwtSecret,
-    PublicApiClient,
+use ferry_rpc::JwtSecret;
+use ferry_rpc_api::{
+    AdminApiClient, ChangeOptions, CheckpointChangeResult, CheckpointTarget, PublicApiClient,
 };
 use jsonrpsee::{
     core::ClientError,
     http_client::{HeaderMap, HeaderValue, HttpClient},
 };
-use serde::Serialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Commands that talk to a running node.
@@ -67,7 +70,7 @@ pub enum CheckpointCommand {
         /// Read from the first L1 block at or after this moment: Unix seconds or RFC 3339
         /// (`2026-11-30T12:00:00Z`); the node finds the block by its timestamp.
         #[arg(long, allow_hyphen_values = true)]
-        time: Option<ferry_rpc::Timestamp>,
+        time: Option<ferry_rpc_api::Timestamp>,
         /// Show what would be re-scanned or skipped; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -138,47 +141,6 @@ fn parse_checkpoint(text: &str) -> Result<Checkpoint, String> {
     Ok(Some(Position::new(named("block", block)?, named("index", index)?)))
 }
 
-/// Why a command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The node answered with an error.
-    #[error("the node refused: {message} (code {code}{})", data.as_ref().map(|data| format!(", data {data}")).unwrap_or_default())]
-    Refused {
-        /// JSON-RPC code.
-        code: i32,
-        /// Message.
-        message: String,
-        /// Data, if any.
-        data: Option<String>,
-    },
-    /// The node could not be reached or did not answer.
-    #[error("cannot talk to the node at {addr}: {reason}")]
-    Unreachable {
-        /// The listener.
-        addr: SocketAddr,
-        /// Why.
-        reason: String,
-    },
-    /// The JWT secret is not usable.
-    #[error(transparent)]
-    Jwt(#[from] JwtError),
-    /// The command line lacks what the command needs (clap checks it first).
-    #[error("{0}")]
-    Usage(&'static str),
-    /// The store could not be read.
-    #[error(transparent)]
-    Storage(#[from] ferry_storage::Error),
-    /// `ferry verify` found differences, or could not check.
-    #[error("verify: {0}")]
-    Verify(String),
-    /// `ferry db` could not answer.
-    #[error("db: {0}")]
-    Db(String),
-    /// Writing the output failed.
-    #[error("cannot write the output: {0}")]
-    Io(#[from] std::io::Error),
-}
-
 fn client_error(addr: SocketAddr) -> impl Fn(ClientError) -> CommandError {
     move |error| match error {
         ClientError::Call(error) => CommandError::Refused {
@@ -200,20 +162,9 @@ fn client(addr: SocketAddr, secret: Option<&JwtSecret>) -> Result<HttpClient, Co
     HttpClient::builder()
         .set_headers(headers)
         .request_timeout(Duration::from_secs(30))
-        .max_response_size(ferry_rpc::MAX_CLIENT_RESPONSE_BYTES)
+        .max_response_size(ferry_rpc_api::MAX_CLIENT_RESPONSE_BYTES)
         .build(format!("http://{addr}"))
         .map_err(|error| CommandError::Unreachable { addr, reason: error.to_string() })
-}
-
-pub(crate) fn print_json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
-}
-
-pub(crate) fn describe(checkpoint: Checkpoint) -> String {
-    match checkpoint {
-        Some(Position { block, index }) => format!("block {block}, log index {index}"),
-        None => "none (reading starts at the start block)".to_owned(),
-    }
 }
 
 fn print_change(change: &CheckpointChangeResult) {
@@ -237,17 +188,17 @@ fn print_change(change: &CheckpointChangeResult) {
             _ => "no blocks".to_owned(),
         };
         match effect.action {
-            ferry_rpc::ChangeAction::Rescan => println!(
+            ferry_rpc_api::ChangeAction::Rescan => println!(
                 "would re-scan {range}: {} stored messages were logged there; they are \
                  recognised and not stored again, missed ones get new seqs",
                 effect.stored_messages
             ),
-            ferry_rpc::ChangeAction::Skip => println!(
+            ferry_rpc_api::ChangeAction::Skip => println!(
                 "would skip {range}: messages logged there are not read ({} of them are stored \
                  already)",
                 effect.stored_messages
             ),
-            ferry_rpc::ChangeAction::None => println!("reading would go on where it is"),
+            ferry_rpc_api::ChangeAction::None => println!("reading would go on where it is"),
         }
         println!("(dry run: nothing was changed)");
         let at = match change.previous {
@@ -275,7 +226,7 @@ fn or_dash(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
-fn print_status(status: &ferry_rpc::NodeStatus) {
+fn print_status(status: &ferry_rpc_api::NodeStatus) {
     let p = &status.pipeline;
     println!("ferry {} on chain {}, contract {}", status.version, status.chain_id, status.contract);
     println!("phase:           {:?}", p.phase);

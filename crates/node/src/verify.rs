@@ -23,7 +23,7 @@ use ferry_messaging::LogMessageToL2;
 use ferry_primitives::{
     EntryKind, Inclusion, Lifecycle, Message, MessageState, Origin, Position, Seq,
 };
-use ferry_rpc::PublicApiClient;
+use ferry_rpc_api::PublicApiClient;
 use serde::Serialize;
 use std::{
     collections::{BTreeMap, HashMap},
@@ -175,7 +175,7 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<(), CommandError> {
     }
     let report = verify(&holdings, &mut l1, &args).await?;
     if args.json {
-        crate::operator::print_json(&report);
+        crate::output::print_json(&report);
     } else {
         print_report(&report);
     }
@@ -218,7 +218,7 @@ fn from_datadir(datadir: &std::path::Path) -> Result<Holdings, CommandError> {
 /// at its latest origin, with its inclusion and state now.
 async fn from_node(url: &str) -> Result<Holdings, CommandError> {
     let client = jsonrpsee::http_client::HttpClient::builder()
-        .max_response_size(ferry_rpc::MAX_CLIENT_RESPONSE_BYTES)
+        .max_response_size(ferry_rpc_api::MAX_CLIENT_RESPONSE_BYTES)
         .build(url)
         .map_err(|error| CommandError::Verify(format!("cannot reach {url}: {error}")))?;
     let failed = |error: jsonrpsee::core::ClientError| {

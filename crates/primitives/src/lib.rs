@@ -17,6 +17,7 @@
 //! On the wire (JSON-RPC), integers are accepted as JSON numbers or `0x` hex strings and
 //! written as JSON numbers; hashes, addresses and felts are `0x` hex, see [`quantity`].
 
+mod change;
 mod entry;
 mod header;
 mod lifecycle;
@@ -24,16 +25,22 @@ mod message;
 mod position;
 pub mod quantity;
 mod seq;
+mod status;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
+pub use change::{ChangeAction, ChangeEffect, ResolvedTime, Skipped};
 pub use entry::{EntryKind, Finality, Inclusion, LogEntry};
 pub use header::{BlockHeader, first_unlinked};
 pub use lifecycle::{
-    EventAt, Lifecycle, LifecycleEvent, LifecycleKind, MessageState, StateChange, StateCounts,
+    EventAt, EventMessage, Lifecycle, LifecycleEvent, LifecycleKind, MessageLifecycle,
+    MessageState, StateChange, StateCounts,
 };
 pub use message::{L1Message, Message, Origin, StoredMessage};
 pub use position::{BlockRef, Checkpoint, Position, ShowCheckpoint};
 pub use seq::Seq;
+pub use status::{
+    Halt, NonceGap, Phase, SinkSnapshot, StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
+};
 
 pub use alloy_primitives::{Address, B256, U256};

@@ -8,7 +8,7 @@
 //! `ConsumedMessageToL2` (the L2's state update consumed it). An L2 must not execute a message
 //! whose cancellation started; a bridge UI shows each state.
 
-use crate::{Address, B256, Origin, U256, message::message_hash};
+use crate::{Address, B256, Origin, Seq, U256, message::message_hash};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -253,6 +253,41 @@ impl StateCounts {
             MessageState::Consumed => &mut self.consumed,
         }
     }
+}
+
+/// A message's fields as lifecycle events carry them (no fee): kept for an event whose
+/// message the node has not stored, so that an operator can be shown what it was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMessage {
+    /// The L1 sender.
+    pub from: Address,
+    /// The L2 contract.
+    pub to: U256,
+    /// The L2 entry point.
+    pub selector: U256,
+    /// The nonce.
+    pub nonce: U256,
+    /// The payload.
+    pub payload: Vec<U256>,
+}
+
+/// A message's lifecycle as operators and bridge UIs look it up by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageLifecycle {
+    /// The message hash.
+    pub hash: B256,
+    /// The seq of the message's entry; `None` while the node has not stored the message
+    /// (its events were read, the message itself not: it was sent before the start block, or
+    /// in a range that was skipped).
+    pub seq: Option<Seq>,
+    /// Its state and the events behind it.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// The message's fields as the events carry them, while the message is not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<EventMessage>,
 }
 
 #[cfg(test)]

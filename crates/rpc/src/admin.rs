@@ -2,11 +2,13 @@
 //! trail. Thin adapters over the controller.
 
 use crate::{
-    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, ResolvedTime, RpcError,
+    RpcError,
     context::{Context, caller, register},
     params::{CallParams, Quantity},
+    wire,
 };
 use ferry_primitives::{Checkpoint, Position};
+use ferry_rpc_api::{ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry};
 use jsonrpsee::{Extensions, RpcModule, types::Params};
 use std::sync::Arc;
 
@@ -55,14 +57,16 @@ async fn set_checkpoint(
                 });
             }
             let resolution = context.controller.resolve_time(timestamp.0).await?;
-            (Position::block_start(resolution.block), Some(ResolvedTime::from(resolution)))
+            (Position::block_start(resolution.block), Some(resolution))
         }
     };
     let controller = &context.controller;
     let mut result: CheckpointChangeResult = if options.dry_run {
-        controller.preview_set(position, options.expected).await?.into()
+        wire::previewed(controller.preview_set(position, options.expected).await?)
     } else {
-        controller.set_checkpoint(position, &caller(&extensions), options.expected).await?.into()
+        wire::applied(
+            controller.set_checkpoint(position, &caller(&extensions), options.expected).await?,
+        )
     };
     result.resolved = resolved;
     Ok(result)
@@ -76,9 +80,11 @@ async fn reset_checkpoint(
     let call = CallParams::parse(&params, &["options"])?;
     let options: ChangeOptions = call.optional(0)?.unwrap_or_default();
     if options.dry_run {
-        return Ok(context.controller.preview_reset(options.expected).await?.into());
+        return Ok(wire::previewed(context.controller.preview_reset(options.expected).await?));
     }
-    Ok(context.controller.reset_checkpoint(&caller(&extensions), options.expected).await?.into())
+    let change =
+        context.controller.reset_checkpoint(&caller(&extensions), options.expected).await?;
+    Ok(wire::applied(change))
 }
 
 async fn history(
@@ -95,5 +101,5 @@ async fn history(
         });
     }
     let entries = context.controller.history(limit as usize)?;
-    Ok(entries.into_iter().map(HistoryEntry::from).collect())
+    Ok(entries.into_iter().map(wire::history_entry).collect())
 }

@@ -2,7 +2,8 @@
 //! name, counted by that name and outcome, its error turned into its JSON-RPC form.
 
 use crate::{Limits, RpcError, places::SubscriptionCount};
-use ferry_messaging::MessagingController;
+use ferry_messaging::{MessagingController, Status};
+use ferry_storage::Store;
 use jsonrpsee::{Extensions, RpcModule, types::ErrorObjectOwned, types::Params};
 use serde::Serialize;
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -14,7 +15,12 @@ pub(crate) struct RemoteAddr(pub(crate) SocketAddr);
 /// What the handlers work with.
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
+    /// Operators' changes go through it (admin listener only).
     pub(crate) controller: MessagingController,
+    /// What consumers read: the store is the truth.
+    pub(crate) store: Store,
+    /// The pipeline's live state, for status and subscriptions.
+    pub(crate) status: Arc<Status>,
     pub(crate) version: String,
     pub(crate) limits: Limits,
     pub(crate) subscriptions: Arc<SubscriptionCount>,

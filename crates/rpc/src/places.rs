@@ -1,7 +1,8 @@
 //! Places for subscriptions on the public listener: a cap over all connections and one per
 //! peer address (an IPv6 /64 counting as one peer), so that one client cannot hold them all.
 
-use crate::{Limits, codes};
+use crate::Limits;
+use ferry_rpc_api::codes;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::json;
 use std::{collections::HashMap, net::IpAddr, sync::Mutex};

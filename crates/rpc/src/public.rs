@@ -1,11 +1,13 @@
 //! The public listener's own methods: the node's status, and `rpc.discover` (the OpenRPC
-//! document). The consumer methods it also serves live in `consumers.rs`.
+//! document). The consumer methods it also serves live in `consumers/`.
 
 use crate::{
-    HeaderWindow, NodeStatus, OPENRPC_DOCUMENT, ReorgEntry, RpcError, consumers,
+    RpcError, consumers,
     context::{Context, register},
     params::CallParams,
+    wire,
 };
+use ferry_rpc_api::{HeaderWindow, NodeStatus, OPENRPC_DOCUMENT};
 use jsonrpsee::{Extensions, RpcModule, types::Params};
 use std::sync::Arc;
 
@@ -35,12 +37,12 @@ async fn status(
     _: Extensions,
 ) -> Result<NodeStatus, RpcError> {
     CallParams::parse(&params, &[])?;
-    let store = context.controller.store();
+    let store = &context.store;
     let config = store.config();
     // Checkpoint and last seq from one read of the store, so they agree with each other even
     // while a batch is being committed (the in-memory status catches up a moment later).
     let (checkpoint, last_seq) = store.progress()?;
-    let mut pipeline = context.controller.status().snapshot();
+    let mut pipeline = context.status.snapshot();
     pipeline.last_seq = last_seq;
     // What reorgs did is read from the store: it survives restarts.
     let (messages_stored, orphaned_messages) = store.message_counts()?;
@@ -58,9 +60,9 @@ async fn status(
         message_states: store.state_counts()?,
         orphaned_seqs: store.orphaned_seqs(ORPHANED_SEQS_LISTED)?,
         reorgs,
-        last_reorg: last_reorg.into_iter().next().map(|(id, record)| ReorgEntry::new(id, record)),
+        last_reorg: last_reorg.into_iter().next().map(|(id, record)| wire::reorg_entry(id, record)),
         header_window: window
             .map(|window| HeaderWindow { from: window.bottom.number, to: window.tip.number }),
-        pipeline: pipeline.into(),
+        pipeline,
     })
 }

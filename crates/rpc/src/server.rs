@@ -71,6 +71,8 @@ impl RpcServer {
             return Err(ServerError::AdminNotLoopback { addr: config.admin_addr });
         }
         let context = Context {
+            store: controller.store().clone(),
+            status: Arc::clone(controller.status()),
             controller,
             version: version.into(),
             limits: config.limits,

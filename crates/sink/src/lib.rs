@@ -15,9 +15,11 @@
 
 mod config;
 mod publisher;
+mod report;
 
 pub use config::SinkConfig;
 pub use publisher::{Publisher, SinkHandle};
+pub use report::SinkReport;
 
 /// The headers of every message in the stream.
 pub mod headers {

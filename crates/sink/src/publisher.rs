@@ -2,7 +2,7 @@
 //! stream stands, and publishes the log from the store in order, pipelined, until told to
 //! stop; any failure ends the session and a new one starts after a backoff.
 
-use crate::{SinkConfig, config::DUPLICATE_WINDOW, headers};
+use crate::{SinkConfig, SinkReport, config::DUPLICATE_WINDOW, headers};
 use async_nats::{
     ConnectOptions, HeaderMap,
     jetstream::{
@@ -13,10 +13,9 @@ use async_nats::{
     },
 };
 use bytes::Bytes;
-use ferry_messaging::Status;
 use ferry_primitives::{B256, LogEntry, Seq};
 use ferry_storage::Store;
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
@@ -33,7 +32,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct Publisher {
     config: SinkConfig,
     store: Store,
-    status: Arc<Status>,
+    report: SinkReport,
     node: B256,
 }
 
@@ -68,14 +67,15 @@ enum Ended {
 }
 
 impl Publisher {
-    /// A publisher of `store`'s log; its identity (the fence) is the store's node id.
+    /// A publisher of `store`'s log, telling `report` how it stands; its identity (the
+    /// fence) is the store's node id.
     pub fn new(
         config: SinkConfig,
         store: Store,
-        status: Arc<Status>,
+        report: SinkReport,
     ) -> ferry_storage::Result<Self> {
         let node = store.node_id()?;
-        Ok(Self { config, store, status, node })
+        Ok(Self { config, store, report, node })
     }
 
     /// Starts the task.
@@ -86,7 +86,7 @@ impl Publisher {
 
     async fn run(self, mut stop: oneshot::Receiver<()>) {
         let stream = self.config.stream.clone();
-        self.status.update_sink(|sink| sink.stream = stream);
+        self.report.update(|sink| sink.stream = stream);
         let mut backoff = Duration::from_millis(100);
         loop {
             let ended = tokio::select! {
@@ -101,7 +101,7 @@ impl Publisher {
             warn!(target: LOG_TARGET, stream = %self.config.stream, fenced, %reason, ?backoff,
                 "Sink session ended; ingestion goes on, the sink catches up later");
             metrics::counter!("ferry_sink_errors_total").increment(1);
-            self.status.update_sink(|sink| {
+            self.report.update(|sink| {
                 sink.connected = false;
                 sink.fenced = fenced;
                 sink.last_error = Some(reason);
@@ -126,13 +126,13 @@ impl Publisher {
             Err(ended) => return ended,
         };
         info!(target: LOG_TARGET, stream = %self.config.stream, next = %next, "Publishing the log");
-        self.status.update_sink(|sink| {
+        self.report.update(|sink| {
             sink.connected = true;
             sink.fenced = false;
             sink.last_error = None;
             sink.published_seq = next.0.checked_sub(1).map(Seq);
         });
-        let mut written = self.status.subscribe_last_seq();
+        let mut written = self.report.written();
         loop {
             let entries = match self.store.entries_within(next, PIPELINE, 4 << 20) {
                 Ok(entries) => entries,
@@ -154,7 +154,7 @@ impl Publisher {
                 Ok(published) => next = published.next(),
                 Err(ended) => return ended,
             }
-            self.status.update_sink(|sink| sink.published_seq = next.0.checked_sub(1).map(Seq));
+            self.report.update(|sink| sink.published_seq = next.0.checked_sub(1).map(Seq));
         }
     }
 

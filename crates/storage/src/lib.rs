@@ -40,12 +40,12 @@ mod txn;
 
 pub use error::{Error, Result};
 pub use models::{
-    AuditEntry, ChangeMethod, ChangeOrigin, EventMessage, FinalityTags, HaltKind, HaltRecord,
-    KnownHeads, ReorgCause, ReorgRecord, Skipped, WindowBounds,
+    AuditEntry, ChangeMethod, ChangeOrigin, FinalityTags, HaltKind, HaltRecord, KnownHeads,
+    ReorgCause, ReorgRecord, WindowBounds,
 };
 pub use store::{
     BatchWrite, CheckpointChanged, CheckpointWrite, CommitOutcome, CommitSummary, DatabaseInfo,
-    MessageLifecycle, ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement,
-    SpaceStats, Store, StoreConfig, StoreOptions, StoredEntry, TableStats, Window, WindowRestart,
+    ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, SpaceStats, Store,
+    StoreConfig, StoreOptions, StoredEntry, TableStats, Window, WindowRestart,
 };
 pub use tables::Table;

@@ -2,10 +2,10 @@
 //! batch or reorg, and applies the rewinds the controller asks for.
 
 use crate::{
-    Batch, Collector, DeepReorg, Halt, MessageStream, Phase, Reorg, Status, StreamError,
-    StreamItem, blocking::blocking,
+    Batch, Collector, DeepReorg, MessageStream, Reorg, Status, StreamError, StreamItem,
+    blocking::blocking, halt,
 };
-use ferry_primitives::Position;
+use ferry_primitives::{Phase, Position};
 use ferry_storage::{CommitOutcome, CommitSummary, ReorgOutcome, ReorgWrite, Store};
 use std::{fmt, sync::Arc, time::Duration};
 use tokio::{
@@ -332,11 +332,11 @@ impl Drain {
     /// Halts ingestion (a reorg the node must not heal by itself), if the store still reads
     /// where the reorg was found: an operator's change that raced it wins.
     async fn halt<C: Collector>(&mut self, stream: &mut MessageStream<C>, reorg: &DeepReorg) {
-        let record = Halt::record(reorg);
+        let record = halt::record(reorg);
         let (store, expected) = (self.store.clone(), stream.cursor());
         match blocking(move || store.record_halt(expected, &record)).await {
             Ok(true) => {
-                let halt = Halt::of(&record);
+                let halt = halt::status_of(&record);
                 error!(target: LOG_TARGET, block = reorg.replaced.number,
                     kept = %reorg.replaced.kept, canonical = ?reorg.replaced.canonical,
                     reason = %halt.reason,

@@ -11,8 +11,8 @@ mod reorg;
 
 pub use batch::{Batch, DeepReorg, DeepReorgKind, Reorg, ReplacedBlock, StreamItem};
 
-use crate::{Collector, CollectorError, Gathered, Heads, Phase, Status, StreamError};
-use ferry_primitives::Position;
+use crate::{Collector, CollectorError, Gathered, Heads, Status, StreamError};
+use ferry_primitives::{Phase, Position};
 use ferry_storage::Store;
 use pipeline::{Hashed, Pipeline};
 use std::{sync::Arc, time::Duration};

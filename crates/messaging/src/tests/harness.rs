@@ -1,10 +1,10 @@
 //! A pipeline over a scripted chain for tests: store, status, controller and drain task, with
 //! the waits and consumer views the tests assert with.
 
-use crate::{
-    DrainHandle, MessagingController, Status, StatusSnapshot, test_utils::ScriptedCollector,
+use crate::{DrainHandle, MessagingController, Status, test_utils::ScriptedCollector};
+use ferry_primitives::{
+    Address, B256, Inclusion, Origin, Position, Seq, StatusSnapshot, StoredMessage,
 };
-use ferry_primitives::{Address, B256, Inclusion, Origin, Position, Seq, StoredMessage};
 use ferry_storage::{Store, StoreConfig};
 use std::{
     collections::{HashMap, HashSet},

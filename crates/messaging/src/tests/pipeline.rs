@@ -3,11 +3,11 @@
 
 use super::harness::Harness;
 use crate::{
-    ChangeAction, ChangeEffect, ControllerError, MessagingController, Phase, Status,
+    ControllerError, MessagingController, Status,
     test_utils::{Call, ScriptedLog},
 };
 use alloy::primitives::U256;
-use ferry_primitives::{Position, Seq};
+use ferry_primitives::{ChangeAction, ChangeEffect, Phase, Position, Seq};
 use std::{sync::Arc, time::Duration};
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! told, deep reorgs and the halt, and a randomized run against the consumer property.
 
 use super::harness::Harness;
-use crate::{ControllerError, Phase, test_utils::Call};
+use crate::{ControllerError, test_utils::Call};
+use ferry_primitives::Phase;
 use ferry_primitives::{EntryKind, Inclusion, Position, Seq};
 use ferry_storage::{ChangeMethod, Error as StorageError};
 

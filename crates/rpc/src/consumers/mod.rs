@@ -8,16 +8,19 @@
 //! `safe` or `finalized` blocks reads the same log through [`visibility`], and also wakes
 //! after every commit, which may move the heads it is told by.
 
+mod finality;
 mod subscription;
 
 use crate::{
-    LogPage, MessageStateResult, ReadOptions, ReorgEntry, RpcError,
+    RpcError,
     context::{Context, RemoteAddr, register},
     params::{CallParams, Quantity},
+    wire,
 };
-use ferry_messaging::{Visibility, visibility};
 use ferry_primitives::{B256, EntryKind, Finality, LogEntry, Seq, StoredMessage};
+use ferry_rpc_api::{LogPage, MessageLifecycle, ReadOptions, ReorgEntry};
 use ferry_storage::KnownHeads;
+use finality::{Visibility, visibility};
 use jsonrpsee::{Extensions, RpcModule, types::Params};
 use std::sync::Arc;
 
@@ -119,7 +122,7 @@ async fn message_by_hash(
 ) -> Result<Option<StoredMessage>, RpcError> {
     let call = CallParams::parse(&params, &["hash"])?;
     let hash: B256 = call.required(0)?;
-    Ok(context.controller.store().message_by_hash(hash)?)
+    Ok(context.store.message_by_hash(hash)?)
 }
 
 /// Whether an entry goes to a consumer that asked for executable messages only.
@@ -137,7 +140,7 @@ pub(super) fn page(
     limit: usize,
     options: ReadOptions,
 ) -> Result<LogPage, RpcError> {
-    let store = context.controller.store();
+    let store = &context.store;
     let mut page = PageBuilder::new(limit, context.limits.max_page_bytes);
     let mut next_seq = from_seq;
     let waits = options.finality != Finality::Latest;
@@ -166,10 +169,10 @@ async fn message_state(
     params: Params<'static>,
     context: Arc<Context>,
     _: Extensions,
-) -> Result<Option<MessageStateResult>, RpcError> {
+) -> Result<Option<MessageLifecycle>, RpcError> {
     let call = CallParams::parse(&params, &["hash"])?;
     let hash: B256 = call.required(0)?;
-    Ok(context.controller.store().message_lifecycle(hash)?.map(MessageStateResult::from))
+    Ok(context.store.message_lifecycle(hash)?)
 }
 
 async fn reorgs(
@@ -179,6 +182,6 @@ async fn reorgs(
 ) -> Result<Vec<ReorgEntry>, RpcError> {
     let call = CallParams::parse(&params, &["limit"])?;
     let limit = limit(&call, 0, REORGS_LIMIT)?;
-    let (reorgs, _) = context.controller.store().reorgs(limit)?;
-    Ok(reorgs.into_iter().map(|(id, record)| ReorgEntry::new(id, record)).collect())
+    let (reorgs, _) = context.store.reorgs(limit)?;
+    Ok(reorgs.into_iter().map(|(id, record)| wire::reorg_entry(id, record)).collect())
 }

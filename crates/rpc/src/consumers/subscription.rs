@@ -4,11 +4,11 @@
 
 use super::page;
 use crate::{
-    ReadOptions, codes,
     context::Context,
     params::{CallParams, Quantity},
 };
 use ferry_primitives::{Finality, Seq};
+use ferry_rpc_api::{ReadOptions, codes};
 use jsonrpsee::{
     PendingSubscriptionSink, SubscriptionSink,
     core::{SubscriptionError, server::SendTimeoutError},
@@ -95,7 +95,7 @@ pub(super) async fn subscribe(
             return Ok(());
         }
     };
-    let status = context.controller.status();
+    let status = &context.status;
     let mut last_seq = status.subscribe_last_seq();
     let mut writes = status.subscribe_writes();
     // Without fromSeq: live only, from the entry after the newest stored now.

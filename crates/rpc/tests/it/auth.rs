@@ -4,7 +4,8 @@
 use crate::support::{Node, SECRET};
 use ferry_messaging::{MessagingController, Status};
 use ferry_primitives::{Address, Position};
-use ferry_rpc::{AdminApiClient, JwtSecret, PublicApiClient, RpcConfig, RpcServer, ServerError};
+use ferry_rpc::{JwtSecret, RpcConfig, RpcServer, ServerError};
+use ferry_rpc_api::{AdminApiClient, PublicApiClient};
 use ferry_storage::{Store, StoreConfig};
 use jsonrpsee::{
     http_client::{HeaderMap, HeaderValue},

@@ -4,7 +4,8 @@
 use crate::support::Node;
 use ferry_messaging::test_utils::ScriptedCollector;
 use ferry_primitives::{LogEntry, Position};
-use ferry_rpc::{AdminApiClient, Limits, LogPage, PublicApiClient, ResumingSubscriber};
+use ferry_rpc::Limits;
+use ferry_rpc_api::{AdminApiClient, LogPage, PublicApiClient, ResumingSubscriber};
 use futures_util::{SinkExt, StreamExt};
 use jsonrpsee::ws_client::WsClientBuilder;
 use std::{
@@ -183,7 +184,7 @@ async fn a_slow_subscriber_is_closed_with_its_last_seq_and_resumes_without_loss(
             delivered.extend(page.entries.into_iter().map(|m| m.seq.0));
         }
     };
-    assert_eq!(closing["code"], ferry_rpc::codes::SLOW_SUBSCRIBER);
+    assert_eq!(closing["code"], ferry_rpc_api::codes::SLOW_SUBSCRIBER);
     let last_delivered = delivered.last().copied();
     assert!(last_delivered.is_some_and(|last| last < 29_999), "it was closed before the end");
     assert_eq!(closing["data"]["lastDeliveredSeq"], serde_json::json!(last_delivered));

@@ -2,7 +2,7 @@
 //! and concurrent admin storms; none changes what it must not.
 
 use crate::support::{Node, raw_request};
-use ferry_rpc::codes;
+use ferry_rpc_api::codes;
 
 /// Where a hostile request goes.
 #[derive(Debug, Clone, Copy)]
@@ -395,7 +395,7 @@ async fn concurrent_sets_during_ingest_leave_the_last_writers_value() {
     let sets = (1..=20u64).map(|block| {
         let client = client.clone();
         tokio::spawn(async move {
-            use ferry_rpc::AdminApiClient;
+            use ferry_rpc_api::AdminApiClient;
             client.set_checkpoint(block.into(), None, None).await.unwrap()
         })
     });

@@ -5,7 +5,7 @@
 use crate::support::Node;
 use ferry_messaging::test_utils::{ScriptedLog, block_time, scripted_message};
 use ferry_primitives::{EntryKind, LifecycleKind, LogEntry, MessageState, Seq};
-use ferry_rpc::{
+use ferry_rpc_api::{
     AdminApiClient, ChangeOptions, CheckpointTarget, PublicApiClient, ReadOptions, Timestamp, codes,
 };
 use std::collections::BTreeMap;

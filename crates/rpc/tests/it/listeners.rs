@@ -4,7 +4,8 @@
 use crate::support::{Node, Response, raw_request};
 use ferry_messaging::test_utils::{ScriptedCollector, ScriptedLog};
 use ferry_primitives::{Address, Message, U256};
-use ferry_rpc::{AccessRules, Allowed, Limits, PublicApiClient, ResumingSubscriber, RpcConfig};
+use ferry_rpc::{AccessRules, Allowed, Limits, RpcConfig};
+use ferry_rpc_api::{PublicApiClient, ResumingSubscriber};
 use futures_util::{SinkExt, StreamExt};
 use jsonrpsee::ws_client::WsClientBuilder;
 use std::{net::SocketAddr, time::Duration};
@@ -392,7 +393,7 @@ async fn pages_stay_under_the_byte_cap_and_large_messages_reach_a_resuming_subsc
 
     // Over HTTP: a page holds what fits in the cap, the oversized message goes alone.
     let client = jsonrpsee::http_client::HttpClient::builder()
-        .max_response_size(ferry_rpc::MAX_CLIENT_RESPONSE_BYTES)
+        .max_response_size(ferry_rpc_api::MAX_CLIENT_RESPONSE_BYTES)
         .build(format!("http://{}", node.server.public_addr()))
         .unwrap();
     let mut from = 0;

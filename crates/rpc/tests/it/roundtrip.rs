@@ -2,8 +2,7 @@
 
 use crate::support::Node;
 use ferry_primitives::Position;
-use ferry_rpc::{AdminApiClient, ChangeOptions, PublicApiClient};
-use ferry_rpc::{ChangeAction, Phase};
+use ferry_rpc_api::{AdminApiClient, ChangeAction, ChangeOptions, Phase, PublicApiClient};
 use jsonrpsee::core::client::ClientT;
 
 const DRY_RUN: Option<ChangeOptions> = Some(ChangeOptions { dry_run: true, expected: None });

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 const DOCUMENT_URI: &str = "urn:ferry:openrpc";
 
 fn document() -> Value {
-    serde_json::from_str(ferry_rpc::OPENRPC_DOCUMENT).expect("rpc-spec/openrpc.json is JSON")
+    serde_json::from_str(ferry_rpc_api::OPENRPC_DOCUMENT).expect("rpc-spec/openrpc.json is JSON")
 }
 
 /// A validator for the schema at `pointer` (a JSON pointer into the document).
@@ -237,7 +237,7 @@ async fn every_documented_error_code_can_be_produced() {
         ),
     ];
     let mut produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
-    produced.insert(i64::from(ferry_rpc::codes::SUBSCRIPTION_LIMIT));
+    produced.insert(i64::from(ferry_rpc_api::codes::SUBSCRIPTION_LIMIT));
     assert_eq!(produced, documented, "every documented code has a producer, and no other");
     for (code, body) in producers {
         if code == -32051 {
@@ -261,11 +261,11 @@ async fn every_documented_error_code_can_be_produced() {
     let node = Node::start_with(chain, 1, 1, None, limits).await;
     let client =
         jsonrpsee::ws_client::WsClientBuilder::default().build(node.public_ws_url()).await.unwrap();
-    use ferry_rpc::PublicApiClient;
+    use ferry_rpc_api::PublicApiClient;
     let _first = client.subscribe_messages(None, None).await.unwrap();
     match client.subscribe_messages(None, None).await {
         Err(jsonrpsee::core::ClientError::Call(error)) => {
-            assert_eq!(error.code(), ferry_rpc::codes::SUBSCRIPTION_LIMIT);
+            assert_eq!(error.code(), ferry_rpc_api::codes::SUBSCRIPTION_LIMIT);
         }
         other => panic!("expected the subscription limit, got {other:?}"),
     }

@@ -1,8 +1,8 @@
 //! The Audit value: one recorded checkpoint change.
 
 use super::{DecodeError, DecodeResult, Value};
-use crate::models::{AuditEntry, ChangeMethod, Skipped};
-use ferry_primitives::{Checkpoint, Position};
+use crate::models::{AuditEntry, ChangeMethod};
+use ferry_primitives::{Checkpoint, Position, Skipped};
 
 const fn method_code(method: ChangeMethod) -> u8 {
     match method {

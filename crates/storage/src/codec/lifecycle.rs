@@ -2,9 +2,9 @@
 //! message's events, the per-state counts, and the stateChanged part of a notice.
 
 use super::{DecodeError, DecodeResult, Fields, Value, put_optional_u64};
-use crate::models::{EventMessage, KnownHeads};
+use crate::models::KnownHeads;
 use ferry_primitives::{
-    Address, EventAt, LifecycleKind, MessageState, Seq, StateChange, StateCounts,
+    Address, EventAt, EventMessage, LifecycleKind, MessageState, Seq, StateChange, StateCounts,
 };
 
 /// One lifecycle event of a message, as its Lifecycles value keeps it.

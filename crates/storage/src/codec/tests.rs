@@ -1,8 +1,10 @@
 //! Round trips, pinned layouts and fuzzing of every value codec.
 
 use super::{message::MESSAGE_HEADER_LEN, *};
-use crate::models::{EventMessage, HaltRecord, KnownHeads, ReorgCause, ReorgRecord, WindowBounds};
-use ferry_primitives::{Address, B256, L1Message, Message, Origin, Position, Seq, U256};
+use crate::models::{HaltRecord, KnownHeads, ReorgCause, ReorgRecord, WindowBounds};
+use ferry_primitives::{
+    Address, B256, EventMessage, L1Message, Message, Origin, Position, Seq, U256,
+};
 use proptest::prelude::*;
 
 fn arb_u256() -> impl Strategy<Value = U256> {
@@ -269,7 +271,8 @@ fn near_valid_bytes() -> impl Strategy<Value = Vec<u8>> {
                 caller,
                 previous: set.then(|| Position::new(at, 1)),
                 current: None,
-                skipped: set.then_some(crate::Skipped { blocks: at, stored_messages: 2 }),
+                skipped: set
+                    .then_some(ferry_primitives::Skipped { blocks: at, stored_messages: 2 }),
             }
             .encode_into(&mut buf);
             buf

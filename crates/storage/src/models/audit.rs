@@ -1,7 +1,7 @@
 //! The audit trail of checkpoint changes: who moved the checkpoint, when, from where to where,
 //! and what a forward move skipped.
 
-use ferry_primitives::Checkpoint;
+use ferry_primitives::{Checkpoint, Skipped};
 use std::fmt;
 
 /// What changed the checkpoint.
@@ -39,16 +39,6 @@ pub struct ChangeOrigin {
     pub method: ChangeMethod,
     /// Who asked: the caller's socket address, or `node` for the node itself.
     pub caller: String,
-}
-
-/// What a forward move of the checkpoint jumped over: those blocks' logs are not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Skipped {
-    /// Blocks jumped over, wholly or (at either end, when a position is inside a block)
-    /// partly.
-    pub blocks: u64,
-    /// Messages stored already that were logged there (delivered before, skipped now).
-    pub stored_messages: u64,
 }
 
 /// One recorded checkpoint change.

@@ -3,12 +3,10 @@
 
 mod audit;
 mod halt;
-mod lifecycle;
 mod reorg;
 mod window;
 
-pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin, Skipped};
+pub use audit::{AuditEntry, ChangeMethod, ChangeOrigin};
 pub use halt::{HaltKind, HaltRecord};
-pub use lifecycle::EventMessage;
 pub use reorg::{ReorgCause, ReorgRecord};
 pub use window::{FinalityTags, KnownHeads, WindowBounds};

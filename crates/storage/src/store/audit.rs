@@ -1,10 +1,7 @@
 //! Appending to the audit trail of checkpoint changes, in the transaction that makes them.
 
-use crate::{
-    ChangeOrigin, Result, clock::unix_millis, codec::AuditRecord, models::Skipped, tables,
-    txn::WriteTxn,
-};
-use ferry_primitives::Checkpoint;
+use crate::{ChangeOrigin, Result, clock::unix_millis, codec::AuditRecord, tables, txn::WriteTxn};
+use ferry_primitives::{Checkpoint, Skipped};
 
 /// Appends a checkpoint change to the audit trail, in the transaction that makes it.
 pub(super) fn append(

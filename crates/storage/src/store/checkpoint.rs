@@ -9,12 +9,11 @@ use crate::{
     ChangeOrigin, Error, Result,
     clock::unix_millis,
     codec::{CHECKPOINT, HALT, WINDOW},
-    models::Skipped,
     models::{ReorgCause, ReorgRecord},
     tables,
     txn::WriteTxn,
 };
-use ferry_primitives::{Checkpoint, Position};
+use ferry_primitives::{Checkpoint, Position, Skipped};
 use std::ops::ControlFlow;
 
 /// What [`Store::change_checkpoint`] did.

@@ -13,33 +13,19 @@ use super::{Store, entries::EntryWriter};
 use crate::{
     Result,
     codec::{ChangeRecord, EventRecord, LifecycleRecord, Name, NoticeKind, NoticeRecord},
-    models::{EventMessage, KnownHeads},
+    models::KnownHeads,
     tables,
     txn::{ReadTxn, Txn, WriteTxn},
 };
 use ferry_primitives::{
-    B256, Lifecycle, LifecycleEvent, MessageState, Position, Seq, StateChange, StateCounts,
+    B256, EventMessage, Lifecycle, LifecycleEvent, MessageLifecycle, MessageState, Position, Seq,
+    StateChange, StateCounts,
 };
 use signet_libmdbx::TransactionKind;
 use std::ops::ControlFlow;
 
 /// The LifecycleCounts singleton.
 pub(super) const COUNTS: Name = Name("lifecycle_counts");
-
-/// A message's lifecycle as operators and bridge UIs look it up by hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageLifecycle {
-    /// The message hash.
-    pub hash: B256,
-    /// The seq of the message's entry; `None` while the node has not stored the message
-    /// (its events were read, the message itself not: it was sent before the start block, or
-    /// in a range that was skipped).
-    pub seq: Option<Seq>,
-    /// Its state and the events behind it.
-    pub lifecycle: Lifecycle,
-    /// The message's fields as the events carry them, while the message is not stored.
-    pub unmatched: Option<EventMessage>,
-}
 
 /// What applying a batch's events did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -26,7 +26,6 @@ mod window;
 pub use checkpoint::{CheckpointChanged, CheckpointWrite};
 pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
 pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
-pub use lifecycle::MessageLifecycle;
 pub use reads::{Settlement, StoredEntry, Window};
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
 pub use window::WindowRestart;

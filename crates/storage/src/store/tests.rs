@@ -4,11 +4,11 @@
 use super::*;
 use crate::{
     AuditEntry, ChangeMethod, ChangeOrigin, Error, FinalityTags, HaltKind, HaltRecord, KnownHeads,
-    ReorgCause, Skipped, WindowRestart, tables,
+    ReorgCause, WindowRestart, tables,
 };
 use ferry_primitives::{
-    B256, BlockHeader, Checkpoint, EntryKind, Inclusion, L1Message, Seq, StoredMessage, U256,
-    test_utils::l1_message,
+    B256, BlockHeader, Checkpoint, EntryKind, Inclusion, L1Message, Seq, Skipped, StoredMessage,
+    U256, test_utils::l1_message,
 };
 use std::{
     collections::HashMap,

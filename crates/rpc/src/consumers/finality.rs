@@ -21,7 +21,7 @@ use ferry_storage::{KnownHeads, Settlement};
 
 /// Whether a consumer is told of an entry now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
+pub(crate) enum Visibility {
     /// Told now.
     Deliver,
     /// Never told: what it says was undone before it became final for the consumer.
@@ -32,7 +32,11 @@ pub enum Visibility {
 
 /// Whether a consumer following `finality` is told of an entry settled so, given the heads
 /// the store's chain was read under now.
-pub fn visibility(settlement: Settlement, finality: Finality, heads: KnownHeads) -> Visibility {
+pub(crate) fn visibility(
+    settlement: Settlement,
+    finality: Finality,
+    heads: KnownHeads,
+) -> Visibility {
     let recorded = |heads: KnownHeads| match finality {
         Finality::Safe => heads.safe,
         _ => heads.finalized,

@@ -2,10 +2,7 @@
 //! would do, and the audit trail.
 
 use crate::Timestamp;
-use ferry_messaging::{
-    ChangeAction as Action, CheckpointChange, CheckpointPreview, TimeResolution,
-};
-use ferry_primitives::Checkpoint;
+use ferry_primitives::{ChangeEffect, Checkpoint, ResolvedTime, Skipped};
 use serde::{Deserialize, Serialize};
 
 /// Where `messaging_setCheckpoint` moves the checkpoint: to a block (and log index), or to
@@ -95,103 +92,6 @@ pub struct CheckpointChangeResult {
     pub resolved: Option<ResolvedTime>,
 }
 
-/// Where a `messaging_setCheckpoint` by time landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResolvedTime {
-    /// The moment asked for, in Unix seconds.
-    pub timestamp: u64,
-    /// The first block at or after it: the checkpoint is the start of this block.
-    pub block: u64,
-    /// That block's timestamp.
-    pub block_timestamp: u64,
-    /// `true` when the moment is before the configured start block, whose start was taken.
-    pub clamped_to_start_block: bool,
-}
-
-impl From<TimeResolution> for ResolvedTime {
-    fn from(resolution: TimeResolution) -> Self {
-        Self {
-            timestamp: resolution.requested,
-            block: resolution.block,
-            block_timestamp: resolution.block_time,
-            clamped_to_start_block: resolution.clamped_to_start,
-        }
-    }
-}
-
-impl From<CheckpointChange> for CheckpointChangeResult {
-    fn from(change: CheckpointChange) -> Self {
-        Self {
-            dry_run: false,
-            previous: change.previous,
-            current: change.current,
-            rewind_applied: Some(change.rewind_applied),
-            effect: None,
-            orphaned: (change.orphaned > 0).then_some(change.orphaned),
-            resolved: None,
-        }
-    }
-}
-
-impl From<CheckpointPreview> for CheckpointChangeResult {
-    fn from(preview: CheckpointPreview) -> Self {
-        Self {
-            dry_run: true,
-            previous: preview.previous,
-            current: preview.current,
-            rewind_applied: None,
-            effect: Some(preview.effect.into()),
-            orphaned: None,
-            resolved: None,
-        }
-    }
-}
-
-/// What a set or reset would do to reading (a dry run's answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeEffect {
-    /// Whether blocks are read again, jumped over, or nothing changes.
-    pub action: ChangeAction,
-    /// The first block read again or skipped.
-    pub from_block: Option<u64>,
-    /// The last block read again or skipped (partly, when the position is inside it).
-    pub to_block: Option<u64>,
-    /// Stored messages logged in that range.
-    pub stored_messages: u64,
-    /// Canonical messages the change would orphan (while halted by a deep reorg).
-    pub would_orphan: u64,
-}
-
-/// See [`ChangeEffect::action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ChangeAction {
-    /// The new position is earlier: the blocks in between are read again.
-    Rescan,
-    /// The new position is later: the blocks in between are not read.
-    Skip,
-    /// Reading goes on where it is.
-    None,
-}
-
-impl From<ferry_messaging::ChangeEffect> for ChangeEffect {
-    fn from(effect: ferry_messaging::ChangeEffect) -> Self {
-        Self {
-            action: match effect.action {
-                Action::Rescan => ChangeAction::Rescan,
-                Action::Skip => ChangeAction::Skip,
-                Action::None => ChangeAction::None,
-            },
-            from_block: effect.from_block,
-            to_block: effect.to_block,
-            stored_messages: effect.stored_messages,
-            would_orphan: effect.would_orphan,
-        }
-    }
-}
-
 /// One entry of `messaging_getCheckpointHistory`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,33 +109,5 @@ pub struct HistoryEntry {
     /// The checkpoint after.
     pub current: Checkpoint,
     /// Set when the change moved reading forward: what it jumped over.
-    pub skipped: Option<SkippedRange>,
-}
-
-/// What a forward move of the checkpoint jumped over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SkippedRange {
-    /// Blocks whose logs are not read (at either end partly, when a position is inside a
-    /// block).
-    pub blocks: u64,
-    /// Messages stored already that were logged there.
-    pub stored_messages: u64,
-}
-
-impl From<ferry_storage::AuditEntry> for HistoryEntry {
-    fn from(entry: ferry_storage::AuditEntry) -> Self {
-        Self {
-            id: entry.id,
-            time: entry.at_millis,
-            method: entry.method.name().to_owned(),
-            caller: entry.caller,
-            previous: entry.previous,
-            current: entry.current,
-            skipped: entry.skipped.map(|skipped| SkippedRange {
-                blocks: skipped.blocks,
-                stored_messages: skipped.stored_messages,
-            }),
-        }
-    }
+    pub skipped: Option<Skipped>,
 }

@@ -1,10 +1,9 @@
 //! Prints a ferry node's log as it arrives (messages, and what reorgs removed and included
 //! again), resuming after any disconnect or restart.
 //!
-//! `cargo run -p ferry-rpc --example consume -- [ws://127.0.0.1:5050] [FROM_SEQ] [latest|safe|finalized]`
+//! `cargo run -p ferry-rpc-api --example consume-rpc -- [ws://127.0.0.1:5050] [FROM_SEQ] [latest|safe|finalized]`
 
-use ferry_primitives::Finality;
-use ferry_rpc::ResumingSubscriber;
+use ferry_rpc_api::{Finality, ResumingSubscriber};
 
 #[tokio::main]
 async fn main() {

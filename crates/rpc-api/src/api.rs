@@ -1,12 +1,12 @@
 //! The namespace as Rust traits: the typed clients of both listeners.
 //!
-//! The server registers the same methods by hand (see `methods.rs`) so that it can name the
-//! param at fault in every invalid-params error; a test drives the server through these
-//! clients, and another checks both against `rpc-spec/openrpc.json`.
+//! The server (`ferry-rpc`) registers the same methods by hand (its `admin.rs`, `public.rs` and
+//! `consumers/`) so that it can name the param at fault in every invalid-params error; its
+//! tests drive it through these clients, and check both against `rpc-spec/openrpc.json`.
 
 use crate::{
     ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, LogPage,
-    MessageStateResult, NodeStatus, ReadOptions, ReorgEntry,
+    MessageLifecycle, NodeStatus, ReadOptions, ReorgEntry,
 };
 use ferry_primitives::{B256, Position, StoredMessage};
 use jsonrpsee::proc_macros::rpc;
@@ -70,7 +70,7 @@ pub trait PublicApi {
     /// cancelled, consumed) and the events behind it; also for a message known only from its
     /// lifecycle events (`seq` null). Null if the node knows nothing of it.
     #[method(name = "getMessageState")]
-    async fn get_message_state(&self, hash: B256) -> RpcResult<Option<MessageStateResult>>;
+    async fn get_message_state(&self, hash: B256) -> RpcResult<Option<MessageLifecycle>>;
 
     /// The newest reorgs the node recorded, newest first (default 20, at most 1,000).
     #[method(name = "getReorgs")]
