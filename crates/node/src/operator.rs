@@ -206,7 +206,8 @@ fn print_change(change: &CheckpointChangeResult) {
             None => "none".to_owned(),
         };
         println!(
-            "to make the change only if nothing moves the checkpoint meanwhile, add --if-at {at}"
+            "to make the change only if the checkpoint is still {at} (the node moves it with every \
+             batch read, and with a reorg; refused if it moved: read again), add --if-at {at}"
         );
     }
     if let Some(applied) = change.rewind_applied {

@@ -215,9 +215,16 @@ impl<C: Collector> MessageStream<C> {
     /// after it. The headers of the blocks skipped are fetched and linked then, so that the
     /// window stays contiguous and a reorg among them is seen (invariant: header window).
     fn headers_from(&self, floor: u64) -> Result<u64, StreamError> {
-        let after_tip = self.store.window()?.map(|window| window.tip.number + 1);
-        let bridged = after_tip.map_or(self.cursor.block, |after| after.min(self.cursor.block));
+        let after_kept = self.kept_below(self.cursor.block)?.map(|kept| kept + 1);
+        let bridged = after_kept.map_or(self.cursor.block, |after| after.min(self.cursor.block));
         Ok(bridged.max(floor))
+    }
+
+    /// The newest block the window keeps below `block` (it may keep blocks above too, after
+    /// an operator moved the checkpoint back).
+    fn kept_below(&self, block: u64) -> Result<Option<u64>, StreamError> {
+        let Some(below) = block.checked_sub(1) else { return Ok(None) };
+        Ok(self.store.headers_down_from(below, 1)?.first().map(|header| header.number))
     }
 
     /// The first range read must continue the window: its first header's parent is the kept
@@ -255,16 +262,12 @@ impl<C: Collector> MessageStream<C> {
         }
     }
 
-    /// A range whose first header `first` has no kept parent: fine when the window is empty
-    /// or above it (a re-scan below the window), or when the window ends below the floor (it
-    /// starts again, on purpose: logged); refused when the window ends above the floor and
-    /// below `first`, which would leave unchecked blocks inside the window.
+    /// A range whose first header `first` has no kept parent: fine when the window keeps
+    /// nothing below it (a re-scan below the window), or when what it keeps below ends under
+    /// the floor (it starts again, on purpose); refused when a kept header below `first` is at
+    /// or above the floor, which would leave unchecked blocks inside the window.
     fn check_gap(&self, first: u64, floor: u64) -> Result<Option<StreamItem>, StreamError> {
-        let Some(window) = self.store.window()? else { return Ok(None) };
-        let tip = window.tip.number;
-        if tip >= first {
-            return Ok(None);
-        }
+        let Some(tip) = self.kept_below(first)? else { return Ok(None) };
         if tip + 1 >= floor {
             return Err(CollectorError::Inconsistent(format!(
                 "the range's headers start at block {first}, leaving a gap above the window's \

@@ -94,11 +94,11 @@ impl<C: Collector> Pipeline<C> {
         floor: u64,
         headers_from: u64,
     ) -> Result<Hashed, CollectorError> {
-        if self
-            .ranges
-            .front()
-            .is_some_and(|range| range.from != from || range.headers_from > headers_from)
-        {
+        // Compared as gathered: a range's headers start at its last block at the latest.
+        let stale = |range: &InFlight| {
+            range.headers_from.min(range.to_block) > headers_from.min(range.to_block)
+        };
+        if self.ranges.front().is_some_and(|range| range.from != from || stale(range)) {
             self.clear(false);
         }
         self.fill(from, safe, floor, headers_from);

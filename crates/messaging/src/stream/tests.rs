@@ -170,3 +170,54 @@ async fn ranges_gathered_ahead_under_a_higher_floor_are_gathered_again_with_the_
         other => panic!("expected a reorg inside the window, got {other:?}"),
     }
 }
+
+/// Gathers and commits until the cursor reaches `until`.
+async fn read_to(stream: &mut MessageStream<ScriptedCollector>, until: u64) {
+    while stream.cursor().block < until {
+        let batch = batch(stream.next_item().await.unwrap());
+        commit(stream, &batch);
+    }
+}
+
+#[tokio::test]
+async fn a_forward_move_into_a_gap_of_the_window_links_from_the_header_kept_below_it() {
+    tokio::time::pause();
+    let chain = ScriptedCollector::new(0, 10);
+    chain.mine_empty(200);
+    let (_dir, stream) = stream(&chain);
+    let mut stream = stream.with_reorg_window(20);
+    read_to(&mut stream, 201).await;
+    let window = stream.store.window().unwrap().unwrap();
+    assert_eq!((window.bottom.number, window.tip.number), (180, 200));
+    // The provider's finalized block falls back: the floor is 50 now.
+    chain.set_finalized_depth(Some(150));
+    tokio::time::advance(HEAD_REFRESH + Duration::from_millis(1)).await;
+    // An operator re-reads from block 100, below the window: one small range commits, and the
+    // window holds 100 and 180..=200.
+    stream.store.set_checkpoint(Position::block_start(100)).unwrap();
+    stream.rewind(Position::block_start(100));
+    let first = batch(stream.next_item().await.unwrap());
+    commit(&mut stream, &first);
+    assert_eq!(first.headers.last().unwrap().number, 100);
+    // Then moves forward to 150, into the gap: the range links from the header kept below it
+    // (100), not from the window's newest (200), which is above the cursor.
+    stream.store.set_checkpoint(Position::block_start(150)).unwrap();
+    stream.rewind(Position::block_start(150));
+    let bridged = batch(stream.next_item().await.unwrap());
+    assert_eq!(bridged.headers[0].number, 101);
+    commit(&mut stream, &bridged);
+    read_to(&mut stream, 201).await;
+    let window = stream.store.window().unwrap().unwrap();
+    assert_eq!((window.bottom.number, window.tip.number), (100, 200));
+    assert_eq!(stream.store.headers_down_from(200, 1_000).unwrap().len(), 101, "contiguous");
+}
+
+#[tokio::test]
+async fn catching_up_far_below_the_floor_is_no_window_restart() {
+    let chain = ScriptedCollector::new(0, 10);
+    chain.mine_empty(300);
+    let (_dir, stream) = stream(&chain);
+    let mut stream = stream.with_reorg_window(20);
+    read_to(&mut stream, 301).await;
+    assert_eq!(stream.status.snapshot().window_restarts, 0);
+}

@@ -1,7 +1,7 @@
 //! The Messages value: a stored message, its hash and where it was logged.
 
 use super::{DecodeError, DecodeResult, EncodeAs, Fields, Value, fields::fixed};
-use ferry_primitives::{Address, B256, L1Message, Message, Origin};
+use ferry_primitives::{Address, B256, L1Message, Message, Origin, Position};
 
 /// A Messages value: the message's hash and what was found on L1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,19 @@ impl Value for MessageRecord {
 }
 
 /// Block 8, block hash 32, transaction hash 32, log index 8.
+/// Where an encoded Messages value says its message was logged, read off its fixed-width
+/// origin without decoding the rest: for walks over every stored message.
+pub(crate) fn logged_at(bytes: &[u8]) -> DecodeResult<Position> {
+    /// The origin's block and log index, after hash 32, from 20 and four felts of 32.
+    const BLOCK: usize = 32 + 20 + 32 * 4;
+    const LOG_INDEX: usize = BLOCK + 8 + 32 + 32;
+    if bytes.len() < MESSAGE_HEADER_LEN {
+        return Err(DecodeError::length(MESSAGE_HEADER_LEN, bytes.len()));
+    }
+    let number = |at: usize| fixed::<8>(&bytes[at..at + 8]).map(u64::from_be_bytes);
+    Ok(Position::new(number(BLOCK)?, number(LOG_INDEX)?))
+}
+
 pub(super) fn encode_origin(origin: &Origin, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&origin.block_number.to_be_bytes());
     buf.extend_from_slice(origin.block_hash.as_slice());

@@ -30,7 +30,7 @@ pub(crate) use fields::{Fields, put_optional_u64};
 pub(crate) use header::HeaderValue;
 pub(crate) use keys::{CHECKPOINT, HALT, HashKey, Name, NonceKey, WINDOW};
 pub(crate) use lifecycle::{ChangeRecord, EventRecord, LifecycleRecord};
-pub(crate) use message::{MessageRecord, MessageRef};
+pub(crate) use message::{MessageRecord, MessageRef, logged_at};
 pub(crate) use notice::{NoticeKind, NoticeRecord, OrphanRecord};
 pub(crate) use traits::{DecodeError, DecodeResult, EncodeAs, Key, Value};
 

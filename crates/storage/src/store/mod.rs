@@ -110,9 +110,9 @@ impl Store {
 
     /// Opens the database in `path` with explicit sizing.
     ///
-    /// A database created for another chain id or contract, or by a build with another
+    /// A database created for another chain id or contract, or by a build with a newer
     /// schema version, is refused with an error naming both values, and is left untouched.
-    /// A version 1 database is migrated in place. A changed `from_block` is recorded: it only
+    /// An older version (1 to 4) is migrated in place, in one transaction. A changed `from_block` is recorded: it only
     /// matters while no checkpoint is stored.
     pub fn open_with(path: &Path, config: StoreConfig, options: StoreOptions) -> Result<Self> {
         std::fs::create_dir_all(path)

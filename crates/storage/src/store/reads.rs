@@ -4,7 +4,7 @@
 use super::{Store, lifecycle};
 use crate::{
     AuditEntry, Error, Result,
-    codec::{CHECKPOINT, MessageRecord, NoticeKind, NoticeRecord, WINDOW},
+    codec::{CHECKPOINT, MessageRecord, NoticeKind, NoticeRecord, WINDOW, logged_at},
     models::{KnownHeads, ReorgRecord, WindowBounds},
     tables::{self, TableDef},
     txn::ReadTxn,
@@ -230,21 +230,9 @@ impl Store {
     /// How many stored messages were logged at a position in `from..to`, and how many of
     /// those are canonical.
     ///
-    /// Reads every stored message: meant for operator previews, not for hot paths.
+    /// Reads every stored message's origin: meant for operator previews, not for hot paths.
     pub fn count_messages_between(&self, from: Position, to: Position) -> Result<(u64, u64)> {
-        let txn = self.read()?;
-        let (mut all, mut canonical) = (0, 0);
-        txn.walk::<tables::Messages>(None, |seq, record| {
-            let position = record.l1.origin.position();
-            if from <= position && position < to {
-                all += 1;
-                if txn.get::<tables::Orphans>(&seq)?.is_none() {
-                    canonical += 1;
-                }
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        Ok((all, canonical))
+        count_logged_between(&self.read()?, from, to)
     }
 
     /// The newest `limit` checkpoint changes of the audit trail, newest first.
@@ -442,4 +430,32 @@ fn notice_entry(txn: &ReadTxn<'_>, seq: Seq, notice: NoticeRecord) -> Result<Sto
         change,
     };
     Ok(StoredEntry { entry, settlement })
+}
+
+/// How many stored messages were logged at a position in `from..to`, and how many of those are
+/// canonical: a walk over every message's origin (its fixed-width bytes, not the whole value),
+/// about 50 ns a message.
+pub(super) fn count_logged_between<K: signet_libmdbx::TransactionKind>(
+    txn: &crate::txn::Txn<'_, K>,
+    from: Position,
+    to: Position,
+) -> Result<(u64, u64)> {
+    let (mut all, mut canonical) = (0, 0);
+    txn.walk_raw::<tables::Messages>(|key, value| {
+        let corrupt = |reason: crate::codec::DecodeError| Error::Corrupt {
+            table: tables::Table::Messages.name(),
+            key: key.iter().map(|byte| format!("{byte:02x}")).collect(),
+            reason: reason.to_string(),
+        };
+        let position = logged_at(value).map_err(corrupt)?;
+        if from <= position && position < to {
+            all += 1;
+            let seq = <Seq as crate::codec::Key>::decode(key).map_err(corrupt)?;
+            if txn.get::<tables::Orphans>(&seq)?.is_none() {
+                canonical += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok((all, canonical))
 }

@@ -82,7 +82,8 @@ pub(super) fn extend(txn: &WriteTxn<'_>, extension: Extension<'_>) -> Result<Ext
             return Ok(Extended::Unlinked { kept, parent_hash: header.parent_hash });
         }
     }
-    let restarted = match link(txn, first, floor)? {
+    let previous = bounds(txn)?;
+    let restarted = match link(txn, first, floor, previous.floor)? {
         Linked::Continues => None,
         Linked::StartsAgain(restarted) => restarted,
         Linked::Refused(refused) => return Ok(refused),
@@ -92,7 +93,6 @@ pub(super) fn extend(txn: &WriteTxn<'_>, extension: Extension<'_>) -> Result<Ext
     }
     let newest = headers.last().map_or(first.number, |header| header.number);
     let keep_from = floor.min(newest);
-    let previous = bounds(txn)?;
     let next = WindowBounds {
         floor,
         safe: previous.safe.max(checked_tag(txn, tags.safe)?),
@@ -109,7 +109,8 @@ enum Linked {
     /// Its parent is the kept header below it.
     Continues,
     /// Nothing is kept right below it: the window starts again with it (and what it kept
-    /// below is dropped); `Some` when the window held anything below.
+    /// below is dropped); `Some` when what it held below was a window (at or above the floor
+    /// it was kept under), not the one header that anchors a range far below the floor.
     StartsAgain(Option<WindowRestart>),
     /// It does not fit: nothing may be written.
     Refused(Extended),
@@ -120,7 +121,12 @@ enum Linked {
 /// the floor (the node fell behind further than the window, or an operator moved the
 /// checkpoint beyond it); a kept header at or above the floor would leave unchecked blocks
 /// inside the window, where a reorg would go unseen and an ordinary one could halt the node.
-fn link(txn: &WriteTxn<'_>, first: &BlockHeader, floor: u64) -> Result<Linked> {
+fn link(
+    txn: &WriteTxn<'_>,
+    first: &BlockHeader,
+    floor: u64,
+    previous_floor: u64,
+) -> Result<Linked> {
     let below = match first.number.checked_sub(1) {
         Some(number) => txn.get::<tables::Headers>(&number)?.map(|value| value.at(number)),
         None => None,
@@ -137,8 +143,9 @@ fn link(txn: &WriteTxn<'_>, first: &BlockHeader, floor: u64) -> Result<Linked> {
             }
             txn.delete_below::<tables::Headers>(&first.number)?;
             txn.delete_below::<tables::WindowMessages>(&(first.number, Seq::ZERO))?;
-            let restarted =
-                tip.map(|previous_tip| WindowRestart { previous_tip, first: first.number });
+            let restarted = tip
+                .filter(|tip| *tip >= previous_floor)
+                .map(|previous_tip| WindowRestart { previous_tip, first: first.number });
             Ok(Linked::StartsAgain(restarted))
         }
     }
