@@ -1,8 +1,9 @@
 //! The namespace as Rust traits: the typed clients of both listeners.
 //!
-//! The server (`ferry-rpc`) registers the same methods by hand (its `admin.rs`, `public.rs` and
-//! `consumers/`) so that it can name the param at fault in every invalid-params error; its
-//! tests drive it through these clients, and check both against `rpc-spec/openrpc.json`.
+//! The server (`ferry-rpc`) registers the same methods by hand (in `crates/rpc/src/admin.rs`,
+//! `crates/rpc/src/public.rs` and `crates/rpc/src/consumers/`) so that it can name the param
+//! at fault in every invalid-params error; its tests drive it through these clients, and check
+//! both against `rpc-spec/openrpc.json`.
 
 use crate::{
     ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, LogPage,

@@ -41,7 +41,7 @@ pub(crate) fn answer<T: Serialize>(method: &'static str, result: Result<T, RpcEr
 }
 
 /// Registers `handler` as method `name`: the one place a method's name is written on the
-/// server side (the client traits in `api.rs` name it for callers, and a test checks both
+/// server side (the client traits of `ferry-rpc-api` name it for callers, and a test checks both
 /// against `rpc-spec/openrpc.json`).
 pub(crate) fn register<T, F, Fut>(module: &mut RpcModule<Context>, name: &'static str, handler: F)
 where

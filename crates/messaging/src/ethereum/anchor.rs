@@ -126,28 +126,7 @@ impl EthereumCollector {
                 "the header of block {number} does not link to the one before"
             )));
         }
-        let contract = self.config.contract;
-        let mut ask_by_hash: Vec<&RpcHeader> = headers
-            .iter()
-            .filter(|header| header.number.to::<u64>() >= from.block && header.may_hold(contract))
-            .collect();
-        let ranged = match ranged {
-            None if ask_by_hash.len() > PER_BLOCK_MAX => {
-                let first = ask_by_hash[0].number.to();
-                let end = ask_by_hash[ask_by_hash.len() - 1].number.to();
-                Some(self.ranged_logs(first, end).await?)
-            }
-            ranged => ranged,
-        };
-        let mut logs = Vec::new();
-        if let Some(ranged) = ranged {
-            let answered = blocks_answered(&ranged, &headers)?;
-            ask_by_hash.retain(|header| !answered.contains(&header.number.to()));
-            logs = ranged;
-        }
-        for header in ask_by_hash {
-            logs.extend(self.block_logs(header).await?);
-        }
+        let mut logs = self.logs_of(from.block, &headers, ranged).await?;
         logs.sort_unstable_by_key(|log| log.position);
         let mut timestamps: HashMap<u64, u64> =
             headers.iter().map(|header| (header.number.to(), header.timestamp())).collect();
@@ -164,6 +143,41 @@ impl EthereumCollector {
             malformed: decoded.malformed,
             headers: headers.iter().map(RpcHeader::header).collect(),
         })
+    }
+
+    /// The logs of the blocks from `first` among `headers` (linked), read from `ranged` (a
+    /// ranged answer already in hand) or asked now: the blocks whose bloom may hold a log of
+    /// the contract, by hash one or two at a time, or in one ranged query over them; and
+    /// every such block the ranged answer said nothing of, by hash.
+    async fn logs_of(
+        &self,
+        first: u64,
+        headers: &[RpcHeader],
+        ranged: Option<Vec<PlacedLog>>,
+    ) -> Result<Vec<PlacedLog>, Attempt> {
+        let contract = self.config.contract;
+        let mut ask_by_hash: Vec<&RpcHeader> = headers
+            .iter()
+            .filter(|header| header.number.to::<u64>() >= first && header.may_hold(contract))
+            .collect();
+        let ranged = match ranged {
+            None if ask_by_hash.len() > PER_BLOCK_MAX => {
+                let first = ask_by_hash[0].number.to();
+                let end = ask_by_hash[ask_by_hash.len() - 1].number.to();
+                Some(self.ranged_logs(first, end).await?)
+            }
+            ranged => ranged,
+        };
+        let mut logs = Vec::new();
+        if let Some(ranged) = ranged {
+            let answered = blocks_answered(&ranged, headers)?;
+            ask_by_hash.retain(|header| !answered.contains(&header.number.to()));
+            logs = ranged;
+        }
+        for header in ask_by_hash {
+            logs.extend(self.block_logs(header).await?);
+        }
+        Ok(logs)
     }
 
     /// Sets each lifecycle event's timestamp: from the headers fetched or the logs, else from

@@ -18,8 +18,11 @@
 mod anchor;
 mod calls;
 mod classify;
+mod events;
+mod heads;
 mod logs;
 mod range;
+mod requests;
 
 use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, Status};
 use alloy::{
@@ -27,19 +30,21 @@ use alloy::{
     providers::{DynProvider, Provider, RootProvider},
     rpc::client::ClientBuilder,
     transports::{
-        TransportError,
         http::reqwest::{self, Url},
         ws::{WebSocketConfig, WsConnect},
     },
 };
-use anchor::{Attempt, RpcHeader};
-use backon::{ExponentialBuilder, Retryable};
-use classify::{ErrorClass, classify};
-use ferry_primitives::{BlockHeader, BlockRef, Position};
+use anchor::Attempt;
+pub use events::LogMessageToL2;
+use events::{
+    ConsumedMessageToL2, EVENT_TOPICS, MessageToL2Canceled, MessageToL2CancellationStarted,
+};
+use ferry_primitives::{BlockHeader, Position};
+use heads::{Tags, follow_new_heads};
 pub use logs::MessageLog;
 use range::{AdaptiveRange, AnswerSize};
+use requests::upstream;
 use std::{
-    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -58,78 +63,6 @@ const MAX_WS_MESSAGE: usize = 512 << 20;
 /// How many times a gather whose answers do not fit together is asked again before the
 /// stream is told (and retries it later, with its own backoff).
 const INCONSISTENT_ATTEMPTS: u32 = 5;
-
-/// The provider's safe and finalized blocks move once an epoch (32 blocks on Ethereum): they
-/// are asked again once the head has moved this many blocks, not with every head.
-const TAG_REFRESH_BLOCKS: u64 = 4;
-
-alloy::sol! {
-    /// The messaging contract's event, as Starknet's StarknetMessaging emits it.
-    #[derive(Debug, PartialEq, Eq)]
-    event LogMessageToL2(
-        address indexed fromAddress,
-        uint256 indexed toAddress,
-        uint256 indexed selector,
-        uint256[] payload,
-        uint256 nonce,
-        uint256 fee
-    );
-
-    /// The sender started cancelling a message (`startL1ToL2MessageCancellation`).
-    #[derive(Debug, PartialEq, Eq)]
-    event MessageToL2CancellationStarted(
-        address indexed fromAddress,
-        uint256 indexed toAddress,
-        uint256 indexed selector,
-        uint256[] payload,
-        uint256 nonce
-    );
-
-    /// The cancellation completed (`cancelL1ToL2Message`).
-    #[derive(Debug, PartialEq, Eq)]
-    event MessageToL2Canceled(
-        address indexed fromAddress,
-        uint256 indexed toAddress,
-        uint256 indexed selector,
-        uint256[] payload,
-        uint256 nonce
-    );
-
-    /// The L2's state update consumed a message. Starknet's contract logs no fee here (unlike
-    /// `LogMessageToL2`): the topic is that of this exact signature.
-    #[derive(Debug, PartialEq, Eq)]
-    event ConsumedMessageToL2(
-        address indexed fromAddress,
-        uint256 indexed toAddress,
-        uint256 indexed selector,
-        uint256[] payload,
-        uint256 nonce
-    );
-}
-
-impl From<LogMessageToL2> for ferry_primitives::Message {
-    fn from(event: LogMessageToL2) -> Self {
-        Self {
-            from: event.fromAddress,
-            to: event.toAddress,
-            selector: event.selector,
-            payload: event.payload,
-            nonce: event.nonce,
-            fee: event.fee,
-        }
-    }
-}
-
-/// The topics of every event ferry reads, asked for in one `eth_getLogs` (an OR-list).
-const EVENT_TOPICS: [alloy::primitives::B256; 4] = {
-    use alloy::sol_types::SolEvent;
-    [
-        LogMessageToL2::SIGNATURE_HASH,
-        MessageToL2CancellationStarted::SIGNATURE_HASH,
-        MessageToL2Canceled::SIGNATURE_HASH,
-        ConsumedMessageToL2::SIGNATURE_HASH,
-    ]
-};
 
 /// How to reach L1 and what to read there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,13 +113,6 @@ pub struct EthereumCollector {
     tags: Mutex<Option<Tags>>,
     /// The contract's cancellation delay as last read.
     delay: Mutex<Option<u64>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Tags {
-    asked_at: u64,
-    safe: Option<BlockRef>,
-    finalized: Option<BlockRef>,
 }
 
 impl Drop for EthereumCollector {
@@ -258,119 +184,6 @@ impl EthereumCollector {
     pub async fn chain_id(&self) -> Result<u64, CollectorError> {
         self.request("eth_chainId", "", 1, || self.provider.get_chain_id()).await
     }
-
-    /// Runs `call`, retrying transient failures with exponential backoff and jitter, and
-    /// reporting every wait to status; `calls` is how many JSON-RPC calls one attempt makes
-    /// (a batch makes several), counted under `method`. Range refusals, bad requests and
-    /// unknown blocks are returned at once: the caller knows what they mean.
-    async fn retrying<T, F, Fut>(
-        &self,
-        method: &'static str,
-        detail: &str,
-        calls: usize,
-        mut call: F,
-    ) -> Result<T, TransportError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, TransportError>>,
-    {
-        let (min, max) = self.config.retry_delays;
-        let backoff = ExponentialBuilder::new()
-            .with_min_delay(min)
-            .with_max_delay(max)
-            .with_jitter()
-            .without_max_times();
-        let counted = || {
-            metrics::counter!("ferry_l1_requests_total", "method" => method)
-                .increment(calls as u64);
-            self.status.record_upstream_calls(calls as u64);
-            call()
-        };
-        counted
-            .retry(backoff)
-            .sleep(tokio::time::sleep)
-            .when(|error| classify(error) == ErrorClass::Retryable)
-            .notify(|error, delay| {
-                warn!(target: LOG_TARGET, method, detail, %error, ?delay, "L1 request failed; retrying");
-                self.status.record_upstream_backoff(format!("{method} {detail}: {error}"), delay);
-            })
-            .await
-    }
-
-    /// [`Self::retrying`], recording the outcome in status.
-    async fn request<T, F, Fut>(
-        &self,
-        method: &'static str,
-        detail: &str,
-        calls: usize,
-        call: F,
-    ) -> Result<T, CollectorError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, TransportError>>,
-    {
-        match self.retrying(method, detail, calls, call).await {
-            Ok(value) => {
-                self.status.record_upstream_success();
-                Ok(value)
-            }
-            Err(error) => {
-                self.status.record_upstream_failure(format!("{method} {detail}: {error}"));
-                Err(upstream(method, detail, error))
-            }
-        }
-    }
-
-    /// `eth_getBlockByNumber` of a tag (`latest`, `safe`, `finalized`).
-    async fn tagged(&self, tag: &'static str) -> Result<Option<RpcHeader>, CollectorError> {
-        self.request("eth_getBlockByNumber", tag, 1, || {
-            self.provider
-                .raw_request::<_, Option<RpcHeader>>("eth_getBlockByNumber".into(), (tag, false))
-        })
-        .await
-    }
-
-    /// The provider's safe and finalized blocks, asked again when the head moved on by
-    /// [`TAG_REFRESH_BLOCKS`] (or back: a reorg to a shorter chain), and at every head when
-    /// the confirmations follow them. A provider without the tags (a chain before the merge)
-    /// answers `None`, unless the confirmations need them.
-    async fn tags(&self, latest: u64) -> Result<Tags, CollectorError> {
-        let reads_by_tag = !matches!(self.config.confirmations, Confirmations::Blocks(_));
-        let refresh = if reads_by_tag { 1 } else { TAG_REFRESH_BLOCKS };
-        if let Some(tags) = *self.lock_tags()
-            && (tags.asked_at..tags.asked_at + refresh).contains(&latest)
-        {
-            return Ok(tags);
-        }
-        let (safe, finalized) = tokio::join!(self.tagged("safe"), self.tagged("finalized"));
-        let needed = self.config.confirmations;
-        let tag = |answer: Result<Option<RpcHeader>, CollectorError>, needed_here: bool| {
-            match answer {
-                Ok(header) => Ok(header.map(|header| header.header().block_ref())),
-                Err(error) if needed_here => Err(error),
-                Err(error) => {
-                    debug!(target: LOG_TARGET, %error, "The provider gave no safe or finalized block");
-                    Ok(None)
-                }
-            }
-        };
-        let tags = Tags {
-            asked_at: latest,
-            safe: tag(safe, needed == Confirmations::Safe)?,
-            finalized: tag(finalized, needed == Confirmations::Finalized)?,
-        };
-        *self.lock_tags() = Some(tags);
-        Ok(tags)
-    }
-
-    fn lock_tags(&self) -> std::sync::MutexGuard<'_, Option<Tags>> {
-        self.tags.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-fn upstream(method: &str, detail: &str, error: TransportError) -> CollectorError {
-    let request = if detail.is_empty() { method.to_owned() } else { format!("{method} {detail}") };
-    CollectorError::Upstream { request, reason: error.to_string() }
 }
 
 impl Collector for EthereumCollector {
@@ -379,25 +192,7 @@ impl Collector for EthereumCollector {
     }
 
     async fn heads(&self) -> Result<Heads, CollectorError> {
-        let latest = self.tagged("latest").await?.ok_or_else(|| {
-            CollectorError::Inconsistent("the provider has no latest block".to_owned())
-        })?;
-        let latest = latest.header();
-        let tags = self.tags(latest.number).await?;
-        let safe = match self.config.confirmations {
-            Confirmations::Blocks(confirmations) => latest.number.checked_sub(confirmations),
-            Confirmations::Safe => tags.safe.map(|safe| safe.number),
-            Confirmations::Finalized => tags.finalized.map(|finalized| finalized.number),
-        };
-        // A tag above the latest block is from a backend ahead of this answer: not yet usable.
-        let below_latest = |tag: Option<BlockRef>| tag.filter(|tag| tag.number <= latest.number);
-        Ok(Heads {
-            latest: latest.number,
-            latest_hash: latest.hash,
-            safe: safe.map(|safe| safe.min(latest.number)),
-            l1_safe: below_latest(tags.safe),
-            finalized: below_latest(tags.finalized),
-        })
+        self.read_heads().await
     }
 
     async fn wait_for_head(&self, known_latest: u64) {
@@ -479,42 +274,5 @@ impl Collector for EthereumCollector {
 impl EthereumCollector {
     fn lock_range(&self) -> std::sync::MutexGuard<'_, AdaptiveRange> {
         self.range.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Keeps `heads` at the newest head number the provider pushes; re-subscribes after the
-/// subscription ends (the WebSocket itself reconnects underneath).
-async fn follow_new_heads(
-    provider: DynProvider,
-    heads: watch::Sender<u64>,
-    (min_delay, max_delay): (Duration, Duration),
-) {
-    let mut delay = min_delay;
-    loop {
-        match provider.subscribe_blocks().await {
-            Ok(subscription) => {
-                delay = min_delay;
-                let mut subscription = subscription;
-                loop {
-                    match subscription.recv().await {
-                        Ok(header) => {
-                            heads.send_if_modified(|newest| {
-                                let newer = header.number > *newest;
-                                *newest = (*newest).max(header.number);
-                                newer
-                            });
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-                warn!(target: LOG_TARGET, "newHeads subscription ended; subscribing again");
-            }
-            Err(error) => {
-                warn!(target: LOG_TARGET, %error, ?delay, "Cannot subscribe to newHeads; retrying");
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(max_delay);
     }
 }

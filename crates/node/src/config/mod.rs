@@ -13,6 +13,7 @@ mod rpc;
 mod sink;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use admin::AdminArgs;
 pub use error::ConfigError;
@@ -23,8 +24,9 @@ pub use sink::SinkArgs;
 
 use clap::Args;
 use ferry_messaging::Confirmations;
-use file::{DurationText, FileConfig, FromText, read_file};
+use file::{FileConfig, read_file};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use text::{DurationText, FromText};
 
 /// The node's options as given on the command line or in the environment; what is not given
 /// comes from `--config`, then from the defaults.

@@ -2,9 +2,8 @@
 //! answers.
 
 use super::{
-    ConfigError, at_least_one,
-    file::{DurationText, FromText},
-    parse_duration,
+    ConfigError, at_least_one, parse_duration,
+    text::{DurationText, FromText},
 };
 use clap::Args;
 use serde::Deserialize;

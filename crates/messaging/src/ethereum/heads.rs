@@ -1,0 +1,132 @@
+//! L1's heads: the latest block, the provider's safe and finalized blocks (asked again only
+//! when the head moved on), and the newHeads subscription that wakes the stream over
+//! WebSocket.
+
+use super::{EthereumCollector, LOG_TARGET, anchor::RpcHeader};
+use crate::{CollectorError, Confirmations, Heads};
+use alloy::providers::{DynProvider, Provider};
+use ferry_primitives::BlockRef;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// The provider's safe and finalized blocks move once an epoch (32 blocks on Ethereum): they
+/// are asked again once the head has moved this many blocks, not with every head.
+const TAG_REFRESH_BLOCKS: u64 = 4;
+
+/// The provider's safe and finalized blocks, and the latest block they were asked at.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tags {
+    asked_at: u64,
+    safe: Option<BlockRef>,
+    finalized: Option<BlockRef>,
+}
+
+impl EthereumCollector {
+    /// The latest block and the provider's safe and finalized blocks, as [`Collector::heads`]
+    /// answers them.
+    pub(super) async fn read_heads(&self) -> Result<Heads, CollectorError> {
+        let latest = self.tagged("latest").await?.ok_or_else(|| {
+            CollectorError::Inconsistent("the provider has no latest block".to_owned())
+        })?;
+        let latest = latest.header();
+        let tags = self.tags(latest.number).await?;
+        let safe = match self.config.confirmations {
+            Confirmations::Blocks(confirmations) => latest.number.checked_sub(confirmations),
+            Confirmations::Safe => tags.safe.map(|safe| safe.number),
+            Confirmations::Finalized => tags.finalized.map(|finalized| finalized.number),
+        };
+        // A tag above the latest block is from a backend ahead of this answer: not yet usable.
+        let below_latest = |tag: Option<BlockRef>| tag.filter(|tag| tag.number <= latest.number);
+        Ok(Heads {
+            latest: latest.number,
+            latest_hash: latest.hash,
+            safe: safe.map(|safe| safe.min(latest.number)),
+            l1_safe: below_latest(tags.safe),
+            finalized: below_latest(tags.finalized),
+        })
+    }
+
+    /// `eth_getBlockByNumber` of a tag (`latest`, `safe`, `finalized`).
+    async fn tagged(&self, tag: &'static str) -> Result<Option<RpcHeader>, CollectorError> {
+        self.request("eth_getBlockByNumber", tag, 1, || {
+            self.provider
+                .raw_request::<_, Option<RpcHeader>>("eth_getBlockByNumber".into(), (tag, false))
+        })
+        .await
+    }
+
+    /// The provider's safe and finalized blocks, asked again when the head moved on by
+    /// [`TAG_REFRESH_BLOCKS`] (or back: a reorg to a shorter chain), and at every head when
+    /// the confirmations follow them. A provider without the tags (a chain before the merge)
+    /// answers `None`, unless the confirmations need them.
+    async fn tags(&self, latest: u64) -> Result<Tags, CollectorError> {
+        let reads_by_tag = !matches!(self.config.confirmations, Confirmations::Blocks(_));
+        let refresh = if reads_by_tag { 1 } else { TAG_REFRESH_BLOCKS };
+        if let Some(tags) = *self.lock_tags()
+            && (tags.asked_at..tags.asked_at + refresh).contains(&latest)
+        {
+            return Ok(tags);
+        }
+        let (safe, finalized) = tokio::join!(self.tagged("safe"), self.tagged("finalized"));
+        let needed = self.config.confirmations;
+        let tag = |answer: Result<Option<RpcHeader>, CollectorError>, needed_here: bool| {
+            match answer {
+                Ok(header) => Ok(header.map(|header| header.header().block_ref())),
+                Err(error) if needed_here => Err(error),
+                Err(error) => {
+                    debug!(target: LOG_TARGET, %error, "The provider gave no safe or finalized block");
+                    Ok(None)
+                }
+            }
+        };
+        let tags = Tags {
+            asked_at: latest,
+            safe: tag(safe, needed == Confirmations::Safe)?,
+            finalized: tag(finalized, needed == Confirmations::Finalized)?,
+        };
+        *self.lock_tags() = Some(tags);
+        Ok(tags)
+    }
+
+    pub(super) fn lock_tags(&self) -> std::sync::MutexGuard<'_, Option<Tags>> {
+        self.tags.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Keeps `heads` at the newest head number the provider pushes; re-subscribes after the
+/// subscription ends (the WebSocket itself reconnects underneath).
+pub(super) async fn follow_new_heads(
+    provider: DynProvider,
+    heads: watch::Sender<u64>,
+    (min_delay, max_delay): (Duration, Duration),
+) {
+    let mut delay = min_delay;
+    loop {
+        match provider.subscribe_blocks().await {
+            Ok(subscription) => {
+                delay = min_delay;
+                let mut subscription = subscription;
+                loop {
+                    match subscription.recv().await {
+                        Ok(header) => {
+                            heads.send_if_modified(|newest| {
+                                let newer = header.number > *newest;
+                                *newest = (*newest).max(header.number);
+                                newer
+                            });
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+                warn!(target: LOG_TARGET, "newHeads subscription ended; subscribing again");
+            }
+            Err(error) => {
+                warn!(target: LOG_TARGET, %error, ?delay, "Cannot subscribe to newHeads; retrying");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(max_delay);
+    }
+}
