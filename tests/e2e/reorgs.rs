@@ -22,6 +22,7 @@ use ferry_contracts::FerryMessaging;
 use ferry_messaging::LogMessageToL2;
 use ferry_primitives::{EntryKind, Finality, Inclusion, LogEntry, Message, Origin, Position};
 use ferry_rpc_api::{AdminApiClient, PublicApiClient, ReadOptions};
+use ferry_test_support::Dice;
 use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashMap, time::Duration};
 
@@ -367,18 +368,6 @@ async fn a_reorg_deeper_than_the_window_halts_loudly_until_an_operator_moves_the
     assert_consumers_hold_the_chain(&ferry, &contract).await;
 }
 
-/// A deterministic pseudo-random sequence (xorshift), so a failure can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
-}
-
 #[tokio::test]
 async fn sixty_reorgs_with_kill_9_leave_every_consumer_holding_the_chain() {
     const WINDOW: u64 = 16;
@@ -387,7 +376,7 @@ async fn sixty_reorgs_with_kill_9_leave_every_consumer_holding_the_chain() {
     let address = *contract.address();
     let provider = plain(&anvil);
     let senders: Vec<Address> = anvil.addresses()[1..].to_vec();
-    let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+    let mut dice = Dice::new(0x9e37_79b9_7f4a_7c15);
     let mut payload = 0;
     // The message transactions of the recent blocks, by block: what a reorg can re-include.
     let mut recent: Vec<(u64, Address, u64)> = Vec::new();

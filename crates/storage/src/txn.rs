@@ -85,32 +85,40 @@ impl<'s, K: TransactionKind> Txn<'s, K> {
         from: Option<&T::Key>,
         mut visit: impl FnMut(T::Key, T::Value) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        let mut cursor = self.cursor::<T>()?;
-        let mut entry: Option<RawEntry<'_>> = match from {
-            Some(from) => cursor.set_range(from.encode().as_ref()),
-            None => cursor.first(),
-        }
-        .map_err(read_error::<T>)?;
-        while let Some((key, value)) = entry {
-            let (key, value) = decode_pair::<T>(&key, &value)?;
-            if visit(key, value)?.is_break() {
-                break;
-            }
-            entry = cursor.next().map_err(read_error::<T>)?;
-        }
-        Ok(())
+        let from = from.map(|from| from.encode());
+        self.walk_bytes::<T>(from.as_ref().map(AsRef::as_ref), |key, value| {
+            let (key, value) = decode_pair::<T>(key, value)?;
+            visit(key, value)
+        })
     }
 
     /// Calls `visit` on every entry's raw bytes, in key order: for migrations, which read
-    /// values in a layout the table no longer promises.
+    /// values in a layout the table no longer promises, and for walks that read a field or two
+    /// of every value.
     pub(crate) fn walk_raw<T: TableDef>(
         &self,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
     ) -> Result<()> {
+        self.walk_bytes::<T>(None, |key, value| visit(key, value).map(ControlFlow::Continue))
+    }
+
+    /// Calls `visit` on the raw entries from the encoded key `from` (or the first) upwards,
+    /// until it breaks.
+    fn walk_bytes<T: TableDef>(
+        &self,
+        from: Option<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         let mut cursor = self.cursor::<T>()?;
-        let mut entry: Option<RawEntry<'_>> = cursor.first().map_err(read_error::<T>)?;
+        let mut entry: Option<RawEntry<'_>> = match from {
+            Some(from) => cursor.set_range(from),
+            None => cursor.first(),
+        }
+        .map_err(read_error::<T>)?;
         while let Some((key, value)) = entry {
-            visit(&key, &value)?;
+            if visit(&key, &value)?.is_break() {
+                break;
+            }
             entry = cursor.next().map_err(read_error::<T>)?;
         }
         Ok(())

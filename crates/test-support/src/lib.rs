@@ -8,8 +8,10 @@
 //! on a free loopback port, stopped and reaped by process id when dropped; `cast` through
 //! [`cast`].
 
+mod dice;
 mod nats;
 
+pub use dice::Dice;
 pub use nats::{NatsCluster, NatsServer, nats_server_path};
 
 use alloy::node_bindings::{Anvil, AnvilInstance};

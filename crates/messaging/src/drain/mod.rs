@@ -56,7 +56,7 @@ impl fmt::Display for RewindCause {
 /// The drain task: takes batches from the stream and commits them, one write transaction per
 /// batch, records the reorgs the stream finds, and applies rewinds.
 ///
-/// One `select!` loop, in this order of priority: shutdown, requests, the next item. A batch
+/// One `select!` loop, in this order of priority: a stop, requests, the next item. A batch
 /// commits only on top of the checkpoint it was gathered from (invariant: checkpoint
 /// compare-and-set), and the cursor moves only after the commit succeeded (invariant: cursor
 /// follows commit); a failed commit leaves the cursor where the store says it is, and the range is

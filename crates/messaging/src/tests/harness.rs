@@ -116,6 +116,23 @@ impl Harness {
         self.wait_for_checkpoint(self.chain.latest()).await;
     }
 
+    /// Mines `blocks` blocks of `messages` messages each, starts the node and waits until it
+    /// has read them.
+    pub(super) async fn start_on_blocks(&mut self, blocks: usize, messages: usize) {
+        for _ in 0..blocks {
+            self.chain.mine(messages);
+        }
+        self.start();
+        self.caught_up().await;
+    }
+
+    /// Waits until the node has handled `reorgs` reorgs since it started and read up to the
+    /// chain's latest block.
+    pub(super) async fn reorg_handled(&self, reorgs: u64) {
+        self.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == reorgs).await;
+        self.caught_up().await;
+    }
+
     /// What a consumer that applied the whole log holds: each message's origin by hash (put
     /// on a message or re-inclusion, dropped on a removal). The log's seqs are 0..n.
     pub(super) fn consumer_view(&self) -> HashMap<B256, Origin> {

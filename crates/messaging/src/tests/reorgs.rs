@@ -6,6 +6,7 @@ use crate::{ControllerError, test_utils::Call};
 use ferry_primitives::Phase;
 use ferry_primitives::{EntryKind, Inclusion, Position, Seq};
 use ferry_storage::{ChangeMethod, Error as StorageError};
+use ferry_test_support::Dice;
 
 /// The checkpoint changes the node made itself, oldest first: `(from, to)` blocks.
 fn reorg_rewinds(h: &Harness) -> Vec<(u64, u64)> {
@@ -29,17 +30,12 @@ fn kinds(h: &Harness) -> Vec<(EntryKind, u64)> {
 #[tokio::test]
 async fn a_reorg_rewinds_to_its_common_ancestor_and_the_log_says_what_moved() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..5 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(5, 1).await;
 
     // Blocks 3..=5 are replaced; their transactions are re-included in the new blocks.
     h.chain.reorg(3);
     h.chain.mine(1);
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     assert_eq!(reorg_rewinds(&h), [(6, 3)], "back to the block after the common ancestor");
     use EntryKind::{Message as M, Reincluded as I, Removed as R};
     assert_eq!(
@@ -70,15 +66,10 @@ async fn a_reorg_rewinds_to_its_common_ancestor_and_the_log_says_what_moved() {
 #[tokio::test]
 async fn messages_a_reorg_dropped_stay_orphaned_across_restarts() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..6 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(6, 1).await;
     h.chain.reorg_dropping_messages(2);
     h.chain.mine(1);
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     h.assert_consumers_hold_the_chain();
     let h = h.restart().await;
     h.caught_up().await;
@@ -101,8 +92,7 @@ async fn a_one_block_reorg_after_thousands_of_empty_blocks_rewinds_one_block() {
     let head = h.chain.latest();
     h.chain.reorg(1);
     h.chain.mine_empty(1);
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     assert_eq!(reorg_rewinds(&h), [(head + 1, head)]);
     assert_eq!(h.snapshot().orphaned_since_start, 0, "no canonical message is orphaned");
     assert!(kinds(&h).iter().all(|(kind, _)| *kind == EntryKind::Message));
@@ -112,14 +102,9 @@ async fn a_one_block_reorg_after_thousands_of_empty_blocks_rewinds_one_block() {
 #[tokio::test]
 async fn a_reorg_at_the_same_height_is_noticed_without_waiting_for_a_new_block() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..3 {
-        h.chain.mine(2);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(3, 2).await;
     h.chain.reorg_with_new_messages(1, &[1]);
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     h.assert_consumers_hold_the_chain();
     assert_eq!(h.store.message_counts().unwrap(), (7, 2));
 }
@@ -127,17 +112,12 @@ async fn a_reorg_at_the_same_height_is_noticed_without_waiting_for_a_new_block()
 #[tokio::test]
 async fn a_reorg_while_the_node_was_stopped_is_found_before_reading_on() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..8 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(8, 1).await;
     h.stop().await;
     h.chain.reorg_with_new_messages(3, &[2, 0, 1]);
     // Nothing new above the old tip: only the anchor check can find it.
     let h = h.restart().await;
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     h.assert_consumers_hold_the_chain();
     assert_eq!(reorg_rewinds(&h), [(9, 6)]);
 }
@@ -145,11 +125,7 @@ async fn a_reorg_while_the_node_was_stopped_is_found_before_reading_on() {
 #[tokio::test]
 async fn a_reorg_deeper_than_the_window_halts_until_an_operator_moves_the_checkpoint() {
     let mut h = Harness::new(0, 5, 0).with_reorg_window(4);
-    for _ in 0..20 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(20, 1).await;
     let before = h.stored();
     h.chain.reorg_with_new_messages(8, &[1, 1, 0, 0, 1, 0, 0, 0]);
     h.chain.mine(1);
@@ -181,11 +157,7 @@ async fn a_reorg_deeper_than_the_window_halts_until_an_operator_moves_the_checkp
 async fn a_reorg_below_the_finalized_block_halts() {
     let mut h = Harness::new(0, 100, 0).with_reorg_window(20);
     h.chain.set_finalized_depth(Some(2));
-    for _ in 0..10 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(10, 1).await;
     h.chain.reorg(5);
     h.chain.mine(1);
     h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
@@ -197,37 +169,19 @@ async fn a_reorg_below_the_finalized_block_halts() {
 #[tokio::test]
 async fn a_failing_provider_during_the_ancestor_search_loses_nothing() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..6 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(6, 1).await;
     h.chain.fail_next(Call::Header, 3);
     h.chain.reorg(4);
     h.chain.mine(1);
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     h.assert_consumers_hold_the_chain();
-}
-
-/// A deterministic pseudo-random sequence (xorshift), so a failure can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
 }
 
 #[tokio::test]
 async fn a_consumer_applying_the_log_holds_the_chain_after_any_sequence_of_reorgs() {
     const WINDOW: u64 = 12;
     let mut h = Harness::new(0, 7, 0).with_reorg_window(WINDOW);
-    let seed = std::env::var("FERRY_SEED").ok().and_then(|seed| seed.parse().ok());
-    let mut dice = Dice(seed.unwrap_or(0x2545_f491_4f6c_dd1d));
+    let mut dice = Dice::from_env(0x2545_f491_4f6c_dd1d);
     for _ in 0..20 {
         h.chain.mine(dice.roll(3) as usize);
     }
@@ -295,19 +249,14 @@ async fn operator_rewinds(h: &Harness, back: u64) -> u64 {
 #[tokio::test]
 async fn an_operator_rewind_before_the_node_saw_a_reorg_still_finds_it() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..12 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(12, 1).await;
     h.stop().await;
     // Blocks 8..=12 are replaced by others; before the node has seen it, the operator moves
     // the checkpoint back below them, to block 5.
     h.chain.reorg_with_new_messages(5, &[0, 2, 0, 1, 0]);
     h.controller.set_checkpoint(Position::block_start(5), "test", None).await.unwrap();
     let h = h.restart().await;
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     h.assert_consumers_hold_the_chain();
     // The rewind went no further back than the operator's position.
     assert_eq!(reorg_rewinds(&h), [(5, 5)]);
@@ -316,29 +265,20 @@ async fn an_operator_rewind_before_the_node_saw_a_reorg_still_finds_it() {
 #[tokio::test]
 async fn a_mid_block_checkpoint_does_not_hide_a_reorg_of_its_block() {
     let mut h = Harness::new(0, 100, 0);
-    for _ in 0..4 {
-        h.chain.mine(3);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(4, 3).await;
     h.stop().await;
     h.controller.set_checkpoint(Position::new(4, 1), "test", None).await.unwrap();
     // Only block 4 is replaced: block 3, below the checkpoint's block, is unchanged.
     h.chain.reorg_with_new_messages(1, &[2]);
     let h = h.restart().await;
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     h.assert_consumers_hold_the_chain();
 }
 
 #[tokio::test]
 async fn a_halt_survives_a_restart_until_an_operator_resolves_it() {
     let mut h = Harness::new(0, 5, 0).with_reorg_window(3);
-    for _ in 0..12 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(12, 1).await;
     h.chain.reorg_with_new_messages(6, &[1, 0, 0, 1, 0, 0]);
     h.chain.mine(1);
     h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
@@ -482,19 +422,14 @@ async fn a_forward_move_beyond_the_window_restarts_it_on_purpose_and_says_so() {
     // A reorg reaching below the move but inside the window heals.
     h.chain.reorg(7);
     h.chain.mine(1);
-    h.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == 1).await;
-    h.caught_up().await;
+    h.reorg_handled(1).await;
     assert_eq!(h.snapshot().halted, None);
 }
 
 #[tokio::test]
 async fn a_halt_resolved_without_the_task_hearing_of_it_is_noticed_and_reading_goes_on() {
     let mut h = Harness::new(0, 5, 0).with_reorg_window(3);
-    for _ in 0..12 {
-        h.chain.mine(1);
-    }
-    h.start();
-    h.caught_up().await;
+    h.start_on_blocks(12, 1).await;
     h.chain.reorg_with_new_messages(6, &[1, 0, 0, 1, 0, 0]);
     h.chain.mine(1);
     h.wait_until("ingestion halts", |h| h.snapshot().halted.is_some()).await;
