@@ -142,6 +142,19 @@ pub trait Collector: Send + Sync + 'static {
         None
     }
 
+    /// Whether block `number` is no longer the kept block `kept`, as every endpoint tells it:
+    /// asked before a reorg is acted on. `false` when another endpoint still holds `kept`
+    /// there: the one that said otherwise answers from another chain, and is set aside. With
+    /// one endpoint there is no second opinion: `true`.
+    fn confirm_replaced(
+        &self,
+        number: u64,
+        kept: B256,
+    ) -> impl Future<Output = Result<bool, CollectorError>> + Send {
+        let _ = (number, kept);
+        std::future::ready(Ok(true))
+    }
+
     /// The canonical header of block `number`; `None` if the chain has no such block.
     fn header(
         &self,

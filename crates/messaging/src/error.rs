@@ -25,6 +25,10 @@ pub enum CollectorError {
     /// The provider's answers contradict each other (a block it called safe does not exist).
     #[error("L1 provider answered inconsistently: {0}")]
     Inconsistent(String),
+    /// Fewer than the quorum of L1 endpoints gave the same answer; the reason names each
+    /// answer's digest and who gave it.
+    #[error("L1 endpoints disagree: {0}")]
+    Disagreement(String),
 }
 
 /// Why the message stream could not yield its next item; the drain task retries.

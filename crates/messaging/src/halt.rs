@@ -2,7 +2,7 @@
 //! restarts until an operator resolves it) and what status says of it.
 
 use crate::{DeepReorg, DeepReorgKind};
-use ferry_primitives::Halt;
+use ferry_primitives::{Halt, HaltCause};
 use ferry_storage::{HaltKind, HaltRecord};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,9 +50,14 @@ pub(crate) fn status_of(record: &HaltRecord) -> Halt {
             record.common_ancestor.unwrap_or_default()
         ),
     };
+    let cause = match record.kind {
+        HaltKind::BeyondWindow => HaltCause::ReorgBeyondWindow,
+        HaltKind::BelowFinalized => HaltCause::ReorgBelowFinalized,
+    };
     Halt {
+        cause,
         reason,
-        replaced_block: record.replaced.number,
+        replaced_block: Some(record.replaced.number),
         common_ancestor: record.common_ancestor,
         finalized: record.finalized,
         since: record.at_millis,

@@ -37,7 +37,9 @@ pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog};
 pub use controller::{CheckpointChange, CheckpointPreview, MessagingController};
 pub use drain::{DrainExit, DrainHandle, DrainRequest, DrainRequests, DrainTask, RewindError};
 pub use error::{CollectorError, ControllerError, StreamError};
-pub use ethereum::{EthereumCollector, EthereumConfig, LogMessageToL2, MessageLog};
+pub use ethereum::{
+    EthereumCollector, EthereumConfig, L1Mode, LogMessageToL2, MessageLog, VerifyLogs, redact,
+};
 pub use nonces::NonceTracker;
 pub use status::Status;
 pub use stream::{

@@ -5,7 +5,8 @@
 use crate::{Heads, MalformedLog, NonceTracker, halt};
 use alloy::primitives::U256;
 use ferry_primitives::{
-    Halt, Phase, Position, Seq, SinkSnapshot, StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
+    EndpointSnapshot, Halt, HaltCause, Phase, Position, Seq, SinkSnapshot, StatusSnapshot,
+    UpstreamSnapshot, WindowRestartNote,
 };
 use ferry_storage::{CommitSummary, FinalityTags, ReorgSummary, Store};
 use std::{
@@ -36,6 +37,11 @@ pub struct Status {
     writes: watch::Sender<u64>,
     nonces: Mutex<NonceTracker>,
     halted: Mutex<Option<Halt>>,
+    /// Set while the L1 endpoints keep disagreeing (quorum): nothing commits, and the stream
+    /// goes on asking; cleared by the next answer a quorum gives.
+    disagreeing: Mutex<Disagreements>,
+    endpoints: Mutex<Vec<EndpointSnapshot>>,
+    answers_refused: AtomicU64,
     upstream: Mutex<Upstream>,
     messages_stored: AtomicU64,
     duplicates_skipped: AtomicU64,
@@ -50,6 +56,21 @@ pub struct Status {
     last_window_restart: Mutex<Option<WindowRestartNote>>,
     /// The distributed sink, when one is configured.
     sink: Mutex<Option<SinkSnapshot>>,
+}
+
+/// The endpoints' disagreements: how many, how many in a row, and the halt past the limit.
+#[derive(Debug)]
+struct Disagreements {
+    total: u64,
+    in_a_row: u32,
+    limit: u32,
+    halt: Option<Halt>,
+}
+
+impl Default for Disagreements {
+    fn default() -> Self {
+        Self { total: 0, in_a_row: 0, limit: 10, halt: None }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +111,9 @@ impl Status {
             writes: watch::Sender::new(0),
             nonces: Mutex::default(),
             halted: Mutex::default(),
+            disagreeing: Mutex::default(),
+            endpoints: Mutex::default(),
+            answers_refused: AtomicU64::default(),
             upstream: Mutex::default(),
             messages_stored: AtomicU64::default(),
             duplicates_skipped: AtomicU64::default(),
@@ -186,7 +210,11 @@ impl Status {
         };
         drop(upstream);
         StatusSnapshot {
-            phase: *lock(&self.phase),
+            phase: if lock(&self.disagreeing).halt.is_some() {
+                Phase::Halted
+            } else {
+                *lock(&self.phase)
+            },
             l1_head: heads.map(|heads| heads.latest),
             safe_head: heads.and_then(|heads| heads.safe),
             l1_safe: heads.and_then(|heads| heads.l1_safe).map(|safe| safe.number),
@@ -199,7 +227,7 @@ impl Status {
             reorgs_detected: self.reorgs_detected.load(Ordering::Relaxed),
             orphaned_since_start: self.orphaned.load(Ordering::Relaxed),
             reincluded_since_start: self.reincluded.load(Ordering::Relaxed),
-            halted: self.halted(),
+            halted: self.halted().or_else(|| lock(&self.disagreeing).halt.clone()),
             rewinds: self.rewinds.load(Ordering::Relaxed),
             storage_errors: self.storage_errors.load(Ordering::Relaxed),
             lowest_nonce: range.map(|(lowest, _)| lowest),
@@ -207,6 +235,9 @@ impl Status {
             nonce_gaps: gaps,
             missing_nonces,
             upstream: upstream_snapshot,
+            upstreams: lock(&self.endpoints).clone(),
+            l1_disagreements: lock(&self.disagreeing).total,
+            l1_answers_refused: self.answers_refused.load(Ordering::Relaxed),
             l1_requests: self.l1_requests.load(Ordering::Relaxed),
             window_restarts: self.window_restarts.load(Ordering::Relaxed),
             last_window_restart: *lock(&self.last_window_restart),
@@ -338,8 +369,75 @@ impl Status {
 
     /// Sets or clears the halt (a deep reorg, until an operator moves the checkpoint).
     pub(crate) fn set_halted(&self, halt: Option<Halt>) {
-        metrics::gauge!("ferry_ingestion_halted").set(if halt.is_some() { 1.0 } else { 0.0 });
         *lock(&self.halted) = halt;
+        self.publish_halted();
+    }
+
+    fn publish_halted(&self) {
+        let halted = lock(&self.halted).is_some() || lock(&self.disagreeing).halt.is_some();
+        metrics::gauge!("ferry_ingestion_halted").set(if halted { 1.0 } else { 0.0 });
+    }
+
+    /// After how many disagreements in a row (quorum mode) ingestion shows as halted.
+    pub(crate) fn set_disagreement_limit(&self, limit: u32) {
+        lock(&self.disagreeing).limit = limit.max(1);
+    }
+
+    /// Records that the L1 endpoints gave different answers to one request: counted, and
+    /// past the limit in a row, shown as a halt with `reason`.
+    pub(crate) fn record_disagreement(&self, reason: String) {
+        metrics::counter!("ferry_l1_disagreements_total").increment(1);
+        let mut disagreeing = lock(&self.disagreeing);
+        disagreeing.total += 1;
+        disagreeing.in_a_row += 1;
+        if disagreeing.in_a_row >= disagreeing.limit && disagreeing.halt.is_none() {
+            error!(target: LOG_TARGET, in_a_row = disagreeing.in_a_row, %reason,
+                "Ingestion halted: the L1 endpoints keep disagreeing");
+            disagreeing.halt = Some(Halt {
+                cause: HaltCause::EndpointsDisagree,
+                reason: format!(
+                    "the L1 endpoints disagreed {} times in a row; nothing is committed from a \
+                     minority answer, and reading goes on by itself once a quorum agrees; \
+                     check the endpoints (messaging_status.upstreams) and remove the one on \
+                     another chain; last: {reason}",
+                    disagreeing.in_a_row
+                ),
+                replaced_block: None,
+                common_ancestor: None,
+                finalized: None,
+                since: unix_millis(SystemTime::now()),
+            });
+            drop(disagreeing);
+            self.publish_halted();
+        }
+    }
+
+    /// Records that a quorum of endpoints agreed: a halt for disagreement ends.
+    pub(crate) fn record_agreement(&self) {
+        let mut disagreeing = lock(&self.disagreeing);
+        disagreeing.in_a_row = 0;
+        if disagreeing.halt.take().is_some() {
+            warn!(target: LOG_TARGET, "The L1 endpoints agree again; reading goes on");
+            drop(disagreeing);
+            self.publish_halted();
+        }
+    }
+
+    /// Records that an endpoint contradicted the others and the header window (failover):
+    /// counted with the disagreements, never a halt (the next endpoint answers).
+    pub(crate) fn record_contradiction(&self) {
+        metrics::counter!("ferry_l1_disagreements_total").increment(1);
+        lock(&self.disagreeing).total += 1;
+    }
+
+    /// Records an answer refused because it contradicts the block it claims.
+    pub(crate) fn record_answer_refused(&self) {
+        self.answers_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What status shows of each L1 endpoint.
+    pub(crate) fn set_endpoints(&self, endpoints: Vec<EndpointSnapshot>) {
+        *lock(&self.endpoints) = endpoints;
     }
 
     pub(crate) fn record_storage_error(&self) {

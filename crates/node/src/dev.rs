@@ -66,7 +66,7 @@ impl DevChain {
     /// Where the node reads: the WebSocket endpoint, so new heads are pushed.
     pub(crate) fn l1_config(&self) -> L1Config {
         L1Config {
-            rpc_url: self.anvil.ws_endpoint(),
+            rpc_urls: vec![self.anvil.ws_endpoint()],
             contract: self.contract,
             chain_id: Some(self.anvil.chain_id()),
         }

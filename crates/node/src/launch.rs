@@ -266,7 +266,8 @@ async fn connect_l1(
     config: &NodeConfig,
     status: &Arc<Status>,
 ) -> Result<(EthereumCollector, u64), NodeError> {
-    let failed = |source| NodeError::L1 { url: l1.rpc_url.clone(), source };
+    let urls: Vec<String> = l1.rpc_urls.iter().map(|url| ferry_messaging::redact(url)).collect();
+    let failed = |source| NodeError::L1 { url: urls.join(", "), source };
     let collector = EthereumCollector::connect(ethereum_config(l1, config), Arc::clone(status))
         .await
         .map_err(failed)?;
@@ -291,7 +292,12 @@ fn check_chain_id(
             expected,
             stored_in,
             reported,
-            url: l1.rpc_url.clone(),
+            url: l1
+                .rpc_urls
+                .iter()
+                .map(|url| ferry_messaging::redact(url))
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
         _ => Ok(()),
     }
@@ -418,7 +424,12 @@ async fn stop_serving<T>(serving: Option<Serving>, outcome: T) -> T {
 }
 
 fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {
-    let mut ethereum = EthereumConfig::new(l1.rpc_url.clone(), l1.contract);
+    let mut ethereum = EthereumConfig::new(String::new(), l1.contract);
+    ethereum.urls = l1.rpc_urls.clone();
+    ethereum.mode = config.l1_trust.mode;
+    ethereum.max_head_lag = config.l1_trust.max_head_lag;
+    ethereum.verify_logs = config.l1_trust.verify_logs;
+    ethereum.disagreement_halt = config.l1_trust.disagreement_halt;
     ethereum.confirmations = config.confirmations;
     ethereum.poll_interval = config.poll_interval;
     ethereum.max_block_range = config.max_block_range;

@@ -17,8 +17,8 @@ mod signals;
 mod verify;
 
 pub use config::{
-    AdminArgs, ConfigError, L1Args, L1Config, LogFormat, NodeArgs, NodeConfig, ObserveArgs,
-    RpcArgs, SinkArgs,
+    AdminArgs, ConfigError, L1Args, L1Config, L1Trust, LogFormat, NodeArgs, NodeConfig,
+    ObserveArgs, RpcArgs, SinkArgs,
 };
 pub use db::{DbArgs, DbCommand, ExportFormat, GetCommand};
 pub use launch::{NodeError, run};

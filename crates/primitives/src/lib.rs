@@ -40,7 +40,8 @@ pub use message::{L1Message, Message, Origin, StoredMessage};
 pub use position::{BlockRef, Checkpoint, Position, ShowCheckpoint};
 pub use seq::Seq;
 pub use status::{
-    Halt, NonceGap, Phase, SinkSnapshot, StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
+    EndpointSnapshot, Halt, HaltCause, NonceGap, Phase, SinkSnapshot, StatusSnapshot,
+    UpstreamSnapshot, WindowRestartNote,
 };
 
 pub use alloy_primitives::{Address, B256, U256};

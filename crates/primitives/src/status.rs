@@ -71,8 +71,16 @@ pub struct StatusSnapshot {
     pub nonce_gaps: Vec<NonceGap>,
     /// How many nonces are missing in all.
     pub missing_nonces: U256,
-    /// The L1 provider.
+    /// The L1 provider, as the requests in flight see it.
     pub upstream: UpstreamSnapshot,
+    /// Each L1 endpoint (one, or several in failover or quorum mode).
+    pub upstreams: Vec<EndpointSnapshot>,
+    /// Requests on which the endpoints gave different answers (quorum mode, or failover
+    /// catching an endpoint that contradicts the header window), since the node started.
+    pub l1_disagreements: u64,
+    /// Answers refused because they contradict the block they claim (a log its block's bloom
+    /// cannot hold, receipts whose trie root is not the header's), since the node started.
+    pub l1_answers_refused: u64,
     /// JSON-RPC calls made to the L1 provider since the node started (what it bills).
     pub l1_requests: u64,
     /// Times the header window started again since the node started.
@@ -91,14 +99,29 @@ impl StatusSnapshot {
     }
 }
 
+/// Why ingestion is halted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HaltCause {
+    /// No block of the header window is on the chain any more.
+    ReorgBeyondWindow,
+    /// A reorg replaced a block at or below the finalized one.
+    ReorgBelowFinalized,
+    /// The L1 endpoints kept giving different answers (quorum mode): nothing is committed
+    /// from a minority answer; ingestion goes on by itself once a quorum agrees again.
+    EndpointsDisagree,
+}
+
 /// Why ingestion is halted, for status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Halt {
+    /// What kind of halt.
+    pub cause: HaltCause,
     /// What happened, and what the operator can do.
     pub reason: String,
-    /// The newest block of the header window that was replaced.
-    pub replaced_block: u64,
+    /// The newest block of the header window that was replaced (reorgs only).
+    pub replaced_block: Option<u64>,
     /// The common ancestor, when one was found (below a finalized block).
     pub common_ancestor: Option<u64>,
     /// The provider's finalized block then.
@@ -162,4 +185,27 @@ pub struct NonceGap {
     pub first: U256,
     /// The last missing nonce.
     pub last: U256,
+}
+
+/// One L1 endpoint as status reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSnapshot {
+    /// Its URL, with anything that could be a credential (user info, path, query) hidden.
+    pub url: String,
+    /// Whether it answers now (failover: the one in use; quorum: all of them).
+    pub active: bool,
+    /// `false` after a failed request or an answer that contradicted the others, until it
+    /// answers well again.
+    pub healthy: bool,
+    /// Its newest block, as last asked.
+    pub head: Option<u64>,
+    /// The last error it gave.
+    pub last_error: Option<String>,
+    /// When, in Unix milliseconds.
+    pub last_error_at: Option<u64>,
+    /// JSON-RPC calls sent to it since the node started.
+    pub requests: u64,
+    /// Requests it failed since the node started.
+    pub errors: u64,
 }

@@ -1,79 +1,50 @@
 //! Anchored gathers: the logs of a range and the headers kept for it provably come from one
-//! chain (invariant: anchored gathers).
+//! chain (invariant: anchored gathers), and, unless `--l1.verify-logs off`, from those very
+//! blocks (invariant: proven logs).
 //!
 //! Headers are fetched first, then logs; a run of headers must link by parent hash, and every
-//! log of a block whose header was fetched must carry that header's hash. That alone would
-//! miss a block that holds messages on the headers' chain but none on the chain a load
-//! balancer answered the logs from: a header's `logsBloom` says whether the block may hold a
-//! log of the contract's event, and every such block without a log in the answer is asked
-//! again by hash (`eth_getLogs({blockHash})`, EIP-234), which answers for exactly that block
-//! or fails. Providers filter `eth_getLogs` through the same bloom (geth and reth check it
-//! before reading a block's receipts), so it is as reliable as the logs themselves. Where
-//! the headers cover the whole range, the bloom also decides what to ask: blocks that cannot
-//! hold a message are not asked at all, and one or two candidates are asked by hash.
+//! log of a block whose header was fetched must carry that header's hash. Inside the header
+//! window, and for every block of a range when logs are proven, the headers decide what to
+//! ask:
+//!
+//! - **bloom** (the default): a block whose `logsBloom` cannot hold a log of the contract's
+//!   events is not asked at all, and a log the answer claims from such a block is a lie,
+//!   refused. A block whose bloom may hold one is asked by hash (`eth_getLogs({blockHash})`,
+//!   EIP-234) when the ranged answer said nothing of it; if that is empty too, its receipts
+//!   are read and proven (`receipts.rs`), so that a provider (or a load balancer answering
+//!   from another chain) that drops every log of a block is caught. One or two candidate
+//!   blocks are asked by hash, more with one ranged query over them.
+//! - **receipts**: every candidate block's receipts are read and proven against the header's
+//!   `receiptsRoot`, and the logs are taken from them: nothing short of a forged header chain
+//!   gets past.
+//! - **off**: one ranged query; below the window a range is anchored by its last header only.
 
 use super::{
-    EVENT_TOPICS, EthereumCollector,
-    classify::{ErrorClass, classify},
-    logs::{MessageLog, PlacedLog, decode, place},
-    upstream,
+    EthereumCollector,
+    endpoints::VerifyLogs,
+    header::{HEADER_BATCH, RpcHeader},
+    logs::{PlacedLog, decode},
 };
 use crate::{CollectorError, Gathered};
-use alloy::{
-    primitives::{Address, B256, Bloom, BloomInput, U64},
-    providers::Provider,
-    rpc::{client::BatchRequest, types::Filter},
-    transports::TransportError,
-};
-use ferry_primitives::{BlockHeader, LifecycleEvent, LifecycleKind, Position, first_unlinked};
-use serde::Deserialize;
+use alloy::primitives::Address;
+use ferry_primitives::{LifecycleEvent, LifecycleKind, Position, first_unlinked};
+use futures_util::future::join_all;
 use std::collections::{HashMap, HashSet};
-
-/// Headers per JSON-RPC batch: one round trip for a window's worth, small enough for every
-/// provider's batch limit.
-const HEADER_BATCH: usize = 50;
+use tracing::warn;
 
 /// Candidate blocks asked by hash rather than with one ranged query, where the headers cover
 /// the whole range: at the head a range is a block or two.
 const PER_BLOCK_MAX: usize = 2;
 
-/// The fields of `eth_getBlockByNumber` ferry reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RpcHeader {
-    number: U64,
-    hash: B256,
-    parent_hash: B256,
-    logs_bloom: Bloom,
-    timestamp: U64,
-}
-
-impl RpcHeader {
-    pub(super) fn header(&self) -> BlockHeader {
-        BlockHeader { number: self.number.to(), hash: self.hash, parent_hash: self.parent_hash }
-    }
-
-    /// The block's timestamp, in Unix seconds.
-    pub(super) fn timestamp(&self) -> u64 {
-        self.timestamp.to()
-    }
-
-    /// Whether the block may hold a log of `contract` that ferry reads (a message or a
-    /// lifecycle event).
-    fn may_hold(&self, contract: Address) -> bool {
-        self.logs_bloom.contains_input(BloomInput::Raw(contract.as_slice()))
-            && EVENT_TOPICS
-                .iter()
-                .any(|topic| self.logs_bloom.contains_input(BloomInput::Raw(topic.as_slice())))
-    }
-}
+/// Blocks whose receipts are asked for at once.
+const RECEIPTS_IN_FLIGHT: usize = 16;
 
 /// Why one attempt at a gather did not return it.
 #[derive(Debug)]
 pub(super) enum Attempt {
     /// The provider refused the log range as too large: ask for fewer blocks.
     Refused(CollectorError),
-    /// The answers do not fit together (two chains, a fault): ask again.
+    /// The answers do not fit together (two chains, a fault, a lie): ask again.
     Inconsistent(String),
     /// A request failed for good.
     Failed(CollectorError),
@@ -99,20 +70,24 @@ fn blocks_answered(ranged: &[PlacedLog], headers: &[RpcHeader]) -> Result<HashSe
 
 impl EthereumCollector {
     /// One attempt at the logs of `from..=last`, anchored to the headers of the blocks from
-    /// `headers_from` (or of `last` alone). Headers below `from`'s block link the window to the
-    /// range; only the range's own blocks are asked for logs.
+    /// `headers_from` (or of `last` alone), and proven as `--l1.verify-logs` says. Headers
+    /// below `from`'s block link the window to the range; only the range's own blocks are
+    /// asked for logs. The headers returned are those from `headers_from` on.
     pub(super) async fn gather_anchored(
         &self,
         from: Position,
         last: u64,
         headers_from: u64,
     ) -> Result<Gathered, Attempt> {
-        let first_header = headers_from.min(last);
+        let mode = self.config.verify_logs;
+        let kept_from = headers_from.min(last);
+        let first_header =
+            if mode == VerifyLogs::Off { kept_from } else { kept_from.min(from.block) };
         let covered = first_header <= from.block;
         // Covering the range, the headers decide which logs to ask (their blooms): first.
         // Anchored by a header at its end only (below the window), the range's logs are asked
         // alongside: every check below holds whichever answer came first.
-        let (headers, ranged) = if covered {
+        let (headers, ranged) = if covered && mode != VerifyLogs::Off {
             (self.headers(first_header, last).await?, None)
         } else {
             let (headers, logs) =
@@ -126,7 +101,14 @@ impl EthereumCollector {
                 "the header of block {number} does not link to the one before"
             )));
         }
-        let mut logs = self.logs_of(from.block, &headers, ranged).await?;
+        let mut logs = match (mode, ranged) {
+            (VerifyLogs::Receipts, _) => self.receipt_logs(from.block, &headers).await?,
+            (_, Some(ranged)) => {
+                blocks_answered(&ranged, &headers)?;
+                ranged
+            }
+            (_, None) => self.bloom_logs(from.block, &headers).await?,
+        };
         logs.sort_unstable_by_key(|log| log.position);
         let mut timestamps: HashMap<u64, u64> =
             headers.iter().map(|header| (header.number.to(), header.timestamp())).collect();
@@ -141,41 +123,91 @@ impl EthereumCollector {
             messages: decoded.messages,
             events: decoded.events,
             malformed: decoded.malformed,
-            headers: headers.iter().map(RpcHeader::header).collect(),
+            headers: headers
+                .iter()
+                .filter(|header| header.number.to::<u64>() >= kept_from)
+                .map(RpcHeader::header)
+                .collect(),
         })
     }
 
-    /// The logs of the blocks from `first` among `headers` (linked), read from `ranged` (a
-    /// ranged answer already in hand) or asked now: the blocks whose bloom may hold a log of
-    /// the contract, by hash one or two at a time, or in one ranged query over them; and
-    /// every such block the ranged answer said nothing of, by hash.
-    async fn logs_of(
+    /// The headers from `first` on whose bloom may hold a log of the contract's events.
+    fn candidates<'h>(&self, first: u64, headers: &'h [RpcHeader]) -> Vec<&'h RpcHeader> {
+        let contract: Address = self.config.contract;
+        headers
+            .iter()
+            .filter(|header| header.number.to::<u64>() >= first && header.may_hold(contract))
+            .collect()
+    }
+
+    /// The logs of the blocks from `first` among `headers`, proven by their blooms: the
+    /// candidate blocks by hash one or two at a time, or in one ranged query over them; every
+    /// candidate the ranged answer said nothing of by hash, and if still empty by its proven
+    /// receipts; a log from a block whose bloom cannot hold it refused.
+    async fn bloom_logs(
         &self,
         first: u64,
         headers: &[RpcHeader],
-        ranged: Option<Vec<PlacedLog>>,
     ) -> Result<Vec<PlacedLog>, Attempt> {
-        let contract = self.config.contract;
-        let mut ask_by_hash: Vec<&RpcHeader> = headers
-            .iter()
-            .filter(|header| header.number.to::<u64>() >= first && header.may_hold(contract))
-            .collect();
-        let ranged = match ranged {
-            None if ask_by_hash.len() > PER_BLOCK_MAX => {
-                let first = ask_by_hash[0].number.to();
-                let end = ask_by_hash[ask_by_hash.len() - 1].number.to();
-                Some(self.ranged_logs(first, end).await?)
-            }
-            ranged => ranged,
-        };
+        let mut unanswered = self.candidates(first, headers);
         let mut logs = Vec::new();
-        if let Some(ranged) = ranged {
+        if unanswered.len() > PER_BLOCK_MAX {
+            let start = unanswered[0].number.to();
+            let end = unanswered[unanswered.len() - 1].number.to();
+            let ranged = self.ranged_logs(start, end).await?;
             let answered = blocks_answered(&ranged, headers)?;
-            ask_by_hash.retain(|header| !answered.contains(&header.number.to()));
+            self.refuse_unbloomed(&ranged, headers)?;
+            unanswered.retain(|header| !answered.contains(&header.number.to()));
             logs = ranged;
         }
-        for header in ask_by_hash {
-            logs.extend(self.block_logs(header).await?);
+        for header in unanswered {
+            let by_hash = self.block_logs(header).await?;
+            if !by_hash.is_empty() {
+                logs.extend(by_hash);
+                continue;
+            }
+            // Empty by hash too: a false positive of the bloom, or a provider that drops the
+            // block's logs. The receipts tell which.
+            let proven = self.proven_logs(header).await?;
+            if !proven.is_empty() {
+                metrics::counter!("ferry_l1_omissions_total").increment(1);
+                warn!(target: super::LOG_TARGET, block = header.number.to::<u64>(), logs = proven.len(),
+                    "The provider left out logs of a block that its receipts prove; taking them from the receipts");
+            }
+            logs.extend(proven);
+        }
+        Ok(logs)
+    }
+
+    /// Refuses a ranged answer holding a log of a block whose bloom cannot hold it: the
+    /// provider invented it (or took it from another chain).
+    fn refuse_unbloomed(&self, ranged: &[PlacedLog], headers: &[RpcHeader]) -> Result<(), Attempt> {
+        let contract = self.config.contract;
+        let by_number: HashMap<u64, &RpcHeader> =
+            headers.iter().map(|header| (header.number.to(), header)).collect();
+        match ranged.iter().find(|log| {
+            by_number.get(&log.position.block).is_some_and(|header| !header.may_hold(contract))
+        }) {
+            Some(log) => Err(self.refused(format!(
+                "a log at {} from block {}, whose bloom cannot hold a log of the contract",
+                log.position, log.position.block
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The logs of the blocks from `first` among `headers`, read from their proven receipts:
+    /// every candidate block's, [`RECEIPTS_IN_FLIGHT`] at a time.
+    async fn receipt_logs(
+        &self,
+        first: u64,
+        headers: &[RpcHeader],
+    ) -> Result<Vec<PlacedLog>, Attempt> {
+        let mut logs = Vec::new();
+        for chunk in self.candidates(first, headers).chunks(RECEIPTS_IN_FLIGHT) {
+            for proven in join_all(chunk.iter().map(|header| self.proven_logs(header))).await {
+                logs.extend(proven?);
+            }
         }
         Ok(logs)
     }
@@ -226,140 +258,5 @@ impl EthereumCollector {
             }
         }
         Ok(())
-    }
-
-    /// The headers of `first..=last`, every one of which must exist.
-    async fn headers(&self, first: u64, last: u64) -> Result<Vec<RpcHeader>, Attempt> {
-        let numbers: Vec<u64> = (first..=last).collect();
-        let mut headers = Vec::with_capacity(numbers.len());
-        for chunk in numbers.chunks(HEADER_BATCH) {
-            let answers = self.header_batch(chunk).await.map_err(Attempt::Failed)?;
-            for (number, answer) in chunk.iter().zip(answers) {
-                let header = answer.ok_or_else(|| {
-                    Attempt::Inconsistent(format!(
-                        "block {number} was reported safe but does not exist"
-                    ))
-                })?;
-                if header.number.to::<u64>() != *number {
-                    return Err(Attempt::Inconsistent(format!(
-                        "asked for block {number}, got block {}",
-                        header.number
-                    )));
-                }
-                headers.push(header);
-            }
-        }
-        Ok(headers)
-    }
-
-    /// `eth_getBlockByNumber` for each of `numbers`, in one JSON-RPC batch.
-    pub(super) async fn header_batch(
-        &self,
-        numbers: &[u64],
-    ) -> Result<Vec<Option<RpcHeader>>, CollectorError> {
-        let detail = match numbers {
-            [one] => format!("{one}"),
-            _ => format!("{}..={} (batch)", numbers[0], numbers[numbers.len() - 1]),
-        };
-        if let [number] = numbers {
-            let answer = self
-                .request("eth_getBlockByNumber", &detail, numbers.len(), || {
-                    self.provider.raw_request::<_, Option<RpcHeader>>(
-                        "eth_getBlockByNumber".into(),
-                        (U64::from(*number), false),
-                    )
-                })
-                .await?;
-            return Ok(vec![answer]);
-        }
-        self.request("eth_getBlockByNumber", &detail, numbers.len(), || async {
-            let mut batch = BatchRequest::new(self.provider.client());
-            let waiters = numbers
-                .iter()
-                .map(|number| {
-                    batch.add_call::<_, Option<RpcHeader>>(
-                        "eth_getBlockByNumber",
-                        &(U64::from(*number), false),
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            batch.send().await?;
-            let mut answers = Vec::with_capacity(waiters.len());
-            for waiter in waiters {
-                answers.push(waiter.await?);
-            }
-            Ok(answers)
-        })
-        .await
-    }
-
-    /// `eth_getLogs` with `filter`, retried while the failure is transient; each caller says
-    /// what the other failures mean for its request.
-    async fn get_logs(
-        &self,
-        filter: &Filter,
-        detail: &str,
-    ) -> Result<Vec<MessageLog>, TransportError> {
-        self.retrying("eth_getLogs", detail, 1, || {
-            self.provider.raw_request::<_, Vec<MessageLog>>("eth_getLogs".into(), (filter,))
-        })
-        .await
-    }
-
-    /// `eth_getLogs` over `first..=last`, placed.
-    async fn ranged_logs(&self, first: u64, last: u64) -> Result<Vec<PlacedLog>, Attempt> {
-        let filter = self.filter().from_block(first).to_block(last);
-        let detail = format!("{first}..={last}");
-        let logs = match self.get_logs(&filter, &detail).await {
-            Ok(logs) => logs,
-            Err(error) => {
-                let class = classify(&error);
-                let failed = upstream("eth_getLogs", &detail, error);
-                return Err(match class {
-                    ErrorClass::RangeTooLarge => Attempt::Refused(failed),
-                    ErrorClass::UnknownBlock => Attempt::Inconsistent(failed.to_string()),
-                    _ => {
-                        self.status.record_upstream_failure(failed.to_string());
-                        Attempt::Failed(failed)
-                    }
-                });
-            }
-        };
-        self.status.record_upstream_success();
-        place(logs, first, last).map_err(Attempt::Inconsistent)
-    }
-
-    /// `eth_getLogs({blockHash})` for one block: exactly that block's logs, or a failure when
-    /// the provider does not know the block (then its chain is not the headers' one).
-    async fn block_logs(&self, header: &RpcHeader) -> Result<Vec<PlacedLog>, Attempt> {
-        let number = header.number.to::<u64>();
-        let filter = self.filter().at_block_hash(header.hash);
-        let detail = format!("block {number} by hash {}", header.hash);
-        let logs = match self.get_logs(&filter, &detail).await {
-            Ok(logs) => logs,
-            Err(error) if classify(&error) == ErrorClass::Fatal => {
-                let failed = upstream("eth_getLogs", &detail, error);
-                self.status.record_upstream_failure(failed.to_string());
-                return Err(Attempt::Failed(failed));
-            }
-            Err(error) => {
-                return Err(Attempt::Inconsistent(
-                    upstream("eth_getLogs", &detail, error).to_string(),
-                ));
-            }
-        };
-        self.status.record_upstream_success();
-        let placed = place(logs, number, number).map_err(Attempt::Inconsistent)?;
-        if let Some(log) = placed.iter().find(|log| log.block_hash != header.hash) {
-            return Err(Attempt::Inconsistent(format!(
-                "asked for the logs of block {number} by hash {}, got one of block hash {}",
-                header.hash, log.block_hash
-            )));
-        }
-        Ok(placed)
-    }
-
-    fn filter(&self) -> Filter {
-        Filter::new().address(self.config.contract).event_signature(EVENT_TOPICS.to_vec())
     }
 }

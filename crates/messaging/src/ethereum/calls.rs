@@ -26,12 +26,14 @@ impl EthereumCollector {
     /// now) leaves the last value read, or none: the delay only tells when a cancellation may
     /// complete, and an `eth_call` that reverts must not be retried as a gather is.
     pub(super) async fn cancellation_delay(&self) -> Option<u64> {
-        metrics::counter!("ferry_l1_requests_total", "method" => "eth_call").increment(1);
-        self.status.record_upstream_calls(1);
         let call = Call { to: self.config.contract, input: Bytes::from(CANCELLATION_DELAY) };
         let answer = self
-            .provider
-            .raw_request::<_, Bytes>("eth_call".into(), (call, "latest"))
+            .send("eth_call", "messageCancellationDelay()", 1, |provider| {
+                let call = call.clone();
+                async move {
+                    provider.raw_request::<_, Bytes>("eth_call".into(), (call, "latest")).await
+                }
+            })
             .await
             .map_err(|error| error.to_string())
             .and_then(|bytes| match bytes.len() {

@@ -7,6 +7,9 @@
 //! request (three requests for an empty block), which suits neither catch-up nor ferry's own
 //! anchoring over ranges, so they are not used.
 //!
+//! Several endpoints (`endpoints.rs`): failover or quorum; a gather's logs are proven against
+//! its blocks' blooms or receipts (`anchor.rs`, `receipts.rs`).
+//!
 //! Retries: every request is retried with exponential backoff and jitter (the `backon` crate)
 //! while the error is transient, and each wait is reported to [`Status`] so operators can see
 //! the upstream backing off. alloy's `RetryBackoffLayer` was not used: its delay is constant,
@@ -18,47 +21,40 @@
 mod anchor;
 mod calls;
 mod classify;
+mod endpoints;
 mod events;
+mod getlogs;
+mod header;
 mod heads;
 mod logs;
 mod range;
+mod receipts;
 mod requests;
 
 use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, Status};
 use alloy::{
-    primitives::Address,
-    providers::{DynProvider, Provider, RootProvider},
-    rpc::client::ClientBuilder,
-    transports::{
-        http::reqwest::{self, Url},
-        ws::{WebSocketConfig, WsConnect},
-    },
+    primitives::{Address, B256},
+    providers::Provider,
 };
 use anchor::Attempt;
+use endpoints::{Endpoint, Endpoints};
+pub use endpoints::{L1Mode, VerifyLogs, redact};
 pub use events::LogMessageToL2;
 use events::{
     ConsumedMessageToL2, EVENT_TOPICS, MessageToL2Canceled, MessageToL2CancellationStarted,
 };
 use ferry_primitives::{BlockHeader, Position};
-use heads::{Tags, follow_new_heads};
+use heads::Tags;
 pub use logs::MessageLog;
 use range::{AdaptiveRange, AnswerSize};
-use requests::upstream;
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-use tokio::{sync::watch, task::JoinHandle, time::Instant};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 const LOG_TARGET: &str = "ferry::messaging::ethereum";
-
-/// The largest WebSocket message accepted from the provider. An `eth_getLogs` answer comes as
-/// one message, and tungstenite's default (16 MiB) is smaller than the first answer on a
-/// dense chain (62 blocks of 1,000 messages is 60 MiB): the connection would drop and be
-/// re-opened forever, since a dropped connection does not shrink the range the way a refusal
-/// does. HTTP answers have no such cap; this one only bounds memory.
-const MAX_WS_MESSAGE: usize = 512 << 20;
 
 /// How many times a gather whose answers do not fit together is asked again before the
 /// stream is told (and retries it later, with its own backoff).
@@ -67,8 +63,17 @@ const INCONSISTENT_ATTEMPTS: u32 = 5;
 /// How to reach L1 and what to read there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EthereumConfig {
-    /// `http://`, `https://`, `ws://` or `wss://` JSON-RPC endpoint.
-    pub url: String,
+    /// `http://`, `https://`, `ws://` or `wss://` JSON-RPC endpoints; several for failover or
+    /// quorum (`mode`).
+    pub urls: Vec<String>,
+    /// How several endpoints share the work.
+    pub mode: L1Mode,
+    /// Blocks an endpoint's head may lag the best one's before failover sets it aside.
+    pub max_head_lag: u64,
+    /// How the logs of a range are proven against its blocks.
+    pub verify_logs: VerifyLogs,
+    /// Disagreements in a row (quorum mode) after which status shows ingestion halted.
+    pub disagreement_halt: u32,
     /// The messaging contract.
     pub contract: Address,
     /// How far behind the head to read.
@@ -84,10 +89,15 @@ pub struct EthereumConfig {
 }
 
 impl EthereumConfig {
-    /// Defaults for `url` and `contract`: latest head, 1 s polling, 1,000-block ranges.
+    /// Defaults for one endpoint `url` and `contract`: latest head, 1 s polling, 1,000-block
+    /// ranges, logs proven against each block's bloom.
     pub fn new(url: impl Into<String>, contract: Address) -> Self {
         Self {
-            url: url.into(),
+            urls: vec![url.into()],
+            mode: L1Mode::Failover,
+            max_head_lag: 10,
+            verify_logs: VerifyLogs::default(),
+            disagreement_halt: 10,
             contract,
             confirmations: Confirmations::default(),
             poll_interval: Duration::from_secs(1),
@@ -101,88 +111,78 @@ impl EthereumConfig {
 /// The Ethereum [`Collector`].
 #[derive(Debug)]
 pub struct EthereumCollector {
-    provider: DynProvider,
+    endpoints: Endpoints,
     config: EthereumConfig,
     range: Mutex<AdaptiveRange>,
     status: Arc<Status>,
-    /// The newest head number pushed by the newHeads subscription (WebSocket only).
-    pushed_heads: Option<watch::Receiver<u64>>,
-    head_task: Option<JoinHandle<()>>,
     /// The provider's safe and finalized blocks, and the latest block they were asked at:
     /// they move once an epoch, so they are asked again only when the head moved on.
     tags: Mutex<Option<Tags>>,
+    /// When the endpoints' heads were last asked (several endpoints only).
+    probed: Mutex<Option<Instant>>,
     /// The contract's cancellation delay as last read.
     delay: Mutex<Option<u64>>,
 }
 
-impl Drop for EthereumCollector {
-    fn drop(&mut self) {
-        if let Some(task) = &self.head_task {
-            task.abort();
-        }
-    }
-}
-
 impl EthereumCollector {
-    /// Connects to `config.url`; WebSocket connections reconnect by themselves (forever, with
-    /// backoff) and re-subscribe to new heads.
+    /// Connects to every endpoint of `config.urls`; WebSocket connections reconnect by
+    /// themselves (forever, with backoff) and re-subscribe to new heads.
     pub async fn connect(
         config: EthereumConfig,
         status: Arc<Status>,
     ) -> Result<Self, CollectorError> {
-        let url = config.url.trim();
-        let is_ws = url.starts_with("ws://") || url.starts_with("wss://");
-        let client = if is_ws {
-            let limits = WebSocketConfig::default()
-                .max_message_size(Some(MAX_WS_MESSAGE))
-                .max_frame_size(Some(MAX_WS_MESSAGE));
-            let connect = WsConnect::new(url)
-                .with_config(limits)
-                .with_max_retries(u32::MAX)
-                .with_retry_interval(Duration::from_secs(1));
-            ClientBuilder::default().ws(connect).await.map_err(|error| {
-                CollectorError::Upstream {
-                    request: format!("connect {url}"),
-                    reason: error.to_string(),
-                }
-            })?
-        } else {
-            let parsed: Url = url.parse().map_err(|error| CollectorError::Upstream {
-                request: format!("connect {url}"),
-                reason: format!("not a valid URL: {error}"),
-            })?;
-            let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(
-                |error| CollectorError::Upstream {
-                    request: "build the HTTP client".to_owned(),
-                    reason: error.to_string(),
-                },
-            )?;
-            ClientBuilder::default().http_with_client(http, parsed)
-        };
-        let provider = RootProvider::new(client).erased();
-        let (pushed_heads, head_task) = if is_ws {
-            let (sender, receiver) = watch::channel(0);
-            let task =
-                tokio::spawn(follow_new_heads(provider.clone(), sender, config.retry_delays));
-            (Some(receiver), Some(task))
-        } else {
-            (None, None)
-        };
-        Ok(Self {
+        if config.urls.is_empty() {
+            return Err(CollectorError::Upstream {
+                request: "connect".to_owned(),
+                reason: "no L1 endpoint given".to_owned(),
+            });
+        }
+        if let L1Mode::Quorum(quorum) = config.mode
+            && (quorum == 0 || quorum > config.urls.len())
+        {
+            return Err(CollectorError::Upstream {
+                request: "connect".to_owned(),
+                reason: format!("a quorum of {quorum} needs 1 to {} endpoints", config.urls.len()),
+            });
+        }
+        let mut list = Vec::with_capacity(config.urls.len());
+        for url in &config.urls {
+            list.push(Endpoint::connect(url, config.request_timeout, config.retry_delays).await?);
+        }
+        status.set_disagreement_limit(config.disagreement_halt);
+        let collector = Self {
             range: Mutex::new(AdaptiveRange::new(config.max_block_range)),
-            provider,
+            endpoints: Endpoints::new(list, config.mode, config.max_head_lag),
             config,
             status,
-            pushed_heads,
-            head_task,
             tags: Mutex::new(None),
+            probed: Mutex::new(None),
             delay: Mutex::new(None),
-        })
+        };
+        collector.publish_endpoints();
+        Ok(collector)
     }
 
-    /// The chain id the provider reports.
+    /// The chain id the endpoints report: every one must report the same.
     pub async fn chain_id(&self) -> Result<u64, CollectorError> {
-        self.request("eth_chainId", "", 1, || self.provider.get_chain_id()).await
+        let mut ids = Vec::new();
+        for endpoint in &self.endpoints.list {
+            let id = endpoint.provider.get_chain_id().await.map_err(|error| {
+                CollectorError::Upstream {
+                    request: format!("eth_chainId at {}", endpoint.name),
+                    reason: error.to_string(),
+                }
+            })?;
+            ids.push((endpoint.name.as_str(), id));
+        }
+        let (first, id) = ids[0];
+        if let Some((other, other_id)) = ids.iter().find(|(_, other_id)| *other_id != id) {
+            return Err(CollectorError::Inconsistent(format!(
+                "the L1 endpoints are on different chains: {first} reports chain id {id}, \
+                 {other} reports {other_id}"
+            )));
+        }
+        Ok(id)
     }
 }
 
@@ -197,7 +197,8 @@ impl Collector for EthereumCollector {
 
     async fn wait_for_head(&self, known_latest: u64) {
         let poll = tokio::time::sleep(self.config.poll_interval);
-        match &self.pushed_heads {
+        let active = &self.endpoints.list[self.endpoints.active()];
+        match &active.pushed_heads {
             Some(pushed) => {
                 let mut pushed = pushed.clone();
                 tokio::select! {
@@ -259,6 +260,40 @@ impl Collector for EthereumCollector {
                 Err(Attempt::Failed(error)) => return Err(error),
             }
         }
+    }
+
+    async fn confirm_replaced(&self, number: u64, kept: B256) -> Result<bool, CollectorError> {
+        if self.endpoints.list.len() == 1 || self.endpoints.mode != L1Mode::Failover {
+            return Ok(true);
+        }
+        let active = self.endpoints.active();
+        let answers = self
+            .ask_each(
+                "eth_getBlockByNumber",
+                &format!("{number} (second opinion)"),
+                |provider| async move {
+                    provider
+                        .raw_request::<_, Option<header::RpcHeader>>(
+                            "eth_getBlockByNumber".into(),
+                            (alloy::primitives::U64::from(number), false),
+                        )
+                        .await
+                },
+            )
+            .await;
+        let still_kept = answers.iter().find(|(index, answer)| {
+            *index != active && matches!(answer, Ok(Some(header)) if header.hash == kept)
+        });
+        self.publish_endpoints();
+        let Some((other, _)) = still_kept else { return Ok(true) };
+        let reason = format!(
+            "it says block {number} is no longer {kept}, which {} and the header window still hold",
+            self.endpoints.list[*other].name
+        );
+        self.status.record_contradiction();
+        self.endpoints.fail_over(active, &reason);
+        self.publish_endpoints();
+        Ok(false)
     }
 
     async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {

@@ -295,10 +295,27 @@ impl<C: Collector> MessageStream<C> {
     /// Walks the window down from block `start` to the common ancestor. A reorg reaching
     /// below the block the provider called finalized when the window was last extended is
     /// one the node must not heal by itself.
+    ///
+    /// A reorg found is confirmed with the other endpoints first: one that says a kept block
+    /// was replaced while another still holds it is set aside, and nothing is rewound.
     async fn search(&self, start: u64) -> Result<Option<StreamItem>, StreamError> {
         let finalized = self.store.window()?.and_then(|window| window.bounds.finalized);
         let latest = self.heads.map(|(heads, _)| heads.latest);
-        reorg::search(&*self.collector, &self.store, start, finalized, latest).await
+        let found = reorg::search(&*self.collector, &self.store, start, finalized, latest).await?;
+        let replaced = match &found {
+            Some(StreamItem::Reorg(reorg)) => reorg.replaced,
+            Some(StreamItem::DeepReorg(reorg)) => reorg.replaced,
+            _ => return Ok(found),
+        };
+        if self.collector.confirm_replaced(replaced.number, replaced.kept).await? {
+            return Ok(found);
+        }
+        Err(CollectorError::Inconsistent(format!(
+            "an endpoint said block {} is no longer {}, another still holds it: that endpoint is \
+             set aside",
+            replaced.number, replaced.kept
+        ))
+        .into())
     }
 
     /// Fetches the heads now.

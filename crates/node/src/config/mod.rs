@@ -17,7 +17,7 @@ mod text;
 
 pub use admin::AdminArgs;
 pub use error::ConfigError;
-pub use l1::{L1Args, L1Config};
+pub use l1::{L1Args, L1Config, L1Trust};
 pub use observe::{LogFormat, ObserveArgs};
 pub use rpc::RpcArgs;
 pub use sink::SinkArgs;
@@ -75,6 +75,8 @@ pub struct NodeArgs {
 pub struct NodeConfig {
     /// L1; `None` in dev mode, where the node starts its own chain.
     pub l1: Option<L1Config>,
+    /// How L1 answers are trusted (dev mode too).
+    pub l1_trust: L1Trust,
     /// First block to read when no checkpoint is stored.
     pub from_block: u64,
     /// How far behind the head to read.
@@ -129,8 +131,10 @@ impl NodeArgs {
             self.admin.vhosts.clone().or(file.admin.vhosts.clone()),
             self.admin.origins.clone().or(file.admin.origins.clone()),
         );
+        let l1 = self.l1.resolve(&file.l1, self.dev)?;
         let config = NodeConfig {
-            l1: self.l1.resolve(&file.l1, self.dev)?,
+            l1: l1.clone(),
+            l1_trust: self.l1.trust(&file.l1, l1.as_ref().map_or(1, |l1| l1.rpc_urls.len()))?,
             from_block: self.l1.from_block.or(file.from_block).unwrap_or(0),
             confirmations: self
                 .l1

@@ -143,7 +143,10 @@ fn the_file_fills_in_under_flags() {
     );
     assert_eq!(config.admin_access.origins, ferry_rpc::Allowed::None);
     let l1 = config.l1.unwrap();
-    assert_eq!((l1.rpc_url.as_str(), l1.chain_id), ("wss://l1.example", Some(11155111)));
+    assert_eq!(
+        (l1.rpc_urls.as_slice(), l1.chain_id),
+        (&["wss://l1.example".to_owned()][..], Some(11155111))
+    );
     assert_eq!(config.from_block, 16, "the flag wins over the file");
     assert_eq!(config.confirmations, Confirmations::Safe);
     assert_eq!(config.poll_interval, Duration::from_millis(250));

@@ -1,0 +1,117 @@
+//! Block headers as ferry reads them (`eth_getBlockByNumber`, batched): what anchors a range,
+//! what its bloom may hold, and its receipts root.
+
+use super::{EVENT_TOPICS, EthereumCollector, anchor::Attempt};
+use crate::CollectorError;
+use alloy::{
+    primitives::{Address, B256, Bloom, BloomInput, U64},
+    providers::Provider,
+    rpc::client::BatchRequest,
+};
+use ferry_primitives::BlockHeader;
+use serde::Deserialize;
+
+/// Headers per JSON-RPC batch: one round trip for a window's worth, small enough for every
+/// provider's batch limit.
+pub(super) const HEADER_BATCH: usize = 50;
+
+/// The fields of `eth_getBlockByNumber` ferry reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RpcHeader {
+    pub(super) number: U64,
+    pub(super) hash: B256,
+    parent_hash: B256,
+    logs_bloom: Bloom,
+    pub(super) receipts_root: B256,
+    timestamp: U64,
+}
+
+impl RpcHeader {
+    pub(super) fn header(&self) -> BlockHeader {
+        BlockHeader { number: self.number.to(), hash: self.hash, parent_hash: self.parent_hash }
+    }
+
+    /// The block's timestamp, in Unix seconds.
+    pub(super) fn timestamp(&self) -> u64 {
+        self.timestamp.to()
+    }
+
+    /// Whether the block may hold a log of `contract` that ferry reads (a message or a
+    /// lifecycle event).
+    pub(super) fn may_hold(&self, contract: Address) -> bool {
+        self.logs_bloom.contains_input(BloomInput::Raw(contract.as_slice()))
+            && EVENT_TOPICS
+                .iter()
+                .any(|topic| self.logs_bloom.contains_input(BloomInput::Raw(topic.as_slice())))
+    }
+}
+
+impl EthereumCollector {
+    /// The headers of `first..=last`, every one of which must exist.
+    pub(super) async fn headers(&self, first: u64, last: u64) -> Result<Vec<RpcHeader>, Attempt> {
+        let numbers: Vec<u64> = (first..=last).collect();
+        let mut headers = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(HEADER_BATCH) {
+            let answers = self.header_batch(chunk).await.map_err(Attempt::Failed)?;
+            for (number, answer) in chunk.iter().zip(answers) {
+                let header = answer.ok_or_else(|| {
+                    Attempt::Inconsistent(format!(
+                        "block {number} was reported safe but does not exist"
+                    ))
+                })?;
+                if header.number.to::<u64>() != *number {
+                    return Err(Attempt::Inconsistent(format!(
+                        "asked for block {number}, got block {}",
+                        header.number
+                    )));
+                }
+                headers.push(header);
+            }
+        }
+        Ok(headers)
+    }
+
+    /// `eth_getBlockByNumber` for each of `numbers`, in one JSON-RPC batch.
+    pub(super) async fn header_batch(
+        &self,
+        numbers: &[u64],
+    ) -> Result<Vec<Option<RpcHeader>>, CollectorError> {
+        let detail = match numbers {
+            [one] => format!("{one}"),
+            _ => format!("{}..={} (batch)", numbers[0], numbers[numbers.len() - 1]),
+        };
+        if let [number] = numbers {
+            let answer = self
+                .request("eth_getBlockByNumber", &detail, numbers.len(), |provider| async move {
+                    provider
+                        .raw_request::<_, Option<RpcHeader>>(
+                            "eth_getBlockByNumber".into(),
+                            (U64::from(*number), false),
+                        )
+                        .await
+                })
+                .await?;
+            return Ok(vec![answer]);
+        }
+        self.request("eth_getBlockByNumber", &detail, numbers.len(), |provider| async move {
+            let mut batch = BatchRequest::new(provider.client());
+            let waiters = numbers
+                .iter()
+                .map(|number| {
+                    batch.add_call::<_, Option<RpcHeader>>(
+                        "eth_getBlockByNumber",
+                        &(U64::from(*number), false),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            batch.send().await?;
+            let mut answers = Vec::with_capacity(waiters.len());
+            for waiter in waiters {
+                answers.push(waiter.await?);
+            }
+            Ok(answers)
+        })
+        .await
+    }
+}
