@@ -9,10 +9,7 @@ mod plot;
 mod process;
 mod proxy;
 mod scenarios;
-mod sink;
-mod startup;
 mod stats;
-mod store_size;
 
 use clap::{Parser, Subcommand};
 
@@ -151,12 +148,14 @@ async fn main() {
         Scenario::Requests => scenarios::requests().await,
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
-        Scenario::Sink { messages, consumers } => sink::sink(messages, &consumers, cli.runs).await,
+        Scenario::Sink { messages, consumers } => {
+            scenarios::sink(messages, &consumers, cli.runs).await
+        }
         Scenario::StoreSize { sizes, messages, before, plot } => {
-            store_size::store_size(&sizes, messages, cli.runs, before.as_deref(), plot.as_deref())
+            scenarios::store_size(&sizes, messages, cli.runs, before.as_deref(), plot.as_deref())
                 .await;
         }
-        Scenario::Startup { messages } => startup::startup(messages, cli.runs).await,
+        Scenario::Startup { messages } => scenarios::startup(messages, cli.runs).await,
         Scenario::Memory { messages, subscribers } => {
             scenarios::memory(messages, subscribers).await;
         }

@@ -141,52 +141,20 @@ async fn fan_out(
     messages: u64,
     consumers: &[usize],
 ) {
-    let nats_url = nats.url();
-    let args = ["--sink.nats-url", nats_url.as_str(), "--sink.stream", "FANOUT"];
-    let node = NodeProcess::start_with(url, chain.contract, 64, &args).await;
-    node.wait_checkpoint(Position::block_start(chain.head + 1)).await;
-    while node.status().await.pipeline.sink.is_none_or(|sink| sink.lag_seq > 0) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let node = published_node(url, chain, nats).await;
     let per_consumer = messages.min(2_000);
     let delivery = "delivery only: ephemeral pull consumers, no acks";
     println!(
         "\n| JetStream consumers, each reading {per_consumer} entries ({delivery}) | delivered messages/s | node CPU s meanwhile | nats-server CPU s |\n| --- | --- | --- | --- |"
     );
-    // Consumers stand for readers on other machines: a connection per 50 of them.
-    let mut streams = Vec::new();
-    for _ in 0..consumers.iter().max().copied().unwrap_or(1).div_ceil(50) {
-        let jetstream = jetstream::new(async_nats::connect(&nats_url).await.unwrap());
-        streams.push(jetstream.get_stream("FANOUT").await.unwrap());
-    }
+    let streams = connect_streams(&nats.url(), consumers).await;
     let nats_pid = nats.pid();
     for &count in consumers {
         let (node_before, nats_before) = (cpu_seconds(node.pid()), cpu_seconds(nats_pid));
         let started = Instant::now();
-        let mut tasks = Vec::with_capacity(count);
-        for index in 0..count {
-            let stream = streams[index / 50].clone();
-            tasks.push(tokio::spawn(async move {
-                // Delivery alone: no acks, as an ordered reader of the log does.
-                let config = pull::Config { ack_policy: AckPolicy::None, ..Default::default() };
-                let consumer = stream.create_consumer(config).await.unwrap();
-                let mut read = 0;
-                while read < per_consumer {
-                    let mut batch = consumer
-                        .fetch()
-                        .max_messages(100)
-                        .expires(Duration::from_secs(5))
-                        .messages()
-                        .await
-                        .unwrap();
-                    while let Some(message) = batch.next().await {
-                        message.unwrap();
-                        read += 1;
-                    }
-                }
-                read
-            }));
-        }
+        let tasks: Vec<_> = (0..count)
+            .map(|index| tokio::spawn(read_stream(streams[index / 50].clone(), per_consumer)))
+            .collect();
         let mut delivered = 0u64;
         for task in tasks {
             delivered += task.await.unwrap();
@@ -199,4 +167,50 @@ async fn fan_out(
             cpu_seconds(nats_pid) - nats_before
         );
     }
+}
+
+/// The release binary with its sink on stream `FANOUT`, once the stream holds the whole log:
+/// the consumers then read a finished stream, and the node has nothing left to publish.
+async fn published_node(url: &str, chain: &BenchChain, nats: &NatsServer) -> NodeProcess {
+    let nats_url = nats.url();
+    let args = ["--sink.nats-url", nats_url.as_str(), "--sink.stream", "FANOUT"];
+    let node = NodeProcess::start_with(url, chain.contract, 64, &args).await;
+    node.wait_checkpoint(Position::block_start(chain.head + 1)).await;
+    while node.status().await.pipeline.sink.is_none_or(|sink| sink.lag_seq > 0) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    node
+}
+
+/// Handles on stream `FANOUT`, one connection per 50 consumers of the largest count:
+/// consumers stand for readers on other machines, which would not share one connection.
+async fn connect_streams(nats_url: &str, consumers: &[usize]) -> Vec<jetstream::stream::Stream> {
+    let mut streams = Vec::new();
+    for _ in 0..consumers.iter().max().copied().unwrap_or(1).div_ceil(50) {
+        let jetstream = jetstream::new(async_nats::connect(nats_url).await.unwrap());
+        streams.push(jetstream.get_stream("FANOUT").await.unwrap());
+    }
+    streams
+}
+
+/// One ephemeral consumer reading `count` entries of `stream`, 100 per fetch, with no acks:
+/// delivery alone, as an ordered reader of the log does. The entries it read.
+async fn read_stream(stream: jetstream::stream::Stream, count: u64) -> u64 {
+    let config = pull::Config { ack_policy: AckPolicy::None, ..Default::default() };
+    let consumer = stream.create_consumer(config).await.unwrap();
+    let mut read = 0;
+    while read < count {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(100)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .unwrap();
+        while let Some(message) = batch.next().await {
+            message.unwrap();
+            read += 1;
+        }
+    }
+    read
 }

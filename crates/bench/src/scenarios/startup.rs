@@ -5,9 +5,9 @@
 use crate::{
     chain::BenchChain,
     process::{ferry_binary, free_addr},
+    scenarios::settle,
     scenarios::start_node,
     stats::summary,
-    store_size::settle,
 };
 use ferry_primitives::Position;
 use ferry_rpc_api::AdminApiClient;
@@ -109,52 +109,92 @@ pub(crate) async fn startup(messages: u64, runs: usize) {
     let chain = BenchChain::with_messages(messages).await;
     let url = chain.anvil.endpoint();
     ferry_binary();
-    let (mut in_process, mut binary, mut listening) = (Vec::new(), Vec::new(), Vec::new());
-    let mut marks: Vec<Vec<(&'static str, f64)>> = Vec::new();
+    let mut times = Times::default();
     for _ in 0..runs {
         settle();
-        let started = Instant::now();
-        let node = start_node(&url, chain.contract, 1_000, Duration::from_secs(1)).await;
-        let head = chain.head;
-        node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
-        in_process.push(started.elapsed().as_secs_f64());
-        node.stop().await;
+        times.in_process.push(in_process_run(&url, &chain).await);
 
         settle();
         let (listen, at_head, run_marks) = binary_run(&url, &chain).await;
-        listening.push(listen);
-        binary.push(at_head);
-        marks.push(run_marks);
+        times.listening.push(listen);
+        times.binary.push(at_head);
+        times.marks.push(run_marks);
     }
-    let median = |values: &[f64]| {
-        let mut values = values.to_vec();
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    let (in_process_median, binary_median) = (median(&in_process), median(&binary));
+    print_totals(&times, &chain, messages, runs);
+    print_marks(&times.marks, runs);
+    print_http_client(runs);
+}
+
+/// Seconds of every run, in run order: the two kinds of run alternate, so both see the same
+/// state of the disk and of Anvil.
+#[derive(Default)]
+struct Times {
+    /// The pipeline in this process, `Store::open` to the checkpoint at the head.
+    in_process: Vec<f64>,
+    /// The release binary, spawn to the checkpoint at the head.
+    binary: Vec<f64>,
+    /// The release binary, spawn to its admin listener answering.
+    listening: Vec<f64>,
+    /// The marks of each binary run's log.
+    marks: Vec<Vec<(&'static str, f64)>>,
+}
+
+/// One run of the pipeline in this process on an empty datadir: seconds to the checkpoint at
+/// the head, the baseline the binary's extra time is measured against.
+async fn in_process_run(url: &str, chain: &BenchChain) -> f64 {
+    let started = Instant::now();
+    let node = start_node(url, chain.contract, 1_000, Duration::from_secs(1)).await;
+    let head = chain.head;
+    node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    node.stop().await;
+    seconds
+}
+
+/// The median of `values`, which are left as they are: the table prints their spread after.
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `median (min..max) ms` of `seconds`.
+fn ms(seconds: &[f64]) -> String {
+    let mut millis: Vec<f64> = seconds.iter().map(|s| s * 1e3).collect();
+    format!("{} ms", summary(&mut millis))
+}
+
+/// The table of the three times, and the binary's extra time over the pipeline in process:
+/// what the binary itself costs, as the medians set it.
+fn print_totals(times: &Times, chain: &BenchChain, messages: u64, runs: usize) {
+    let (in_process_median, binary_median) = (median(&times.in_process), median(&times.binary));
     println!(
         "\n## Start to the head of {messages} messages ({} blocks), {runs} runs\n",
         chain.head
     );
     println!("| what | seconds: median (min..max) |\n| --- | --- |");
-    let ms = |values: &mut Vec<f64>| {
-        let mut millis: Vec<f64> = values.iter().map(|s| s * 1e3).collect();
-        format!("{} ms", summary(&mut millis))
-    };
     println!(
         "| in process: `Store::open` to the checkpoint at the head | {} |",
-        ms(&mut in_process)
+        ms(&times.in_process)
     );
     println!(
         "| release binary: spawn to the checkpoint at the head (admin RPC polled every 1 ms) | {} |",
-        ms(&mut binary)
+        ms(&times.binary)
     );
-    println!("| release binary: spawn to its admin listener answering | {} |", ms(&mut listening));
+    println!(
+        "| release binary: spawn to its admin listener answering | {} |",
+        ms(&times.listening)
+    );
     println!(
         "\nbinary / in process = {:.2} ({:.0} ms more)",
         binary_median / in_process_median,
         (binary_median - in_process_median) * 1e3
     );
+}
+
+/// Where the binary's time goes: the median time of each mark over the runs whose log held
+/// it (a mark missing from every log has no row).
+fn print_marks(marks: &[Vec<(&'static str, f64)>], runs: usize) {
     println!(
         "\n### Where the binary's time goes (log timestamps from spawn, median of {runs} runs)\n"
     );
@@ -168,6 +208,11 @@ pub(crate) async fn startup(messages: u64, runs: usize) {
             println!("| `{mark}` | {:.1} | {what} |", median(&at) * 1e3);
         }
     }
+}
+
+/// What building an HTTP client costs in this process: the part of the binary's first phase
+/// that its log cannot separate from the rest.
+fn print_http_client(runs: usize) {
     let mut tls = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();

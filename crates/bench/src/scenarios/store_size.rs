@@ -14,7 +14,7 @@ use crate::{
     scenarios::{Decode, floor, start_node_in},
     stats::summary,
 };
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use ferry_primitives::{B256, L1Message, Position, Seq, U256};
 use ferry_storage::{BatchWrite, CommitOutcome, FinalityTags, Store, StoreConfig};
 use std::{
@@ -160,48 +160,79 @@ pub(crate) async fn store_size(
         println!("| {from}..{} | {p50:.1} ms | {p99:.1} ms |", from + BUCKET);
     }
     if let Some(path) = plot {
-        let before = before.map(|path| {
-            let text = std::fs::read_to_string(path).unwrap();
-            let parsed: Vec<(u64, f64)> = text
-                .lines()
-                .filter_map(|line| line.split_once(','))
-                .map(|(stored, seconds)| (stored.parse().unwrap(), seconds.parse().unwrap()))
-                .collect();
-            latency_rows(&parsed)
-        });
-        std::fs::write(path, crate::plot::latency_svg(&rows, before.as_deref())).unwrap();
-        eprintln!("wrote {}", path.display());
+        write_plot(path, &rows, before);
     }
 
     let url = chain.anvil.endpoint();
     let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
-    let mut floors = Vec::new();
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); sizes.len() + 1];
+    let mut rates = Rates { floors: Vec::new(), by_size: vec![Vec::new(); sizes.len() + 1] };
     let sizes: Vec<u64> = std::iter::once(0).chain(sizes.iter().copied()).collect();
     for _ in 0..runs {
         settle();
-        let started = Instant::now();
-        let decoded = floor(&provider, chain.contract, chain.head, (50, 4, Decode::Lean)).await;
-        assert_eq!(decoded, messages);
-        floors.push(messages as f64 / started.elapsed().as_secs_f64());
+        rates.floors.push(floor_rate(&provider, &chain, messages).await);
         for (index, &size) in sizes.iter().enumerate() {
-            let dir = tempfile::tempdir().unwrap();
-            if size > 0 {
-                copy_database(&store_dir(size), dir.path());
-            }
-            settle();
-            let started = Instant::now();
-            let node =
-                start_node_in(dir, &url, chain.contract, 1_000, Duration::from_secs(1)).await;
-            let head = chain.head;
-            node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
-            rates[index].push(messages as f64 / started.elapsed().as_secs_f64());
-            assert_eq!(node.store.last_seq().unwrap(), Some(Seq(size + messages - 1)));
-            node.stop().await;
+            rates.by_size[index].push(ingest_rate(&url, &chain, size, messages).await);
         }
     }
+    print_ingest(&sizes, rates, messages, runs);
+    println!("\nchain head: block {}", provider.get_block_number().await.unwrap());
+}
+
+/// The latency chart at `path`, over the latencies of an earlier layout read from `before`
+/// when given: the change of layout shows as two pairs of lines on one scale.
+fn write_plot(path: &Path, rows: &[(u64, f64, f64)], before: Option<&Path>) {
+    let before = before.map(|path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let parsed: Vec<(u64, f64)> = text
+            .lines()
+            .filter_map(|line| line.split_once(','))
+            .map(|(stored, seconds)| (stored.parse().unwrap(), seconds.parse().unwrap()))
+            .collect();
+        latency_rows(&parsed)
+    });
+    std::fs::write(path, crate::plot::latency_svg(rows, before.as_deref())).unwrap();
+    eprintln!("wrote {}", path.display());
+}
+
+/// Messages per second of every run: the floor's, and ferry's into each store size (the
+/// empty store first), in the order of the sizes.
+struct Rates {
+    floors: Vec<f64>,
+    by_size: Vec<Vec<f64>>,
+}
+
+/// The floor's rate over the whole chain, the yardstick each run's ferry rates are read
+/// against: measured in the same run, it shares that run's disk and Anvil.
+async fn floor_rate(provider: &DynProvider, chain: &BenchChain, messages: u64) -> f64 {
+    let started = Instant::now();
+    let decoded = floor(provider, chain.contract, chain.head, (50, 4, Decode::Lean)).await;
+    assert_eq!(decoded, messages);
+    messages as f64 / started.elapsed().as_secs_f64()
+}
+
+/// ferry's rate from process-internal start to the head, into a copy of the store of `size`
+/// messages (none for 0); the disk settled after the copy, so the rate is ferry's alone.
+async fn ingest_rate(url: &str, chain: &BenchChain, size: u64, messages: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    if size > 0 {
+        copy_database(&store_dir(size), dir.path());
+    }
+    settle();
+    let started = Instant::now();
+    let node = start_node_in(dir, url, chain.contract, 1_000, Duration::from_secs(1)).await;
+    let head = chain.head;
+    node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+    let rate = messages as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(node.store.last_seq().unwrap(), Some(Seq(size + messages - 1)));
+    node.stop().await;
+    rate
+}
+
+/// The ingest table: each size's rates beside the floor's, and the ratio of the medians, so
+/// that a slower machine or Anvil does not read as a slower store.
+fn print_ingest(sizes: &[u64], mut rates: Rates, messages: u64, runs: usize) {
     let floor_median = {
-        let mut floors = floors.clone();
+        let mut floors = rates.floors.clone();
         floors.sort_by(f64::total_cmp);
         floors[floors.len() / 2]
     };
@@ -209,9 +240,9 @@ pub(crate) async fn store_size(
     println!("| what | messages/s: median (min..max) | of the floor |\n| --- | --- | --- |");
     println!(
         "| floor: 50-block ranges, 4 in flight, one-pass decoding | {} | 1.00 |",
-        summary(&mut floors)
+        summary(&mut rates.floors)
     );
-    for (size, rates) in sizes.iter().zip(&mut rates) {
+    for (size, rates) in sizes.iter().zip(&mut rates.by_size) {
         let line = summary(rates);
         let median = rates[rates.len() / 2];
         println!(
@@ -219,5 +250,4 @@ pub(crate) async fn store_size(
             median / floor_median
         );
     }
-    println!("\nchain head: block {}", provider.get_block_number().await.unwrap());
 }

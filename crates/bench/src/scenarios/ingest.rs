@@ -1,0 +1,122 @@
+//! `ingest`: N messages from an empty datadir, against the `eth_getLogs` floor.
+
+use super::{Decode, floor, start_node};
+use crate::{
+    chain::BenchChain,
+    stats::{cpu_seconds, summary},
+};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use ferry_primitives::{Position, Seq};
+use std::time::{Duration, Instant};
+
+pub(crate) async fn ingest(messages: u64, ferry_only: bool, runs: usize) {
+    let chain = BenchChain::with_messages(messages).await;
+    let url = chain.anvil.endpoint();
+    let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
+    let bench = Bench { provider, url, chain, messages, runs };
+    let per_transaction = crate::chain::per_transaction(messages);
+    println!(
+        "\n## Ingest: {messages} messages, {} blocks ({per_transaction} per transaction)\n",
+        bench.chain.head
+    );
+    println!(
+        "| what | messages/s: median (min..max) over {runs} runs | CPU s per run: Anvil / this process |\n| --- | --- | --- |"
+    );
+    let mut best_floor = 0.0;
+    for &settings in floor_settings(ferry_only) {
+        let median = bench.floor_row(settings).await;
+        if median > best_floor {
+            best_floor = median;
+        }
+    }
+    let ferry_median = bench.ferry_row().await;
+    if !ferry_only {
+        println!("\nferry / best floor = {:.2}", ferry_median / best_floor);
+    }
+}
+
+/// The floors to measure ferry against, none for `--ferry-only`: alloy's decoding at the
+/// range and concurrency of a plain fetcher, then ferry's, down to the ranges ferry uses.
+fn floor_settings(ferry_only: bool) -> &'static [(u64, usize, Decode)] {
+    if ferry_only {
+        &[]
+    } else {
+        &[
+            (1_000, 1, Decode::Alloy),
+            (1_000, 4, Decode::Alloy),
+            (250, 4, Decode::Alloy),
+            (50, 4, Decode::Alloy),
+            (250, 4, Decode::Lean),
+            (100, 4, Decode::Lean),
+            (50, 4, Decode::Lean),
+        ]
+    }
+}
+
+/// What every row runs against. Fields drop in the order the scenario always dropped them,
+/// Anvil last.
+struct Bench {
+    provider: DynProvider,
+    url: String,
+    chain: BenchChain,
+    messages: u64,
+    runs: usize,
+}
+
+impl Bench {
+    /// CPU seconds of Anvil and of this process: the two share the cores, so a row's rate
+    /// reads with who spent them.
+    fn cpu(&self) -> (f64, f64) {
+        (cpu_seconds(self.chain.anvil.child().id()), cpu_seconds(std::process::id()))
+    }
+
+    /// One floor row, `runs` runs of fetching and decoding every message log; the median rate,
+    /// for the ratio ferry is reported against.
+    async fn floor_row(&self, (range, in_flight, decode): (u64, usize, Decode)) -> f64 {
+        let (chain, messages, runs) = (&self.chain, self.messages, self.runs);
+        let mut rates = Vec::new();
+        let cpu_before = self.cpu();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let decoded =
+                floor(&self.provider, chain.contract, chain.head, (range, in_flight, decode)).await;
+            assert_eq!(decoded, messages);
+            rates.push(messages as f64 / started.elapsed().as_secs_f64());
+        }
+        let cpu_line = cpu_per_run(cpu_before, self.cpu(), runs);
+        let line = summary(&mut rates);
+        println!(
+            "| floor: eth_getLogs, {range}-block ranges, {in_flight} in flight, {decode:?} decoding | {line} | {cpu_line} |"
+        );
+        rates[rates.len() / 2]
+    }
+
+    /// ferry's row, `runs` runs from an empty datadir to the head, each checked to hold every
+    /// message; the median rate.
+    async fn ferry_row(&self) -> f64 {
+        let (chain, messages, runs) = (&self.chain, self.messages, self.runs);
+        let mut rates = Vec::new();
+        let cpu_before = self.cpu();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let node = start_node(&self.url, chain.contract, 1_000, Duration::from_secs(1)).await;
+            let head = chain.head;
+            node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+            rates.push(messages as f64 / started.elapsed().as_secs_f64());
+            assert_eq!(node.store.last_seq().unwrap(), Some(Seq(messages - 1)));
+            node.stop().await;
+        }
+        let cpu_line = cpu_per_run(cpu_before, self.cpu(), runs);
+        let line = summary(&mut rates);
+        println!(
+            "| ferry: empty datadir to the head (max-block-range 1000) | {line} | {cpu_line} |"
+        );
+        rates[rates.len() / 2]
+    }
+}
+
+/// `anvil / this process` CPU seconds per run between two readings.
+fn cpu_per_run(before: (f64, f64), after: (f64, f64), runs: usize) -> String {
+    let runs = runs as f64;
+    format!("{:.2} / {:.2}", (after.0 - before.0) / runs, (after.1 - before.1) / runs)
+}
