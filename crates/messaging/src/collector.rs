@@ -109,6 +109,22 @@ impl Gathered {
     }
 }
 
+/// What one L1 transaction logged, read from its block's receipts once their trie root is the
+/// block header's: what `messaging_refetchTransaction` stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenTransaction {
+    /// The transaction.
+    pub transaction: B256,
+    /// Its block, as the chain holds it now.
+    pub block: BlockHeader,
+    /// The messages it logged, in log order.
+    pub messages: Vec<L1Message>,
+    /// The lifecycle events it logged, in log order, with the block's timestamp.
+    pub events: Vec<LifecycleEvent>,
+    /// Logs with a message topic that do not decode.
+    pub malformed: Vec<MalformedLog>,
+}
+
 /// Where L1 data comes from. The Ethereum implementation is [`EthereumCollector`]; tests
 /// script one.
 ///
@@ -154,6 +170,14 @@ pub trait Collector: Send + Sync + 'static {
         let _ = (number, kept);
         std::future::ready(Ok(true))
     }
+
+    /// What transaction `hash` logged of the contract's events, proven against its block
+    /// (which must be the chain's at its number); `None` when the chain holds no such
+    /// transaction (never mined, or mined in a block a reorg replaced).
+    fn proven_transaction(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<Option<ProvenTransaction>, CollectorError>> + Send;
 
     /// The canonical header of block `number`; `None` if the chain has no such block.
     fn header(

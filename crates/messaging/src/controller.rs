@@ -5,10 +5,13 @@
 use crate::{
     Collector, ControllerError, DrainHandle, DrainRequests, DrainTask, Status,
     blocking::blocking,
+    refetch::{Refetch, TransactionSource},
     stream::DEFAULT_REORG_WINDOW,
     timeline::{BlockClock, Unplaced, first_block_at},
 };
-use ferry_primitives::{ChangeAction, ChangeEffect, Checkpoint, Position, ResolvedTime};
+use ferry_primitives::{
+    B256, ChangeAction, ChangeEffect, Checkpoint, Position, Refetched, ResolvedTime,
+};
 use ferry_storage::{AuditEntry, ChangeMethod, ChangeOrigin, CheckpointWrite, ReorgSummary, Store};
 use std::{
     cmp::Ordering,
@@ -82,6 +85,8 @@ struct Inner {
     reorg_window: AtomicU64,
     /// Where fresh L1 heads and block timestamps come from, once started.
     heads: Mutex<Option<Arc<dyn BlockClock>>>,
+    /// Where refetched transactions are read and proven, once started.
+    transactions: Mutex<Option<Arc<dyn TransactionSource>>>,
 }
 
 impl MessagingController {
@@ -95,6 +100,7 @@ impl MessagingController {
                 changes: tokio::sync::Mutex::new(()),
                 reorg_window: AtomicU64::new(DEFAULT_REORG_WINDOW),
                 heads: Mutex::new(None),
+                transactions: Mutex::new(None),
             }),
         }
     }
@@ -189,6 +195,31 @@ impl MessagingController {
                 TIME_SEARCH_TIMEOUT.as_secs()
             ))),
         }
+    }
+
+    /// Reads L1 transaction `hash`, proves it against its block and stores the messages it
+    /// logged that the node missed (through the normal dedup path; the checkpoint does not
+    /// move), audited under `caller`; with `dry_run`, only says what it would store. Refused
+    /// when the transaction is not on the canonical chain, its block is neither in the
+    /// header window nor final, or the node has not read its block yet.
+    pub async fn refetch_transaction(
+        &self,
+        hash: B256,
+        caller: &str,
+        dry_run: bool,
+    ) -> Result<Refetched, ControllerError> {
+        let source =
+            self.inner.transactions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let drain =
+            self.inner.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let refetch =
+            Refetch { store: &self.inner.store, status: &self.inner.status, source, drain };
+        let refetched = refetch.run(hash, caller, dry_run).await?;
+        if !dry_run {
+            warn!(target: LOG_TARGET, caller, transaction = %hash, stored = refetched.stored,
+                reincluded = refetched.reincluded, "Transaction refetched");
+        }
+        Ok(refetched)
     }
 
     /// The newest `limit` checkpoint changes, newest first.
@@ -322,6 +353,8 @@ impl MessagingController {
         let window = self.inner.reorg_window.load(AtomicOrdering::Relaxed);
         *self.inner.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
             Some(Arc::clone(&collector) as Arc<dyn BlockClock>);
+        *self.inner.transactions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(Arc::clone(&collector) as Arc<dyn TransactionSource>);
         let (store, status) = (self.inner.store.clone(), Arc::clone(&self.inner.status));
         let handle = DrainTask::start(collector, store, status, window)?;
         *drain = Some(handle.requests());

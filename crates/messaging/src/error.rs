@@ -74,6 +74,15 @@ pub enum ControllerError {
         /// Its timestamp.
         head_time: u64,
     },
+    /// A refetch of one transaction was refused (not on the canonical chain, its block not
+    /// trusted yet, not read yet, L1 unavailable); nothing was stored.
+    #[error("cannot refetch transaction {transaction}: {reason}; nothing was stored")]
+    RefetchRefused {
+        /// The transaction.
+        transaction: alloy::primitives::B256,
+        /// Why.
+        reason: String,
+    },
     /// A rewind by time needs L1's block timestamps, and L1 could not give them.
     #[error("cannot resolve time {requested} to a block: {reason}; nothing was changed")]
     TimeUnresolved {

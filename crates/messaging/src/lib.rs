@@ -27,13 +27,14 @@ mod error;
 mod ethereum;
 mod halt;
 mod nonces;
+mod refetch;
 mod status;
 mod stream;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 mod timeline;
 
-pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog};
+pub use collector::{Collector, Confirmations, Gathered, Heads, MalformedLog, ProvenTransaction};
 pub use controller::{CheckpointChange, CheckpointPreview, MessagingController};
 pub use drain::{DrainExit, DrainHandle, DrainRequest, DrainRequests, DrainTask, RewindError};
 pub use error::{CollectorError, ControllerError, StreamError};

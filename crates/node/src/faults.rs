@@ -5,8 +5,8 @@
 //! - `FERRY_FAULT_PANIC_AT_BLOCK=N`: the ingestion task panics when it is to read a range
 //!   reaching block `N`, as a bug would.
 
-use ferry_messaging::{Collector, CollectorError, Gathered, Heads};
-use ferry_primitives::{BlockHeader, Position};
+use ferry_messaging::{Collector, CollectorError, Gathered, Heads, ProvenTransaction};
+use ferry_primitives::{B256, BlockHeader, Position};
 use std::future::Future;
 use tracing::warn;
 
@@ -51,6 +51,21 @@ impl<C: Collector> Collector for PanicAtBlock<C> {
 
     fn range_hint(&self) -> Option<u64> {
         self.inner.range_hint()
+    }
+
+    fn confirm_replaced(
+        &self,
+        number: u64,
+        kept: B256,
+    ) -> impl Future<Output = Result<bool, CollectorError>> + Send {
+        self.inner.confirm_replaced(number, kept)
+    }
+
+    fn proven_transaction(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<Option<ProvenTransaction>, CollectorError>> + Send {
+        self.inner.proven_transaction(hash)
     }
 
     fn header(

@@ -90,6 +90,17 @@ pub enum CheckpointCommand {
         #[arg(long, value_name = "CHECKPOINT", value_parser = parse_checkpoint)]
         if_at: Option<Checkpoint>,
     },
+    /// Store what one L1 transaction logged that the node missed: its receipt is read and
+    /// proven against its block (receipts root; the block in the header window or final,
+    /// and read already); the checkpoint does not move.
+    Refetch {
+        /// The transaction hash.
+        #[arg(long = "tx", value_name = "HASH")]
+        transaction: ferry_primitives::B256,
+        /// Show what would be stored; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the newest checkpoint changes.
     History {
         /// How many.
@@ -222,6 +233,31 @@ fn print_change(change: &CheckpointChangeResult) {
     }
 }
 
+fn print_refetched(refetched: &ferry_rpc_api::Refetched) {
+    println!(
+        "transaction {} in block {} ({}): proven against the block's receipts root",
+        refetched.transaction, refetched.block.number, refetched.block.hash
+    );
+    for message in &refetched.messages {
+        let held = message.stored_seq.map_or_else(
+            || "missed by the node".to_owned(),
+            |seq| format!("stored already, seq {seq}"),
+        );
+        println!(
+            "  log {}: message {} nonce {}: {held}",
+            message.log_index, message.hash, message.nonce
+        );
+    }
+    if refetched.dry_run {
+        println!("(dry run: nothing was stored)");
+    } else {
+        println!(
+            "stored {} message(s), included {} again, {} state change(s)",
+            refetched.stored, refetched.reincluded, refetched.state_changes
+        );
+    }
+}
+
 /// `-` for nothing.
 fn or_dash(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
@@ -273,6 +309,28 @@ fn print_status(status: &ferry_rpc_api::NodeStatus) {
     match &p.upstream.last_error {
         Some(error) if !p.upstream.healthy => println!("upstream:        failing: {error}"),
         _ => println!("upstream:        healthy"),
+    }
+    if p.upstreams.len() > 1 {
+        for endpoint in &p.upstreams {
+            println!(
+                "  {} {}{}, head {}, {} requests, {} errors{}",
+                endpoint.url,
+                if endpoint.healthy { "healthy" } else { "failing" },
+                if endpoint.active { ", active" } else { "" },
+                or_dash(endpoint.head),
+                endpoint.requests,
+                endpoint.errors,
+                endpoint
+                    .last_error
+                    .as_ref()
+                    .map(|error| format!(" (last: {error})"))
+                    .unwrap_or_default()
+            );
+        }
+        println!(
+            "L1 answers:      {} disagreements, {} refused as disproven by their block",
+            p.l1_disagreements, p.l1_answers_refused
+        );
     }
 }
 
@@ -328,6 +386,12 @@ async fn checkpoint(action: CheckpointCommand, admin: &AdminTarget) -> Result<()
             let options = ChangeOptions { dry_run, expected: if_at };
             let change = client.reset_checkpoint(Some(options)).await.map_err(error)?;
             if admin.json { print_json(&change) } else { print_change(&change) }
+        }
+        CheckpointCommand::Refetch { transaction, dry_run } => {
+            let options = ferry_rpc_api::RefetchOptions { dry_run };
+            let refetched =
+                client.refetch_transaction(transaction, Some(options)).await.map_err(error)?;
+            if admin.json { print_json(&refetched) } else { print_refetched(&refetched) }
         }
         CheckpointCommand::History { limit } => {
             let history = client.get_checkpoint_history(Some(limit)).await.map_err(error)?;

@@ -24,6 +24,7 @@ mod lifecycle;
 mod message;
 mod position;
 pub mod quantity;
+mod refetch;
 mod seq;
 mod status;
 #[cfg(any(test, feature = "test-utils"))]
@@ -38,6 +39,7 @@ pub use lifecycle::{
 };
 pub use message::{L1Message, Message, Origin, StoredMessage};
 pub use position::{BlockRef, Checkpoint, Position, ShowCheckpoint};
+pub use refetch::{Refetched, RefetchedMessage};
 pub use seq::Seq;
 pub use status::{
     EndpointSnapshot, Halt, HaltCause, NonceGap, Phase, SinkSnapshot, StatusSnapshot,

@@ -7,7 +7,7 @@
 
 use crate::{
     ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, LogPage,
-    MessageLifecycle, NodeStatus, ReadOptions, ReorgEntry,
+    MessageLifecycle, NodeStatus, ReadOptions, RefetchOptions, Refetched, ReorgEntry,
 };
 use ferry_primitives::{B256, Position, StoredMessage};
 use jsonrpsee::proc_macros::rpc;
@@ -37,6 +37,17 @@ pub trait AdminApi {
         &self,
         options: Option<ChangeOptions>,
     ) -> RpcResult<CheckpointChangeResult>;
+
+    /// Reads one L1 transaction's receipt, proves it against its block (receipts root; the
+    /// block in the header window or final, and read already) and stores the messages it
+    /// logged that the node missed, through the normal dedup path; the checkpoint does not
+    /// move. With `{"dryRun": true}` nothing is stored.
+    #[method(name = "refetchTransaction")]
+    async fn refetch_transaction(
+        &self,
+        transaction: B256,
+        options: Option<RefetchOptions>,
+    ) -> RpcResult<Refetched>;
 
     /// The newest checkpoint changes, newest first (default 20, at most 1,000).
     #[method(name = "getCheckpointHistory")]

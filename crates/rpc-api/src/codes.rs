@@ -28,6 +28,11 @@ pub const L1_UNAVAILABLE: i32 = -32053;
 /// a commit or another change moved it since the caller read it. Nothing was changed;
 /// `data` gives both. Read again and decide again.
 pub const CHECKPOINT_MOVED: i32 = -32054;
+/// `messaging_refetchTransaction` was refused: the transaction is not on the canonical chain,
+/// its block is neither in the header window nor final, the node has not read that block
+/// yet, or L1 could not prove it; `data` names the transaction and the reason. Nothing was
+/// stored.
+pub const REFETCH_REFUSED: i32 = -32055;
 /// A subscription was closed because its subscriber could not keep up; `data` says the
 /// last seq delivered and where to resume. Sent as the subscription's error notification.
 pub const SLOW_SUBSCRIBER: i32 = -32060;

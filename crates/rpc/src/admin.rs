@@ -7,8 +7,11 @@ use crate::{
     params::{CallParams, Quantity},
     wire,
 };
-use ferry_primitives::{Checkpoint, Position};
-use ferry_rpc_api::{ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry};
+use ferry_primitives::{B256, Checkpoint, Position};
+use ferry_rpc_api::{
+    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, RefetchOptions,
+    Refetched,
+};
 use jsonrpsee::{Extensions, RpcModule, types::Params};
 use std::sync::Arc;
 
@@ -21,6 +24,7 @@ pub(crate) fn admin_module(context: Context) -> RpcModule<Context> {
     register(&mut module, "messaging_setCheckpoint", set_checkpoint);
     register(&mut module, "messaging_resetCheckpoint", reset_checkpoint);
     register(&mut module, "messaging_getCheckpointHistory", history);
+    register(&mut module, "messaging_refetchTransaction", refetch_transaction);
     module
 }
 
@@ -102,4 +106,16 @@ async fn history(
     }
     let entries = context.controller.history(limit as usize)?;
     Ok(entries.into_iter().map(wire::history_entry).collect())
+}
+
+async fn refetch_transaction(
+    params: Params<'static>,
+    context: Arc<Context>,
+    extensions: Extensions,
+) -> Result<Refetched, RpcError> {
+    let call = CallParams::parse(&params, &["transaction", "options"])?;
+    let transaction: B256 = call.required(0)?;
+    let options: RefetchOptions = call.optional(1)?.unwrap_or_default();
+    let caller = caller(&extensions);
+    Ok(context.controller.refetch_transaction(transaction, &caller, options.dry_run).await?)
 }

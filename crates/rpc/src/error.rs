@@ -60,6 +60,14 @@ pub enum RpcError {
         /// What the store said, naming both.
         message: String,
     },
+    /// A refetch of one transaction was refused.
+    #[error("cannot refetch transaction {transaction}: {reason}; nothing was stored")]
+    RefetchRefused {
+        /// The transaction.
+        transaction: ferry_primitives::B256,
+        /// Why.
+        reason: String,
+    },
     /// The store failed.
     #[error("storage failed, nothing was changed: {0}")]
     Storage(String),
@@ -80,6 +88,9 @@ impl From<ControllerError> for RpcError {
             ) => Self::CheckpointMoved { expected, found, message: error.to_string() },
             ControllerError::Storage(error) => Self::Storage(error.to_string()),
             ControllerError::AlreadyStarted => Self::Internal(error.to_string()),
+            ControllerError::RefetchRefused { transaction, reason } => {
+                Self::RefetchRefused { transaction, reason }
+            }
             ControllerError::TimeBeyondHead { requested, head, head_time } => {
                 Self::TimeBeyondHead { requested, head, head_time }
             }
@@ -119,6 +130,10 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::CheckpointMoved { expected, found, .. } => {
                 (codes::CHECKPOINT_MOVED, Some(json!({ "expected": expected, "found": found })))
             }
+            RpcError::RefetchRefused { transaction, reason } => (
+                codes::REFETCH_REFUSED,
+                Some(json!({ "transaction": transaction, "reason": reason })),
+            ),
             RpcError::Storage(reason) => {
                 (codes::STORAGE_FAILURE, Some(json!({ "reason": reason })))
             }

@@ -156,6 +156,17 @@ pub enum Error {
         /// The checkpoint the store holds.
         found: Checkpoint,
     },
+    /// A refetched transaction is at or after the checkpoint: the node reads it there.
+    #[error(
+        "the log at {position} is at or after the checkpoint {checkpoint}: the node reads it \
+         there; nothing was stored"
+    )]
+    NotReadYet {
+        /// The position of the first such log.
+        position: Position,
+        /// Where reading goes on from.
+        checkpoint: Position,
+    },
     /// A batch handed over with a different number of hashes than messages.
     #[error("batch of {messages} messages came with {hashes} message hashes")]
     HashCountMismatch {

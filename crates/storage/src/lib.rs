@@ -45,7 +45,7 @@ pub use models::{
 };
 pub use store::{
     BatchWrite, CheckpointChanged, CheckpointWrite, CommitOutcome, CommitSummary, DatabaseInfo,
-    ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, SpaceStats, Store,
-    StoreConfig, StoreOptions, StoredEntry, TableStats, Window, WindowRestart,
+    FoundWrite, ReorgOutcome, ReorgSummary, ReorgWrite, SCHEMA_VERSION, Settlement, SpaceStats,
+    Store, StoreConfig, StoreOptions, StoredEntry, TableStats, Window, WindowRestart,
 };
 pub use tables::Table;

@@ -1,8 +1,9 @@
 //! Talking to the drain task: its requests (each carrying its reply), its handle, and how it
 //! ended.
 
+use crate::ProvenTransaction;
 use ferry_primitives::Position;
-use ferry_storage::ReorgSummary;
+use ferry_storage::{ChangeOrigin, CommitSummary, ReorgSummary};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,6 +35,16 @@ pub(super) fn pair() -> (DrainHandle, TaskEnds) {
 /// What the drain task can be asked to do; each request carries its reply.
 #[derive(Debug)]
 pub enum DrainRequest {
+    /// Store what a refetched transaction logged that the node missed; answered with what
+    /// was written, or why nothing was.
+    StoreFound {
+        /// The transaction, proven against its block.
+        proven: ProvenTransaction,
+        /// Who asked, for the audit trail.
+        origin: ChangeOrigin,
+        /// The answer.
+        reply: oneshot::Sender<Result<CommitSummary, String>>,
+    },
     /// Move the cursor to `to`, which the store already holds; answered once it has moved.
     Rewind {
         /// The new cursor.
@@ -89,6 +100,29 @@ impl DrainRequests {
             answer.await.map_err(|_| RewindError::NotRunning)?
         };
         tokio::time::timeout(within, ask).await.unwrap_or(Err(RewindError::TimedOut(within)))
+    }
+}
+
+impl DrainRequests {
+    /// Asks the task to store what refetched transaction `proven` logged that the node
+    /// missed, and waits at most `within` for it.
+    pub(crate) async fn store_found(
+        &self,
+        proven: ProvenTransaction,
+        origin: ChangeOrigin,
+        within: Duration,
+    ) -> Result<CommitSummary, String> {
+        let ask = async {
+            let (reply, answer) = oneshot::channel();
+            self.0
+                .send(DrainRequest::StoreFound { proven, origin, reply })
+                .await
+                .map_err(|_| "the ingestion task is not running".to_owned())?;
+            answer.await.map_err(|_| "the ingestion task stopped".to_owned())?
+        };
+        tokio::time::timeout(within, ask)
+            .await
+            .unwrap_or_else(|_| Err(format!("the ingestion task did not answer within {within:?}")))
     }
 }
 

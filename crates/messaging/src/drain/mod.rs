@@ -2,8 +2,8 @@
 //! batch or reorg, and applies the rewinds the controller asks for.
 
 use crate::{
-    Batch, Collector, DeepReorg, MessageStream, Reorg, Status, StreamError, StreamItem,
-    blocking::blocking, halt,
+    Batch, Collector, DeepReorg, MessageStream, ProvenTransaction, Reorg, Status, StreamError,
+    StreamItem, blocking::blocking, halt,
 };
 use ferry_primitives::{Phase, Position};
 use ferry_storage::{CommitOutcome, CommitSummary, ReorgOutcome, ReorgWrite, Store};
@@ -186,7 +186,37 @@ impl Drain {
                 self.rewind(stream, to, RewindCause::Operator);
                 let _ = reply.send(Ok(()));
             }
+            DrainRequest::StoreFound { proven, origin, reply } => {
+                let _ = reply.send(self.store_found(&proven, &origin));
+            }
         }
+    }
+
+    /// Stores what a refetched transaction logged (between batches: the store has one
+    /// writer), and records it as a commit.
+    fn store_found(
+        &self,
+        proven: &ProvenTransaction,
+        origin: &ferry_storage::ChangeOrigin,
+    ) -> Result<CommitSummary, String> {
+        let write = ferry_storage::FoundWrite {
+            transaction: proven.transaction,
+            messages: &proven.messages,
+            events: &proven.events,
+            origin,
+        };
+        let summary = self.store.store_found(write).map_err(|error| {
+            self.status.record_storage_error();
+            error.to_string()
+        })?;
+        info!(target: LOG_TARGET, transaction = %proven.transaction, block = proven.block.number,
+            stored = summary.stored, reincluded = summary.reincluded,
+            "Stored what a refetched transaction logged");
+        let nonces = proven.messages.iter().map(|l1| l1.message.nonce);
+        // Its malformed logs were counted when the node first moved past them.
+        self.status.record_commit(&summary, nonces, &[]);
+        publish_state_counts(&self.store);
+        Ok(summary)
     }
 
     /// Reads what status says of ingestion from the store: the stored nonces, the last seq,

@@ -31,7 +31,7 @@ mod range;
 mod receipts;
 mod requests;
 
-use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, Status};
+use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, ProvenTransaction, Status};
 use alloy::{
     primitives::{Address, B256},
     providers::Provider,
@@ -294,6 +294,13 @@ impl Collector for EthereumCollector {
         self.endpoints.fail_over(active, &reason);
         self.publish_endpoints();
         Ok(false)
+    }
+
+    async fn proven_transaction(
+        &self,
+        hash: B256,
+    ) -> Result<Option<ProvenTransaction>, CollectorError> {
+        self.prove_transaction(hash).await
     }
 
     async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {

@@ -7,8 +7,9 @@ use super::{
     EVENT_TOPICS, EthereumCollector,
     anchor::Attempt,
     header::RpcHeader,
-    logs::{MessageLog, PlacedLog, place},
+    logs::{MessageLog, PlacedLog, decode, place},
 };
+use crate::{CollectorError, ProvenTransaction};
 use alloy::{
     consensus::proofs::calculate_receipt_root,
     eips::BlockId,
@@ -16,6 +17,7 @@ use alloy::{
     providers::Provider,
     rpc::types::TransactionReceipt,
 };
+use ferry_primitives::Position;
 
 impl EthereumCollector {
     /// The logs of the contract's events in block `header`, read from its receipts once their
@@ -33,6 +35,46 @@ impl EthereumCollector {
             )));
         }
         place(logs, number, number).map_err(Attempt::Inconsistent)
+    }
+
+    /// What transaction `hash` logged, proven: its receipt names a block that is the chain's
+    /// at its number, whose receipts prove out against the header's root.
+    pub(super) async fn prove_transaction(
+        &self,
+        hash: B256,
+    ) -> Result<Option<ProvenTransaction>, CollectorError> {
+        let detail = format!("{hash}");
+        let receipt = self
+            .request("eth_getTransactionReceipt", &detail, 1, |provider| async move {
+                provider.get_transaction_receipt(hash).await
+            })
+            .await?;
+        let Some(receipt) = receipt else { return Ok(None) };
+        let (Some(number), Some(block_hash)) = (receipt.block_number, receipt.block_hash) else {
+            return Ok(None);
+        };
+        let header = self.header_batch(&[number]).await?.pop().flatten();
+        let Some(header) = header.filter(|header| header.hash == block_hash) else {
+            // Mined in a block the chain no longer holds at that number: not canonical.
+            return Ok(None);
+        };
+        let logs = self.proven_logs(&header).await.map_err(|attempt| match attempt {
+            Attempt::Refused(error) | Attempt::Failed(error) => error,
+            Attempt::Inconsistent(reason) => CollectorError::Inconsistent(reason),
+        })?;
+        let logs: Vec<PlacedLog> =
+            logs.into_iter().filter(|log| log.transaction_hash == hash).collect();
+        let mut decoded = decode(logs, Position::block_start(number));
+        for event in &mut decoded.events {
+            event.timestamp = header.timestamp();
+        }
+        Ok(Some(ProvenTransaction {
+            transaction: hash,
+            block: header.header(),
+            messages: decoded.messages,
+            events: decoded.events,
+            malformed: decoded.malformed,
+        }))
     }
 
     /// `eth_getBlockReceipts` of the block with hash `hash`.

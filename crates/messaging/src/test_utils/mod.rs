@@ -5,7 +5,7 @@ mod http;
 
 pub use http::{forward_json, read_http_request, write_json_response};
 
-use crate::{Collector, CollectorError, Gathered, Heads, MalformedLog};
+use crate::{Collector, CollectorError, Gathered, Heads, MalformedLog, ProvenTransaction};
 use alloy::primitives::{Address, B256, U256, keccak256};
 use ferry_primitives::{
     BlockHeader, L1Message, LifecycleEvent, LifecycleKind, Message, Origin, Position,
@@ -445,6 +445,34 @@ impl Collector for ScriptedCollector {
             })
             .collect();
         Ok(Gathered { messages, events, malformed, headers })
+    }
+
+    async fn proven_transaction(
+        &self,
+        hash: B256,
+    ) -> Result<Option<ProvenTransaction>, CollectorError> {
+        self.enter(Call::Header).await?;
+        let script = self.lock();
+        let found = script
+            .blocks
+            .iter()
+            .enumerate()
+            .find(|(_, block)| block.logs.iter().any(|(_, transaction)| *transaction == hash));
+        let Some((number, block)) = found else { return Ok(None) };
+        let number = number as u64;
+        let mut messages = Vec::new();
+        for (index, (log, transaction)) in block.logs.iter().enumerate() {
+            if let (ScriptedLog::Message(message), true) = (log, *transaction == hash) {
+                messages.push(l1_message(message, number, block.hash, *transaction, index));
+            }
+        }
+        Ok(Some(ProvenTransaction {
+            transaction: hash,
+            block: BlockHeader { number, hash: block.hash, parent_hash: block.parent_hash },
+            messages,
+            events: Vec::new(),
+            malformed: Vec::new(),
+        }))
     }
 
     async fn header(&self, number: u64) -> Result<Option<BlockHeader>, CollectorError> {

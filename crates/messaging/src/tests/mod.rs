@@ -4,4 +4,5 @@
 mod ethereum;
 mod harness;
 mod pipeline;
+mod refetch;
 mod reorgs;

@@ -111,3 +111,12 @@ pub struct HistoryEntry {
     /// Set when the change moved reading forward: what it jumped over.
     pub skipped: Option<Skipped>,
 }
+
+/// The options object of `messaging_refetchTransaction`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefetchOptions {
+    /// Store nothing; answer what the call would store.
+    #[serde(default)]
+    pub dry_run: bool,
+}

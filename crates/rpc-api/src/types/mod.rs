@@ -7,13 +7,15 @@ mod checkpoint;
 mod log;
 mod status;
 
-pub use checkpoint::{ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry};
+pub use checkpoint::{
+    ChangeOptions, CheckpointChangeResult, CheckpointTarget, HistoryEntry, RefetchOptions,
+};
 pub use ferry_primitives::{
     Address, B256, BlockRef, ChangeAction, ChangeEffect, Checkpoint, EntryKind, EventAt,
     EventMessage, Finality, Halt, Inclusion, L1Message, Lifecycle, LifecycleKind, LogEntry,
-    Message, MessageLifecycle, MessageState, NonceGap, Origin, Phase, Position, ResolvedTime, Seq,
-    SinkSnapshot, Skipped, StateChange, StateCounts, StatusSnapshot, StoredMessage, U256,
-    UpstreamSnapshot, WindowRestartNote,
+    Message, MessageLifecycle, MessageState, NonceGap, Origin, Phase, Position, Refetched,
+    RefetchedMessage, ResolvedTime, Seq, SinkSnapshot, Skipped, StateChange, StateCounts,
+    StatusSnapshot, StoredMessage, U256, UpstreamSnapshot, WindowRestartNote,
 };
 pub use log::{LogPage, ReadOptions};
 pub use status::{HeaderWindow, NodeStatus, ReorgEntry};

@@ -178,6 +178,17 @@ async fn real_answers_validate_against_the_result_schemas() {
         assert!(answer.get("error").is_none(), "{method} {params}: {answer}");
         assert_valid(&result_schema(method), &answer["result"], &format!("{method} {params}"));
     }
+    // A refetch of a transaction the node stored: a dry run, then for real (nothing new).
+    let stored = node.store.messages_from(ferry_primitives::Seq(0), 1).unwrap();
+    let transaction = format!("{}", stored[0].l1.origin.transaction_hash);
+    for params in [json!([transaction, { "dryRun": true }]), json!({ "transaction": transaction })]
+    {
+        let body = request("messaging_refetchTransaction", params.clone());
+        let answer = node.admin_post(&body).await.json();
+        assert!(answer.get("error").is_none(), "{params}: {answer}");
+        assert_valid(&result_schema("messaging_refetchTransaction"), &answer["result"], "refetch");
+        assert_eq!(answer["result"]["stored"], 0, "{answer}");
+    }
     // Compare-and-set moves back and forth with the checkpoint just read (reading held), then
     // the trail with what the forward move skipped.
     node.caught_up().await;
@@ -235,6 +246,10 @@ async fn every_documented_error_code_can_be_produced() {
                 json!([{ "expected": { "block": 2, "index": 0 } }]),
             ),
         ),
+        (
+            -32055,
+            request("messaging_refetchTransaction", json!([format!("0x{}", "ee".repeat(32))])),
+        ),
     ];
     let mut produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
     produced.insert(i64::from(ferry_rpc_api::codes::SUBSCRIPTION_LIMIT));
@@ -285,7 +300,9 @@ fn the_schemas_reject_answers_the_server_must_not_give() {
         assert!(!position.is_valid(&wrong), "{wrong}");
     }
     let status = validator(&document, "/components/schemas/NodeStatus");
-    let mut example = document["methods"][4]["examples"][0]["result"]["value"].clone();
+    let methods = document["methods"].as_array().unwrap();
+    let status_method = methods.iter().find(|method| method["name"] == "messaging_status").unwrap();
+    let mut example = status_method["examples"][0]["result"]["value"].clone();
     assert!(status.is_valid(&example));
     example["surprise"] = json!(1);
     assert!(!status.is_valid(&example), "unknown fields are refused");

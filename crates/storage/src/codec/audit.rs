@@ -9,6 +9,7 @@ const fn method_code(method: ChangeMethod) -> u8 {
         ChangeMethod::SetCheckpoint => 1,
         ChangeMethod::ResetCheckpoint => 2,
         ChangeMethod::ReorgRewind => 3,
+        ChangeMethod::RefetchTransaction => 4,
     }
 }
 
@@ -17,6 +18,7 @@ const fn method_of(code: u8) -> Option<ChangeMethod> {
         1 => Some(ChangeMethod::SetCheckpoint),
         2 => Some(ChangeMethod::ResetCheckpoint),
         3 => Some(ChangeMethod::ReorgRewind),
+        4 => Some(ChangeMethod::RefetchTransaction),
         _ => None,
     }
 }

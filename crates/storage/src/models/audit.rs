@@ -13,6 +13,9 @@ pub enum ChangeMethod {
     ResetCheckpoint,
     /// The node itself, rewinding below a reorg.
     ReorgRewind,
+    /// `messaging_refetchTransaction`: a transaction's missed messages stored; the
+    /// checkpoint does not move.
+    RefetchTransaction,
 }
 
 impl ChangeMethod {
@@ -22,6 +25,7 @@ impl ChangeMethod {
             Self::SetCheckpoint => "messaging_setCheckpoint",
             Self::ResetCheckpoint => "messaging_resetCheckpoint",
             Self::ReorgRewind => "reorgRewind",
+            Self::RefetchTransaction => "messaging_refetchTransaction",
         }
     }
 }

@@ -184,7 +184,13 @@ impl Store {
         };
         let mut counts = lifecycle::counts(&txn)?;
         let before = counts;
-        self.write_messages(&mut writer, batch, &mut counts, &mut summary)?;
+        let messages = MessagesWrite {
+            messages: batch.messages,
+            hashes: batch.hashes,
+            window_start: batch.headers.first().map_or(u64::MAX, |header| header.number),
+            rewind_to: batch.from,
+        };
+        self.write_messages(&mut writer, messages, &mut counts, &mut summary)?;
         if !batch.events.is_empty() {
             let applied = lifecycle::apply_events(&txn, &mut writer, batch.events, &mut counts)?;
             summary.state_changes = applied.changes;
@@ -200,19 +206,33 @@ impl Store {
     }
 }
 
+/// Messages to write at the end of the log: a batch's, or those a refetched transaction
+/// logged.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MessagesWrite<'a> {
+    pub(super) messages: &'a [L1Message],
+    /// Their hashes, `hashes[i]` being `messages[i].hash()`.
+    pub(super) hashes: &'a [B256],
+    /// The first block whose messages the header window indexes (a reorg inside it finds
+    /// them); `u64::MAX` for none.
+    pub(super) window_start: u64,
+    /// Where reading went on from, for the reorg record of messages found moved.
+    pub(super) rewind_to: Position,
+}
+
 impl Store {
-    /// The batch's messages, in order: one whose hash is not stored under its nonce (which
-    /// finds it exactly, see `index.rs`) gets the next seq; one found again is skipped, or
-    /// included again (see [`EntryWriter::found_again`]).
-    fn write_messages(
+    /// The messages, in order: one whose hash is not stored under its nonce (which finds it
+    /// exactly, see `index.rs`) gets the next seq; one found again is skipped, or included
+    /// again (see [`Rescan::found_again`]).
+    pub(super) fn write_messages(
         &self,
         writer: &mut EntryWriter<'_, '_>,
-        batch: &BatchWrite<'_>,
+        batch: MessagesWrite<'_>,
         counts: &mut ferry_primitives::StateCounts,
         summary: &mut CommitSummary,
     ) -> Result<()> {
         let txn = writer.txn;
-        let window_start = batch.headers.first().map_or(u64::MAX, |header| header.number);
+        let window_start = batch.window_start;
         let mut value = Vec::new();
         let mut held_nonces = Vec::new();
         let mut frontier = index::NonceFrontier::read(txn)?;
@@ -252,7 +272,7 @@ impl Store {
             if stored >= summary.first_seq {
                 // The same message twice in one answer: the first is the one stored.
                 summary.skipped += 1;
-            } else if rescan.found_again(writer, stored, l1, batch, window_start)? {
+            } else if rescan.found_again(writer, stored, l1, batch.rewind_to, window_start)? {
                 held_nonces.push(l1.message.nonce);
                 summary.reincluded += 1;
             } else {
@@ -280,7 +300,7 @@ impl Rescan {
         writer: &mut EntryWriter<'_, '_>,
         seq: Seq,
         l1: &L1Message,
-        batch: &BatchWrite<'_>,
+        rewind_to: Position,
         window_start: u64,
     ) -> Result<bool> {
         let txn = writer.txn;
@@ -300,7 +320,7 @@ impl Rescan {
                 return Ok(false);
             }
             None => {
-                let reorg = self.moved_reorg(writer, batch)?;
+                let reorg = self.moved_reorg(writer, rewind_to)?;
                 txn.delete::<tables::WindowMessages>(&(record.l1.origin.block_number, seq))?;
                 let removed = NoticeRecord {
                     kind: NoticeKind::Removed,
@@ -331,14 +351,14 @@ impl Rescan {
         Ok(true)
     }
 
-    fn moved_reorg(&mut self, writer: &EntryWriter<'_, '_>, batch: &BatchWrite<'_>) -> Result<u64> {
+    fn moved_reorg(&mut self, writer: &EntryWriter<'_, '_>, rewind_to: Position) -> Result<u64> {
         if let Some(id) = self.moved_reorg {
             return Ok(id);
         }
         let record = ReorgRecord {
             at_millis: unix_millis(),
             cause: ReorgCause::Moved,
-            rewind_to: batch.from,
+            rewind_to,
             common_ancestor: None,
             old_tip: None,
             orphaned: 0,

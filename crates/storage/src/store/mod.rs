@@ -20,6 +20,7 @@ mod lifecycle;
 mod meta;
 mod nonces;
 mod reads;
+mod refetch;
 mod reorg;
 mod window;
 
@@ -27,6 +28,7 @@ pub use checkpoint::{CheckpointChanged, CheckpointWrite};
 pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
 pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
 pub use reads::{Settlement, StoredEntry, Window};
+pub use refetch::FoundWrite;
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
 pub use window::WindowRestart;
 

@@ -1166,6 +1166,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
     assert_eq!(window(&store), Some((5, 6)));
 }
 mod lifecycle;
+mod refetch;
 
 #[test]
 fn a_read_only_open_reads_everything_and_says_what_each_table_holds() {
