@@ -1,7 +1,8 @@
 //! An L1 endpoint a test steers: an HTTP JSON-RPC proxy in front of one or more Anvils that
 //! routes each method to a backend of the test's choice (two load-balanced backends at
-//! different heads) and holds the requests or answers the test names until it releases them
-//! (a reorg between two requests of one gather).
+//! different heads), holds the requests or answers the test names until it releases them
+//! (a reorg between two requests of one gather), rewrites the answers it names (a provider
+//! that drops or forges logs), and goes down and up again (an endpoint outage).
 
 use alloy::transports::http::reqwest;
 use ferry_messaging::test_utils::{forward_json, read_http_request, write_json_response};
@@ -53,6 +54,9 @@ impl Gate {
 
 type Matcher = Box<dyn Fn(&Value) -> bool + Send + Sync>;
 
+/// Changes the `result` of a call the matcher accepts.
+type Edit = Box<dyn Fn(&Value, &mut Value) + Send + Sync>;
+
 struct Hold {
     matches: Matcher,
     at: HoldAt,
@@ -64,6 +68,9 @@ struct State {
     upstreams: Vec<String>,
     routes: HashMap<String, usize>,
     holds: Vec<Hold>,
+    rewrites: Vec<(Matcher, Edit)>,
+    /// Every connection is closed unanswered.
+    down: bool,
 }
 
 pub(crate) struct L1Proxy {
@@ -117,6 +124,26 @@ impl L1Proxy {
         self.state.lock().unwrap().routes.clear();
     }
 
+    /// Rewrites the answer to every call that `matches` accepts: `edit` gets the call and its
+    /// `result`.
+    pub(crate) fn rewrite(
+        &self,
+        matches: impl Fn(&Value) -> bool + Send + Sync + 'static,
+        edit: impl Fn(&Value, &mut Value) + Send + Sync + 'static,
+    ) {
+        self.state.lock().unwrap().rewrites.push((Box::new(matches), Box::new(edit)));
+    }
+
+    /// Answers truthfully again.
+    pub(crate) fn stop_rewriting(&self) {
+        self.state.lock().unwrap().rewrites.clear();
+    }
+
+    /// Closes every connection unanswered (`true`), or serves again.
+    pub(crate) fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
     /// Holds calls that `matches` accepts at `at`, until the returned gate is released.
     pub(crate) fn hold(
         &self,
@@ -140,6 +167,9 @@ async fn serve(socket: TcpStream, client: reqwest::Client, state: Arc<Mutex<Stat
         };
         let (upstream, hold) = {
             let state = state.lock().unwrap();
+            if state.down {
+                return;
+            }
             let method = calls.first().and_then(|call| call["method"].as_str()).unwrap_or("");
             let upstream = state.upstreams[state.routes.get(method).copied().unwrap_or(0)].clone();
             let hold = state
@@ -156,8 +186,40 @@ async fn serve(socket: TcpStream, client: reqwest::Client, state: Arc<Mutex<Stat
         if let Some((HoldAt::Answer, gate)) = &hold {
             gate.pass().await;
         }
+        let answer = rewrite(&state, &calls, answer);
         if !write_json_response(reader.get_mut(), status, &answer).await {
             return;
         }
     }
+}
+
+/// `answer` (one call's, or a batch's by id) with the proxy's rewrites applied.
+fn rewrite(state: &Mutex<State>, calls: &[Value], answer: Vec<u8>) -> Vec<u8> {
+    let state = state.lock().unwrap();
+    let edits: Vec<(&Value, &Edit)> = calls
+        .iter()
+        .flat_map(|call| {
+            state
+                .rewrites
+                .iter()
+                .filter(|(matches, _)| matches(call))
+                .map(move |(_, edit)| (call, edit))
+        })
+        .collect();
+    if edits.is_empty() {
+        return answer;
+    }
+    let Ok(mut parsed) = serde_json::from_slice::<Value>(&answer) else { return answer };
+    let mut answers: Vec<&mut Value> = match &mut parsed {
+        Value::Array(answers) => answers.iter_mut().collect(),
+        answer => vec![answer],
+    };
+    for (call, edit) in edits {
+        if let Some(answer) = answers.iter_mut().find(|answer| answer["id"] == call["id"])
+            && let Some(result) = answer.get_mut("result")
+        {
+            edit(call, result);
+        }
+    }
+    serde_json::to_vec(&parsed).unwrap()
 }

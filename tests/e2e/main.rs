@@ -8,6 +8,7 @@ mod l1proxy;
 mod lifecycle;
 mod node;
 mod outages;
+mod providers;
 mod reorgs;
 mod scenarios;
 mod sink;

@@ -27,7 +27,10 @@ use jsonrpsee::http_client::HttpClient;
 use std::{collections::HashMap, time::Duration};
 
 /// Every `LogMessageToL2` of `contract` on the chain now, by message hash: origin and fee.
-async fn canonical(provider: &DynProvider, contract: Address) -> HashMap<B256, (Origin, U256)> {
+pub(crate) async fn canonical(
+    provider: &DynProvider,
+    contract: Address,
+) -> HashMap<B256, (Origin, U256)> {
     let filter = Filter::new()
         .address(contract)
         .event_signature(LogMessageToL2::SIGNATURE_HASH)
@@ -87,7 +90,7 @@ impl Consumer {
 
 /// A consumer applying the whole log holds exactly the chain's messages at their origins;
 /// every message the contract holds is recorded there as `fee + 1`, every orphaned one is not.
-async fn assert_consumers_hold_the_chain(ferry: &Ferry, contract: &Messaging) {
+pub(crate) async fn assert_consumers_hold_the_chain(ferry: &Ferry, contract: &Messaging) {
     let chain = canonical(contract.provider(), *contract.address()).await;
     let mut consumer = Consumer::default();
     consumer.pull(ferry).await;
@@ -144,7 +147,12 @@ pub(crate) async fn send(provider: &DynProvider, tx: TransactionRequest) -> u64 
 }
 
 /// The node on `url` (HTTP, polled every 50 ms).
-fn ferry_on(url: &str, contract: Address, datadir: &std::path::Path, extra: &[&str]) -> Ferry {
+pub(crate) fn ferry_on(
+    url: &str,
+    contract: Address,
+    datadir: &std::path::Path,
+    extra: &[&str],
+) -> Ferry {
     let contract = contract.to_string();
     let mut args = vec!["--l1.rpc-url", url, "--l1.contract", &contract, "--poll-interval", "50ms"];
     args.extend_from_slice(extra);

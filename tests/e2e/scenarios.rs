@@ -76,7 +76,7 @@ async fn caught_up_behind(
         .await
 }
 
-fn admin(ferry: &Ferry) -> HttpClient {
+pub(crate) fn admin(ferry: &Ferry) -> HttpClient {
     HttpClient::builder().build(format!("http://{}", ferry.admin)).unwrap()
 }
 

@@ -106,7 +106,7 @@ impl MessagingController {
     }
 
     /// Keeps the headers of at least `blocks` blocks below the head (see
-    /// [`MessageStream::with_reorg_window`]) in the task [`Self::start`] starts.
+    /// [`crate::MessageStream::with_reorg_window`]) in the task [`Self::start`] starts.
     pub fn with_reorg_window(self, blocks: u64) -> Self {
         self.inner.reorg_window.store(blocks, AtomicOrdering::Relaxed);
         self

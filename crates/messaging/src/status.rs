@@ -378,7 +378,7 @@ impl Status {
         metrics::gauge!("ferry_ingestion_halted").set(if halted { 1.0 } else { 0.0 });
     }
 
-    /// After how many disagreements in a row (quorum mode) ingestion shows as halted.
+    /// After how many disagreements in a row ingestion shows as halted.
     pub(crate) fn set_disagreement_limit(&self, limit: u32) {
         lock(&self.disagreeing).limit = limit.max(1);
     }
@@ -397,7 +397,7 @@ impl Status {
                 cause: HaltCause::EndpointsDisagree,
                 reason: format!(
                     "the L1 endpoints disagreed {} times in a row; nothing is committed from a \
-                     minority answer, and reading goes on by itself once a quorum agrees; \
+                     minority answer, and reading goes on by itself once enough of them agree; \
                      check the endpoints (messaging_status.upstreams) and remove the one on \
                      another chain; last: {reason}",
                     disagreeing.in_a_row

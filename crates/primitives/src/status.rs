@@ -107,8 +107,9 @@ pub enum HaltCause {
     ReorgBeyondWindow,
     /// A reorg replaced a block at or below the finalized one.
     ReorgBelowFinalized,
-    /// The L1 endpoints kept giving different answers (quorum mode): nothing is committed
-    /// from a minority answer; ingestion goes on by itself once a quorum agrees again.
+    /// The L1 endpoints kept giving different answers (no quorum, or in failover no majority
+    /// behind the active endpoint's newest block): nothing is committed from a minority
+    /// answer; ingestion goes on by itself once enough of them agree again.
     EndpointsDisagree,
 }
 

@@ -126,7 +126,7 @@ impl DrainRequests {
     }
 }
 
-/// A [`DrainTask`]: stop it, wait for it, send it requests.
+/// A [`super::DrainTask`]: stop it, wait for it, send it requests.
 #[derive(Debug)]
 pub struct DrainHandle {
     requests: DrainRequests,

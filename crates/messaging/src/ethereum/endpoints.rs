@@ -26,6 +26,11 @@ use std::{
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::warn;
 
+/// How long an endpoint the others outvoted is not chosen to answer: it may be on another
+/// chain (or behind a load balancer that is), and its next answers are asked of the others
+/// anyway once it answers again.
+const OUTVOTED_FOR: Duration = Duration::from_secs(60);
+
 /// The largest WebSocket message accepted from a provider. An `eth_getLogs` answer comes as
 /// one message, and tungstenite's default (16 MiB) is smaller than the first answer on a
 /// dense chain (62 blocks of 1,000 messages is 60 MiB): the connection would drop and be
@@ -116,6 +121,8 @@ pub(super) struct Endpoint {
 #[derive(Debug, Default)]
 struct Health {
     unhealthy: bool,
+    /// Until when it is not chosen: the other endpoints outvoted it.
+    outvoted_until: Option<std::time::Instant>,
     head: Option<u64>,
     last_error: Option<(String, u64)>,
     requests: u64,
@@ -178,8 +185,19 @@ impl Endpoint {
         self.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(super) fn healthy(&self) -> bool {
-        !self.health().unhealthy
+    /// Healthy, and not outvoted lately: one failover may choose.
+    pub(super) fn trusted(&self) -> bool {
+        let health = self.health();
+        !health.unhealthy
+            && health.outvoted_until.is_none_or(|until| std::time::Instant::now() >= until)
+    }
+
+    /// Marks it outvoted by the others, with `reason`: not chosen for [`OUTVOTED_FOR`].
+    pub(super) fn record_outvoted(&self, reason: String) {
+        let mut health = self.health();
+        health.outvoted_until = Some(std::time::Instant::now() + OUTVOTED_FOR);
+        health.errors += 1;
+        health.last_error = Some((reason, unix_millis()));
     }
 
     pub(super) fn head(&self) -> Option<u64> {
@@ -253,7 +271,7 @@ impl Endpoints {
         self.list[from].record_error(reason.to_owned());
         let next = (1..count)
             .map(|step| (from + step) % count)
-            .find(|index| self.list[*index].healthy())
+            .find(|index| self.list[*index].trusted())
             .unwrap_or((from + 1) % count);
         self.switch(from, next, reason);
         next
@@ -272,13 +290,14 @@ impl Endpoints {
             .increment(1);
     }
 
-    /// After a round of heads: back to the first endpoint when it is healthy and not behind,
-    /// or away from the active one when its head lags the best by more than allowed.
+    /// After a round of heads: back to the first endpoint when it is healthy, not behind and
+    /// not outvoted lately, or away from the active one when its head lags the best by more
+    /// than allowed.
     pub(super) fn rebalance(&self) {
         let best = self.list.iter().filter_map(Endpoint::head).max();
         let Some(best) = best else { return };
         let fresh = |endpoint: &Endpoint| {
-            endpoint.healthy()
+            endpoint.trusted()
                 && endpoint.head().is_some_and(|head| head + self.max_head_lag >= best)
         };
         let active = self.active();

@@ -70,7 +70,7 @@ impl EthereumCollector {
             *probed = Some(Instant::now());
         }
         let answers = self
-            .ask_each("eth_blockNumber", "probe", |provider| async move {
+            .ask_each("eth_blockNumber", "probe", None, |provider| async move {
                 provider.get_block_number().await
             })
             .await;
@@ -89,7 +89,7 @@ impl EthereumCollector {
     /// latest blocks, then that block as a quorum gives it.
     async fn quorum_latest(&self, quorum: usize) -> Result<Option<RpcHeader>, CollectorError> {
         let answers = self
-            .ask_each("eth_blockNumber", "latest", |provider| async move {
+            .ask_each("eth_blockNumber", "latest", None, |provider| async move {
                 provider.get_block_number().await
             })
             .await;
@@ -127,7 +127,7 @@ impl EthereumCollector {
         quorum: usize,
     ) -> Result<Option<RpcHeader>, CollectorError> {
         let answers = self
-            .ask_each("eth_getBlockByNumber", tag, |provider| async move {
+            .ask_each("eth_getBlockByNumber", tag, None, |provider| async move {
                 provider
                     .raw_request::<_, Option<RpcHeader>>(
                         "eth_getBlockByNumber".into(),

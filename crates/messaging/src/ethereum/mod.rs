@@ -7,8 +7,9 @@
 //! request (three requests for an empty block), which suits neither catch-up nor ferry's own
 //! anchoring over ranges, so they are not used.
 //!
-//! Several endpoints (`endpoints.rs`): failover or quorum; a gather's logs are proven against
-//! its blocks' blooms or receipts (`anchor.rs`, `receipts.rs`).
+//! Several endpoints (`endpoints.rs`): failover, with second opinions on what the active one
+//! says of the chain (`second_opinion.rs`), or quorum; a gather's logs are proven against its
+//! blocks' blooms or receipts (`anchor.rs`, `receipts.rs`).
 //!
 //! Retries: every request is retried with exponential backoff and jitter (the `backon` crate)
 //! while the error is transient, and each wait is reported to [`Status`] so operators can see
@@ -30,6 +31,7 @@ mod logs;
 mod range;
 mod receipts;
 mod requests;
+mod second_opinion;
 
 use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, ProvenTransaction, Status};
 use alloy::{
@@ -222,7 +224,11 @@ impl Collector for EthereumCollector {
         loop {
             let blocks = self.lock_range().blocks();
             let last = to_block.min(from.block.saturating_add(blocks - 1));
-            match self.gather_anchored(from, last, headers_from).await {
+            let attempt = match self.gather_anchored(from, last, headers_from).await {
+                Ok(gathered) => self.cross_check(gathered.last_block()).await.map(|()| gathered),
+                Err(failed) => Err(failed),
+            };
+            match attempt {
                 Ok(gathered) => {
                     // A malformed log counts with no payload.
                     let payloads = gathered.messages.iter().map(|l1| l1.message.payload.len());
@@ -263,37 +269,7 @@ impl Collector for EthereumCollector {
     }
 
     async fn confirm_replaced(&self, number: u64, kept: B256) -> Result<bool, CollectorError> {
-        if self.endpoints.list.len() == 1 || self.endpoints.mode != L1Mode::Failover {
-            return Ok(true);
-        }
-        let active = self.endpoints.active();
-        let answers = self
-            .ask_each(
-                "eth_getBlockByNumber",
-                &format!("{number} (second opinion)"),
-                |provider| async move {
-                    provider
-                        .raw_request::<_, Option<header::RpcHeader>>(
-                            "eth_getBlockByNumber".into(),
-                            (alloy::primitives::U64::from(number), false),
-                        )
-                        .await
-                },
-            )
-            .await;
-        let still_kept = answers.iter().find(|(index, answer)| {
-            *index != active && matches!(answer, Ok(Some(header)) if header.hash == kept)
-        });
-        self.publish_endpoints();
-        let Some((other, _)) = still_kept else { return Ok(true) };
-        let reason = format!(
-            "it says block {number} is no longer {kept}, which {} and the header window still hold",
-            self.endpoints.list[*other].name
-        );
-        self.status.record_contradiction();
-        self.endpoints.fail_over(active, &reason);
-        self.publish_endpoints();
-        Ok(false)
+        self.confirm_replaced_with_others(number, kept).await
     }
 
     async fn proven_transaction(

@@ -223,13 +223,14 @@ impl EthereumCollector {
         Err(RequestError::Disagreement(reason))
     }
 
-    /// `call` against every endpoint at once, once each, bounded by the request timeout: each
-    /// endpoint's answer, by index. For what endpoints may tell differently without lying
-    /// (their heads), and for probing their health.
+    /// `call` against every endpoint at once (but `skip`), once each, bounded by the request
+    /// timeout: each endpoint's answer, by index. For what endpoints may tell differently
+    /// without lying (their heads), for probing their health, and for second opinions.
     pub(super) async fn ask_each<T, F, Fut>(
         &self,
         method: &'static str,
         detail: &str,
+        skip: Option<usize>,
         mut call: F,
     ) -> Vec<(usize, Result<T, TransportError>)>
     where
@@ -242,6 +243,7 @@ impl EthereumCollector {
             .list
             .iter()
             .enumerate()
+            .filter(|(index, _)| Some(*index) != skip)
             .map(|(index, endpoint)| {
                 let answer = tokio::time::timeout(timeout, call(endpoint.provider.clone()));
                 async move { (index, answer.await) }

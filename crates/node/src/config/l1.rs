@@ -57,8 +57,9 @@ pub struct L1Args {
     )]
     pub verify_logs: Option<VerifyLogs>,
 
-    /// Disagreements in a row after which quorum mode shows ingestion halted (it goes on by
-    /// itself once a quorum agrees). [default: 10]
+    /// Disagreements in a row between the endpoints (no quorum; in failover, no majority
+    /// behind the active endpoint) after which ingestion shows halted (it goes on by itself
+    /// once enough of them agree). [default: 10]
     #[arg(id = "l1_disagreement_halt", long = "l1.disagreement-halt", env = "FERRY_L1_DISAGREEMENT_HALT", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub disagreement_halt: Option<u32>,
 
