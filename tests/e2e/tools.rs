@@ -32,7 +32,9 @@ fn verify(l1: &str, source: &[&str], extra: &[&str]) -> (bool, Value) {
 /// The report's categories that hold findings, and the findings' nonces in each.
 fn found(report: &Value) -> Vec<(&'static str, Vec<u64>)> {
     let mut found = Vec::new();
-    for category in ["missing", "extra", "mismatched", "orphaned", "contractState", "nonceGaps"] {
+    let categories =
+        ["missing", "extra", "mismatched", "orphaned", "contractState", "nonceGaps", "unproven"];
+    for category in categories {
         let findings = report[category].as_array().unwrap();
         if findings.is_empty() {
             continue;
@@ -80,6 +82,10 @@ async fn verify_passes_on_a_correct_store_and_names_each_damage_as_its_category(
     let (passed, report) = verify(&l1, &offline, &[]);
     assert!(passed, "a correct store, read while the node runs: {report}");
     assert_eq!((report["checked"].as_u64(), report["onL1"].as_u64()), (Some(6), Some(6)));
+    // Every message proven against its block's receipts root (one block each).
+    let (passed, report) = verify(&l1, &offline, &["--proofs"]);
+    assert!(passed, "a correct store proves out: {report}");
+    assert_eq!(report["provenBlocks"].as_u64(), Some(6), "{report}");
     let public = format!("http://{}", ferry.public);
     let (passed, report) = verify(&l1, &["--rpc.url", &public], &[]);
     assert!(passed, "a correct store, read through the node: {report}");
@@ -111,6 +117,11 @@ async fn verify_passes_on_a_correct_store_and_names_each_damage_as_its_category(
     assert_eq!(found(&report), [("mismatched", vec![2])], "{report}");
     let fields = &report["mismatched"][0]["fields"];
     assert_eq!(fields, &serde_json::json!(["payload", "hash"]), "{report}");
+    // Its block's receipts do not hold it as stored.
+    let (_, report) = verify(&l1, &source, &["--proofs"]);
+    assert_eq!(found(&report), [("mismatched", vec![2]), ("unproven", vec![2])], "{report}");
+    let reason = report["unproven"][0]["fields"][0].as_str().unwrap();
+    assert!(reason.contains("proven receipts"), "{report}");
 
     // A message from another chain, stored after the others: extra.
     let damaged = copy_of(datadir.path());
@@ -138,6 +149,11 @@ async fn verify_passes_on_a_correct_store_and_names_each_damage_as_its_category(
     let (passed, report) = verify(&l1, &source, &[]);
     assert!(!passed);
     assert_eq!(found(&report), [("extra", vec![6])], "{report}");
+    // Its block is not the one L1 holds at that number.
+    let (_, report) = verify(&l1, &source, &["--proofs"]);
+    assert_eq!(found(&report), [("extra", vec![6]), ("unproven", vec![6])], "{report}");
+    let reason = report["unproven"][0]["fields"][0].as_str().unwrap();
+    assert!(reason.contains("not the stored"), "{report}");
 
     // A message deleted below where a resumed verify starts: a nonce gap, and nothing else.
     let damaged = copy_of(datadir.path());

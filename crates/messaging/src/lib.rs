@@ -39,7 +39,8 @@ pub use controller::{CheckpointChange, CheckpointPreview, MessagingController};
 pub use drain::{DrainExit, DrainHandle, DrainRequest, DrainRequests, DrainTask, RewindError};
 pub use error::{CollectorError, ControllerError, StreamError};
 pub use ethereum::{
-    EthereumCollector, EthereumConfig, L1Mode, LogMessageToL2, MessageLog, VerifyLogs, redact,
+    EthereumCollector, EthereumConfig, L1Mode, LogMessageToL2, MessageLog, VerifyLogs,
+    proven_messages, redact,
 };
 pub use nonces::NonceTracker;
 pub use status::Status;

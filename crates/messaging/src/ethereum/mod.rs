@@ -49,6 +49,7 @@ use ferry_primitives::{BlockHeader, Position};
 use heads::Tags;
 pub use logs::MessageLog;
 use range::{AdaptiveRange, AnswerSize};
+pub use receipts::proven_messages;
 use std::{
     sync::{Arc, Mutex},
     time::Duration,

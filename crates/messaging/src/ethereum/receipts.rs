@@ -106,6 +106,25 @@ impl EthereumCollector {
     }
 }
 
+/// The messages `contract` logged in the block with `block_hash` at `number`, read from its
+/// receipts (all of them, in order) once their trie root is `receipts_root` (the header's):
+/// for `ferry verify --proofs`, which checks a store the same way the node reads.
+pub fn proven_messages(
+    receipts: &[TransactionReceipt],
+    (number, block_hash): (u64, B256),
+    receipts_root: B256,
+    contract: alloy::primitives::Address,
+) -> Result<Vec<ferry_primitives::L1Message>, String> {
+    let (root, logs) = prove(receipts, block_hash, contract)?;
+    if root != receipts_root {
+        return Err(format!(
+            "the receipts of block {number} rebuild root {root}, its header says {receipts_root}"
+        ));
+    }
+    let placed = place(logs, number, number)?;
+    Ok(decode(placed, Position::block_start(number)).messages)
+}
+
 /// The trie root of `receipts` (all of block `block_hash`, in order), and the logs of
 /// `contract`'s events among them as `eth_getLogs` would give them.
 pub(super) fn prove(

@@ -47,6 +47,14 @@ pub(super) fn l1_failed(
     move |error| CommandError::Verify(format!("L1 {what} failed: {error}"))
 }
 
+/// Like [`l1_failed`], naming the block asked for.
+pub(super) fn l1_failed_at(
+    what: &'static str,
+    block: u64,
+) -> impl Fn(alloy::transports::TransportError) -> CommandError {
+    move |error| CommandError::Verify(format!("L1 {what} of block {block} failed: {error}"))
+}
+
 /// A message logged on L1.
 #[derive(Debug, Clone)]
 pub(super) struct Logged {

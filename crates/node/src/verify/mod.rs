@@ -5,6 +5,9 @@
 //! stored that L1 does not hold, the contract's `l1ToL2Messages(hash)` agreeing with each
 //! message's state, and the nonce sequence without gaps.
 //!
+//! With `--proofs`, each stored message is also proven against its block: the block's receipts
+//! rebuild its header's `receiptsRoot` and hold the message as stored (`proofs.rs`).
+//!
 //! L1 checks apply to the scanned blocks: from the start block (or from the block of the
 //! first message checked, with `--from-seq`) to the checkpoint. The nonce check applies to
 //! every stored message. Requests are paced at `--max-rps`; a progress bar shows on a
@@ -22,12 +25,13 @@ use std::{collections::HashMap, path::PathBuf};
 
 mod holdings;
 mod l1;
+mod proofs;
 mod report;
 
 pub use report::{Finding, NonceRun, VerifyReport};
 
 use holdings::{Holdings, Stored, from_datadir, from_node};
-use l1::{L1, Logged, scan, scan_range};
+use l1::{L1, Logged, l1_failed_at, scan, scan_range};
 use report::{print_report, progress_bar};
 
 /// `ferry verify` options.
@@ -53,6 +57,11 @@ pub struct VerifyArgs {
     /// Blocks per `eth_getLogs` request.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub block_range: u64,
+    /// Also prove each stored message against its block: its receipts (`eth_getBlockReceipts`)
+    /// must rebuild the header's `receiptsRoot` and hold the message as stored. Two requests
+    /// per block that holds a message.
+    #[arg(long)]
+    pub proofs: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -128,13 +137,16 @@ async fn verify(
     let contract = FerryMessaging::new(holdings.contract, l1.provider.clone());
     // The contract as of the last block the store covers: later events are not the store's yet.
     let as_of = report.scanned_blocks.map(|(_, last)| last);
-    for message in checked {
+    for message in &checked {
         let logged = logged.get(&message.hash);
         let checks = Checks { in_scan: in_scan(message.origin.block_number), as_of };
         check_one(message, logged, checks, l1, &contract, &mut report).await?;
         l1.progress.inc(1);
     }
     l1.progress.finish_and_clear();
+    if args.proofs {
+        proofs::check_proofs(l1, holdings.contract, &checked, &mut report).await?;
+    }
     report.nonce_gaps = nonce_gaps(holdings, &report);
     Ok(report)
 }

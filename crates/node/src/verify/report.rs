@@ -31,6 +31,11 @@ pub struct VerifyReport {
     pub contract_state: Vec<Finding>,
     /// Nonces missing between stored ones that no missing message accounts for.
     pub nonce_gaps: Vec<NonceRun>,
+    /// With `--proofs`: blocks whose receipts proved out against their header.
+    pub proven_blocks: u64,
+    /// With `--proofs`: stored canonical messages their block does not prove (the reason in
+    /// `fields`).
+    pub unproven: Vec<Finding>,
 }
 
 impl VerifyReport {
@@ -42,6 +47,7 @@ impl VerifyReport {
             && self.orphaned.is_empty()
             && self.contract_state.is_empty()
             && self.nonce_gaps.is_empty()
+            && self.unproven.is_empty()
     }
 
     /// How many findings, in all.
@@ -52,6 +58,7 @@ impl VerifyReport {
             + self.orphaned.len()
             + self.contract_state.len()
             + self.nonce_gaps.len()
+            + self.unproven.len()
     }
 }
 
@@ -121,6 +128,10 @@ pub(super) fn print_report(report: &VerifyReport) {
     show("mismatched", &report.mismatched);
     show("orphaned", &report.orphaned);
     show("contract state", &report.contract_state);
+    if report.proven_blocks > 0 || !report.unproven.is_empty() {
+        println!("{:<16}{} blocks", "proven", report.proven_blocks);
+        show("unproven", &report.unproven);
+    }
     println!("{:<16}{}", "nonce gaps", report.nonce_gaps.len());
     for gap in report.nonce_gaps.iter().take(20) {
         println!("  nonces {}..={}", gap.first, gap.last);
