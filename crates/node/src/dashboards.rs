@@ -127,11 +127,20 @@ fn the_dashboard_covers_what_operators_watch_and_the_alerts_what_pages_them() {
         "ferry_rpc_subscriptions",
         "ferry_messages",
         "ferry_sink_lag_seq",
+        "ferry_upstream_switches_total",
+        "ferry_l1_disagreements_total",
     ] {
         assert!(shown.contains(watched), "the dashboard shows {watched}");
     }
     let alerts = ALERTS;
-    for alert in ["FerryLagging", "FerryUpstreamDown", "FerryNonceGaps", "FerryDeepReorgHalt"] {
+    for alert in [
+        "FerryLagging",
+        "FerryUpstreamDown",
+        "FerryNonceGaps",
+        "FerryDeepReorgHalt",
+        "FerryL1EndpointsDisagree",
+        "FerryL1AnswersDisproved",
+    ] {
         assert!(alerts.contains(&format!("alert: {alert}")), "an alert rule {alert}");
     }
     // A name that is not exported is caught.

@@ -42,7 +42,7 @@ pub struct BatchWrite<'a> {
     /// below the head, whichever is lower); older headers are pruned.
     pub window_floor: u64,
     /// The provider's safe and finalized blocks as the node fetched them: the window's heads
-    /// are raised to those the batch or the window holds (see [`WindowBounds`]).
+    /// are raised to those the batch or the window holds (see [`crate::WindowBounds`]).
     pub tags: FinalityTags,
 }
 
