@@ -17,7 +17,12 @@ async fn dev_mode_runs_and_the_operator_cli_drives_it() {
     let metrics = crate::support::free_addr().to_string();
     let mut ferry =
         Ferry::start(datadir.path(), &["--dev", "--dev.messages", "3", "--metrics.addr", &metrics]);
-    let status = ferry.wait_status("the dev messages are stored", |s| s.messages_stored == 3).await;
+    // The store shows a commit the moment it lands; the pipeline's counters follow.
+    let status = ferry
+        .wait_status("the dev messages are stored", |s| {
+            s.messages_stored == 3 && s.pipeline.highest_nonce == Some(U256::from(2))
+        })
+        .await;
     assert_eq!(status.chain_id, 31337);
     assert_eq!(status.pipeline.lowest_nonce, Some(U256::ZERO));
 

@@ -12,6 +12,7 @@ mod scenarios;
 mod stats;
 
 use clap::{Parser, Subcommand};
+use ferry_messaging::VerifyLogs;
 
 /// Measures ferry against a local Anvil.
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ enum Scenario {
         /// Measure ferry only (for profiling it): no floor, no ratio.
         #[arg(long)]
         ferry_only: bool,
+        /// ferry's log proofs to measure, each against the first.
+        #[arg(long, value_delimiter = ',', default_value = "off,bloom,receipts")]
+        verify_logs: Vec<VerifyLogs>,
     },
     /// Catch up over empty blocks after the contract's last message.
     Catchup {
@@ -77,7 +81,11 @@ enum Scenario {
     },
     /// L1 requests (what a hosted provider bills) to catch up over a dense, a sparse and an
     /// empty chain, and per block while following the head, counted by a proxy.
-    Requests,
+    Requests {
+        /// ferry's log proofs to count the requests of.
+        #[arg(long, value_delimiter = ',', default_value = "off,bloom,receipts")]
+        verify_logs: Vec<VerifyLogs>,
+    },
     /// The NATS JetStream sink: ingest with it on and off, its catch-up rate, and fan-out to
     /// JetStream consumers (a `nats-server` is started on a free port).
     Sink {
@@ -135,8 +143,8 @@ async fn main() {
         .init();
     println!("{}", stats::machine());
     match cli.scenario {
-        Scenario::Ingest { messages, ferry_only } => {
-            scenarios::ingest(messages, ferry_only, cli.runs).await;
+        Scenario::Ingest { messages, ferry_only, verify_logs } => {
+            scenarios::ingest(messages, ferry_only, &verify_logs, cli.runs).await;
         }
         Scenario::Catchup { blocks, max_block_range } => {
             scenarios::catchup(blocks, max_block_range, cli.runs).await;
@@ -145,7 +153,7 @@ async fn main() {
             scenarios::rewind(messages, blocks, cli.runs).await
         }
         Scenario::Latency { samples } => scenarios::latency(samples).await,
-        Scenario::Requests => scenarios::requests().await,
+        Scenario::Requests { verify_logs } => scenarios::requests(&verify_logs).await,
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
         Scenario::Sink { messages, consumers } => {

@@ -1,15 +1,18 @@
 //! `ingest`: N messages from an empty datadir, against the `eth_getLogs` floor.
 
-use super::{Decode, floor, start_node};
+use super::{Decode, floor, start_node_verifying};
 use crate::{
     chain::BenchChain,
     stats::{cpu_seconds, summary},
 };
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use ferry_messaging::VerifyLogs;
 use ferry_primitives::{Position, Seq};
 use std::time::{Duration, Instant};
 
-pub(crate) async fn ingest(messages: u64, ferry_only: bool, runs: usize) {
+/// Ingest of `messages`: the floors (unless `ferry_only`), then ferry once per log proof in
+/// `modes`, each against the first.
+pub(crate) async fn ingest(messages: u64, ferry_only: bool, modes: &[VerifyLogs], runs: usize) {
     let chain = BenchChain::with_messages(messages).await;
     let url = chain.anvil.endpoint();
     let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
@@ -29,9 +32,24 @@ pub(crate) async fn ingest(messages: u64, ferry_only: bool, runs: usize) {
             best_floor = median;
         }
     }
-    let ferry_median = bench.ferry_row().await;
+    let mut medians = Vec::new();
+    for &mode in modes {
+        medians.push((mode, bench.ferry_row(mode).await));
+    }
+    println!();
+    if let Some(&(first, first_median)) = medians.first() {
+        for &(mode, median) in &medians[1..] {
+            let cost = (1.0 - median / first_median) * 100.0;
+            println!(
+                "ferry {mode} / ferry {first} = {:.3} ({cost:.1} % slower)",
+                median / first_median
+            );
+        }
+    }
     if !ferry_only {
-        println!("\nferry / best floor = {:.2}", ferry_median / best_floor);
+        for (mode, median) in &medians {
+            println!("ferry {mode} / best floor = {:.2}", median / best_floor);
+        }
     }
 }
 
@@ -91,15 +109,16 @@ impl Bench {
         rates[rates.len() / 2]
     }
 
-    /// ferry's row, `runs` runs from an empty datadir to the head, each checked to hold every
-    /// message; the median rate.
-    async fn ferry_row(&self) -> f64 {
+    /// ferry's row with logs proven as `mode` says, `runs` runs from an empty datadir to the
+    /// head, each checked to hold every message; the median rate.
+    async fn ferry_row(&self, mode: VerifyLogs) -> f64 {
         let (chain, messages, runs) = (&self.chain, self.messages, self.runs);
         let mut rates = Vec::new();
         let cpu_before = self.cpu();
         for _ in 0..runs {
             let started = Instant::now();
-            let node = start_node(&self.url, chain.contract, 1_000, Duration::from_secs(1)).await;
+            let poll = Duration::from_secs(1);
+            let node = start_node_verifying(&self.url, chain.contract, 1_000, poll, mode).await;
             let head = chain.head;
             node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
             rates.push(messages as f64 / started.elapsed().as_secs_f64());
@@ -109,7 +128,7 @@ impl Bench {
         let cpu_line = cpu_per_run(cpu_before, self.cpu(), runs);
         let line = summary(&mut rates);
         println!(
-            "| ferry: empty datadir to the head (max-block-range 1000) | {line} | {cpu_line} |"
+            "| ferry, --l1.verify-logs {mode}: empty datadir to the head (max-block-range 1000) | {line} | {cpu_line} |"
         );
         rates[rates.len() / 2]
     }

@@ -21,7 +21,7 @@ pub(crate) use floor::{Decode, floor};
 pub(crate) use ingest::ingest;
 pub(crate) use latency::latency;
 pub(crate) use memory::memory;
-pub(crate) use node::{Node, rpc_server, start_node, start_node_in};
+pub(crate) use node::{Node, rpc_server, start_node, start_node_in, start_node_verifying};
 pub(crate) use requests::requests;
 pub(crate) use rewind::rewind;
 pub(crate) use rpc::rpc;

@@ -2,7 +2,7 @@
 
 use alloy::primitives::Address;
 use ferry_messaging::{
-    DrainHandle, EthereumCollector, EthereumConfig, MessagingController, Status,
+    DrainHandle, EthereumCollector, EthereumConfig, MessagingController, Status, VerifyLogs,
 };
 use ferry_primitives::Position;
 use ferry_rpc::{RpcConfig, RpcServer};
@@ -25,7 +25,19 @@ pub(crate) async fn start_node(
     max_block_range: u64,
     poll: Duration,
 ) -> Node {
-    start_node_in(tempfile::tempdir().unwrap(), url, contract, max_block_range, poll).await
+    start_node_verifying(url, contract, max_block_range, poll, VerifyLogs::default()).await
+}
+
+/// [`start_node`], proving logs as `verify_logs` says.
+pub(crate) async fn start_node_verifying(
+    url: &str,
+    contract: Address,
+    max_block_range: u64,
+    poll: Duration,
+    verify_logs: VerifyLogs,
+) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    start_node_in(dir, url, contract, (max_block_range, poll), verify_logs).await
 }
 
 /// The pipeline in this process, on the datadir `dir` (which may hold a store already).
@@ -33,8 +45,8 @@ pub(crate) async fn start_node_in(
     dir: TempDir,
     url: &str,
     contract: Address,
-    max_block_range: u64,
-    poll: Duration,
+    (max_block_range, poll): (u64, Duration),
+    verify_logs: VerifyLogs,
 ) -> Node {
     let store =
         Store::open(dir.path(), StoreConfig { chain_id: 31337, contract, from_block: 0 }).unwrap();
@@ -42,6 +54,7 @@ pub(crate) async fn start_node_in(
     let mut config = EthereumConfig::new(url, contract);
     config.max_block_range = max_block_range;
     config.poll_interval = poll;
+    config.verify_logs = verify_logs;
     let collector = EthereumCollector::connect(config, Arc::clone(&status)).await.unwrap();
     let controller = MessagingController::new(store.clone(), Arc::clone(&status));
     let handle = controller.start(Arc::new(collector)).unwrap();

@@ -1,6 +1,7 @@
-//! `requests`: the L1 calls per 1,000 blocks and per 100,000 messages, dense, sparse, empty and at the head.
+//! `requests`: the L1 calls per 1,000 blocks and per 100,000 messages, dense, sparse, empty and
+//! at the head, for each way of proving logs (`--l1.verify-logs`).
 
-use super::start_node;
+use super::start_node_verifying;
 use crate::chain::{BenchChain, wallet_provider};
 use alloy::{
     node_bindings::AnvilInstance,
@@ -8,17 +9,28 @@ use alloy::{
     providers::{DynProvider, Provider, ext::AnvilApi},
 };
 use ferry_contracts::FerryMessaging::{self, FerryMessagingInstance};
+use ferry_messaging::VerifyLogs;
 use ferry_primitives::Position;
 use std::time::Duration;
 
 /// One row of the requests table: the calls a node made to catch up from block 0 to `head`.
-fn requests_row(what: &str, blocks: u64, messages: u64, counts: &crate::proxy::Counts) {
+fn requests_row(
+    (what, mode): (&str, VerifyLogs),
+    blocks: u64,
+    messages: u64,
+    counts: &crate::proxy::Counts,
+) {
     let get = |method: &str| counts.get(method).copied().unwrap_or(0);
     let (logs, headers) = (get("eth_getLogs"), get("eth_getBlockByNumber"));
     let all: u64 = counts.values().sum();
     let others: Vec<String> = counts
         .iter()
-        .filter(|(method, _)| !matches!(method.as_str(), "eth_getLogs" | "eth_getBlockByNumber"))
+        .filter(|(method, _)| {
+            !matches!(
+                method.as_str(),
+                "eth_getLogs" | "eth_getBlockByNumber" | "eth_getBlockReceipts"
+            )
+        })
         .map(|(method, count)| format!("{method} {count}"))
         .collect();
     let per = |count: u64, unit: u64, of: u64| {
@@ -28,41 +40,58 @@ fn requests_row(what: &str, blocks: u64, messages: u64, counts: &crate::proxy::C
             format!("{:.1}", count as f64 * unit as f64 / of as f64)
         }
     };
+    let receipts = get("eth_getBlockReceipts");
     println!(
-        "| {what} | {blocks} | {messages} | {logs} | {headers} | {} | {all} | {} | {} |",
+        "| {what} | {mode} | {blocks} | {messages} | {logs} | {headers} | {receipts} | {} | {all} | {} | {} |",
         others.join(", "),
         per(all, 1_000, blocks),
         per(all, 100_000, messages),
     );
 }
 
-/// Catches a fresh node up to `head` through a counting proxy; the calls it made.
-async fn count_catchup(url: &str, contract: Address, head: u64) -> crate::proxy::Counts {
+/// Catches a fresh node proving logs as `mode` says up to `head` through a counting proxy;
+/// the calls it made.
+async fn count_catchup(
+    url: &str,
+    contract: Address,
+    head: u64,
+    mode: VerifyLogs,
+) -> crate::proxy::Counts {
     let proxy = crate::proxy::CountingProxy::start(url.to_owned()).await;
-    let node = start_node(proxy.url(), contract, 1_000, Duration::from_secs(1)).await;
+    let poll = Duration::from_secs(1);
+    let node = start_node_verifying(proxy.url(), contract, 1_000, poll, mode).await;
     node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
     node.stop().await;
     proxy.take()
 }
 
-pub(crate) async fn requests() {
+/// The requests table, a row per chain and way of proving logs.
+pub(crate) async fn requests(modes: &[VerifyLogs]) {
     println!("\n## L1 requests (calls a provider bills), counted by a proxy in front of Anvil\n");
     println!(
-        "| chain | blocks | messages | eth_getLogs | eth_getBlockByNumber | other calls | all | all per 1,000 blocks | all per 100,000 messages |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| chain | --l1.verify-logs | blocks | messages | eth_getLogs | eth_getBlockByNumber | eth_getBlockReceipts | other calls | all | all per 1,000 blocks | all per 100,000 messages |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     let dense = BenchChain::with_messages(100_000).await;
-    let counts = count_catchup(&dense.anvil.endpoint(), dense.contract, dense.head).await;
-    requests_row("dense: 100 messages in every block, catch-up", dense.head + 1, 100_000, &counts);
+    for &mode in modes {
+        let counts = count_catchup(&dense.anvil.endpoint(), dense.contract, dense.head, mode).await;
+        let what = "dense: 100 messages in every block, catch-up";
+        requests_row((what, mode), dense.head + 1, 100_000, &counts);
+    }
     drop(dense);
 
     let sparse = SparseChain::mine().await;
-    let counts =
-        count_catchup(&sparse.anvil.endpoint(), *sparse.contract.address(), sparse.head).await;
-    requests_row("sparse: one message every 100 blocks, catch-up", sparse.head + 1, 100, &counts);
-    at_head(&sparse).await;
+    for &mode in modes {
+        let (url, contract) = (sparse.anvil.endpoint(), *sparse.contract.address());
+        let counts = count_catchup(&url, contract, sparse.head, mode).await;
+        let what = "sparse: one message every 100 blocks, catch-up";
+        requests_row((what, mode), sparse.head + 1, 100, &counts);
+    }
+    for &mode in modes {
+        at_head(&sparse, mode).await;
+    }
     drop(sparse);
 
-    empty_row().await;
+    empty_rows(modes).await;
 }
 
 /// A chain of one message every 100 blocks, 100 messages: catching it up is mostly headers
@@ -100,10 +129,13 @@ impl SparseChain {
 /// Following the head: each block is mined once the node has read the one before, one in
 /// ten with a message; polling every 20 ms, so the count includes a poll or two per block.
 /// Then the calls of 2 s idle at the head: what polling alone costs.
-async fn at_head(chain: &SparseChain) {
-    let (contract, head) = (*chain.contract.address(), chain.head);
+async fn at_head(chain: &SparseChain, mode: VerifyLogs) {
+    let contract = *chain.contract.address();
+    // Each mode's run continues the chain the one before grew.
+    let head = chain.provider.get_block_number().await.unwrap();
     let proxy = crate::proxy::CountingProxy::start(chain.anvil.endpoint()).await;
-    let node = start_node(proxy.url(), contract, 1_000, Duration::from_millis(20)).await;
+    let poll = Duration::from_millis(20);
+    let node = start_node_verifying(proxy.url(), contract, 1_000, poll, mode).await;
     node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
     proxy.take();
     const HEAD_BLOCKS: u64 = 200;
@@ -117,7 +149,7 @@ async fn at_head(chain: &SparseChain) {
     }
     let counts = proxy.take();
     requests_row(
-        "at the head: one block at a time, 1 in 10 with a message (polling every 20 ms)",
+        ("at the head: one block at a time, 1 in 10 with a message (polling every 20 ms)", mode),
         HEAD_BLOCKS,
         HEAD_BLOCKS / 10,
         &counts,
@@ -125,7 +157,7 @@ async fn at_head(chain: &SparseChain) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = proxy.take();
     println!(
-        "\nIdle at the head (nothing mined for 2 s, polling every 20 ms, about 100 polls): {} calls ({:?}).",
+        "\nIdle at the head, {mode} (nothing mined for 2 s, polling every 20 ms, about 100 polls): {} calls ({:?}).\n",
         idle.values().sum::<u64>(),
         idle
     );
@@ -133,12 +165,14 @@ async fn at_head(chain: &SparseChain) {
 }
 
 /// 10,000 blocks and no message: the least a catch-up can cost per block.
-async fn empty_row() {
+async fn empty_rows(modes: &[VerifyLogs]) {
     let anvil = ferry_test_support::anvil(&crate::chain::CHAIN_ARGS);
     let provider = wallet_provider(&anvil);
     let contract = FerryMessaging::deploy(provider.clone()).await.unwrap();
     provider.anvil_mine(Some(10_000), None).await.unwrap();
     let head = provider.get_block_number().await.unwrap();
-    let counts = count_catchup(&anvil.endpoint(), *contract.address(), head).await;
-    requests_row("empty: no message at all, catch-up", head + 1, 0, &counts);
+    for &mode in modes {
+        let counts = count_catchup(&anvil.endpoint(), *contract.address(), head, mode).await;
+        requests_row(("empty: no message at all, catch-up", mode), head + 1, 0, &counts);
+    }
 }

@@ -15,6 +15,7 @@ use crate::{
     stats::summary,
 };
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use ferry_messaging::VerifyLogs;
 use ferry_primitives::{B256, L1Message, Position, Seq, U256};
 use ferry_storage::{BatchWrite, CommitOutcome, FinalityTags, Store, StoreConfig};
 use std::{
@@ -219,7 +220,14 @@ async fn ingest_rate(url: &str, chain: &BenchChain, size: u64, messages: u64) ->
     }
     settle();
     let started = Instant::now();
-    let node = start_node_in(dir, url, chain.contract, 1_000, Duration::from_secs(1)).await;
+    let node = start_node_in(
+        dir,
+        url,
+        chain.contract,
+        (1_000, Duration::from_secs(1)),
+        VerifyLogs::default(),
+    )
+    .await;
     let head = chain.head;
     node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
     let rate = messages as f64 / started.elapsed().as_secs_f64();

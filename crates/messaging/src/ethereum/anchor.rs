@@ -21,11 +21,12 @@
 
 use super::{
     EthereumCollector,
+    attempt::Attempt,
     endpoints::VerifyLogs,
     header::{HEADER_BATCH, RpcHeader},
     logs::{PlacedLog, decode},
 };
-use crate::{CollectorError, Gathered};
+use crate::Gathered;
 use alloy::primitives::Address;
 use ferry_primitives::{LifecycleEvent, LifecycleKind, Position, first_unlinked};
 use futures_util::future::join_all;
@@ -38,17 +39,6 @@ const PER_BLOCK_MAX: usize = 2;
 
 /// Blocks whose receipts are asked for at once.
 const RECEIPTS_IN_FLIGHT: usize = 16;
-
-/// Why one attempt at a gather did not return it.
-#[derive(Debug)]
-pub(super) enum Attempt {
-    /// The provider refused the log range as too large: ask for fewer blocks.
-    Refused(CollectorError),
-    /// The answers do not fit together (two chains, a fault, a lie): ask again.
-    Inconsistent(String),
-    /// A request failed for good.
-    Failed(CollectorError),
-}
 
 /// The blocks a ranged answer holds logs of, once every log of a block whose header was
 /// fetched is found to carry that header's hash.

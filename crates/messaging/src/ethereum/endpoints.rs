@@ -3,7 +3,7 @@
 //! (back to the first once it recovers); in `quorum` mode every request goes to all and an
 //! answer counts only when `K` of them give it.
 
-use super::{LOG_TARGET, heads::follow_new_heads};
+use super::{LOG_TARGET, new_heads::follow_new_heads};
 use crate::CollectorError;
 use alloy::{
     providers::{DynProvider, Provider, RootProvider},

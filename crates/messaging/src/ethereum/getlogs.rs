@@ -4,7 +4,7 @@
 
 use super::{
     EVENT_TOPICS, EthereumCollector,
-    anchor::Attempt,
+    attempt::Attempt,
     classify::ErrorClass,
     header::RpcHeader,
     logs::{MessageLog, PlacedLog, place},

@@ -1,7 +1,7 @@
 //! Block headers as ferry reads them (`eth_getBlockByNumber`, batched): what anchors a range,
 //! what its bloom may hold, and its receipts root.
 
-use super::{EVENT_TOPICS, EthereumCollector, anchor::Attempt};
+use super::{EVENT_TOPICS, EthereumCollector, attempt::Attempt};
 use crate::CollectorError;
 use alloy::{
     primitives::{Address, B256, Bloom, BloomInput, U64},

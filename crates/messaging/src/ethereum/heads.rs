@@ -1,14 +1,13 @@
 //! L1's heads: the latest block, the provider's safe and finalized blocks (asked again only
-//! when the head moved on), and the newHeads subscription that wakes the stream over
-//! WebSocket.
+//! when the head moved on), and every endpoint's head now and then (several endpoints).
 
 use super::{EthereumCollector, LOG_TARGET, endpoints::L1Mode, header::RpcHeader};
 use crate::{CollectorError, Confirmations, Heads};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::Provider;
 use ferry_primitives::BlockRef;
 use std::time::Duration;
-use tokio::{sync::watch, time::Instant};
-use tracing::{debug, warn};
+use tokio::time::Instant;
+use tracing::debug;
 
 /// The provider's safe and finalized blocks move once an epoch (32 blocks on Ethereum): they
 /// are asked again once the head has moved this many blocks, not with every head.
@@ -182,42 +181,5 @@ impl EthereumCollector {
 
     pub(super) fn lock_tags(&self) -> std::sync::MutexGuard<'_, Option<Tags>> {
         self.tags.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Keeps `heads` at the newest head number the provider pushes; re-subscribes after the
-/// subscription ends (the WebSocket itself reconnects underneath).
-pub(super) async fn follow_new_heads(
-    provider: DynProvider,
-    heads: watch::Sender<u64>,
-    (min_delay, max_delay): (Duration, Duration),
-) {
-    let mut delay = min_delay;
-    loop {
-        match provider.subscribe_blocks().await {
-            Ok(subscription) => {
-                delay = min_delay;
-                let mut subscription = subscription;
-                loop {
-                    match subscription.recv().await {
-                        Ok(header) => {
-                            heads.send_if_modified(|newest| {
-                                let newer = header.number > *newest;
-                                *newest = (*newest).max(header.number);
-                                newer
-                            });
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-                warn!(target: LOG_TARGET, "newHeads subscription ended; subscribing again");
-            }
-            Err(error) => {
-                warn!(target: LOG_TARGET, %error, ?delay, "Cannot subscribe to newHeads; retrying");
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(max_delay);
     }
 }

@@ -20,6 +20,7 @@
 //! provider bills.
 
 mod anchor;
+mod attempt;
 mod calls;
 mod classify;
 mod endpoints;
@@ -28,6 +29,7 @@ mod getlogs;
 mod header;
 mod heads;
 mod logs;
+mod new_heads;
 mod range;
 mod receipts;
 mod requests;
@@ -38,7 +40,7 @@ use alloy::{
     primitives::{Address, B256},
     providers::Provider,
 };
-use anchor::Attempt;
+use attempt::Attempt;
 use endpoints::{Endpoint, Endpoints};
 pub use endpoints::{L1Mode, VerifyLogs, redact};
 pub use events::LogMessageToL2;

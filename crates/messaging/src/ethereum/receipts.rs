@@ -5,7 +5,7 @@
 
 use super::{
     EVENT_TOPICS, EthereumCollector,
-    anchor::Attempt,
+    attempt::Attempt,
     header::RpcHeader,
     logs::{MessageLog, PlacedLog, decode, place},
 };

@@ -6,7 +6,9 @@
 //! acted on. A majority against the endpoint answering moves reading to that majority; no
 //! majority either way is a disagreement, counted and, in a row, a halt, as in quorum mode.
 
-use super::{EthereumCollector, LOG_TARGET, anchor::Attempt, endpoints::L1Mode, header::RpcHeader};
+use super::{
+    EthereumCollector, LOG_TARGET, attempt::Attempt, endpoints::L1Mode, header::RpcHeader,
+};
 use crate::CollectorError;
 use alloy::{
     primitives::{B256, U64},
