@@ -4,7 +4,7 @@
 
 use crate::{Collector, CollectorError, ControllerError, DrainRequests, ProvenTransaction, Status};
 use ferry_primitives::{B256, BlockRef, Refetched, RefetchedMessage};
-use ferry_storage::{ChangeMethod, ChangeOrigin, FoundWrite, Store};
+use ferry_storage::{ChangeMethod, ChangeOrigin, CommitSummary, FoundWrite, Store};
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 /// How long a refetch may take to read and prove the transaction.
@@ -32,6 +32,14 @@ impl<C: Collector + std::fmt::Debug> TransactionSource for C {
     }
 }
 
+/// Why a proven transaction was not stored.
+enum Stored {
+    /// The drain task refused it or did not answer: the reason.
+    Refused(String),
+    /// The store failed.
+    Failed(ferry_storage::Error),
+}
+
 /// What a refetch works with.
 #[derive(Debug)]
 pub(crate) struct Refetch<'a> {
@@ -54,23 +62,7 @@ impl Refetch<'_> {
     ) -> Result<Refetched, ControllerError> {
         let refused =
             |reason: String| ControllerError::RefetchRefused { transaction: hash, reason };
-        let Some(source) = &self.source else {
-            return Err(refused("the node is not connected to L1 yet".to_owned()));
-        };
-        let proven = match tokio::time::timeout(PROVE_TIMEOUT, source.proven(hash)).await {
-            Ok(Ok(Some(proven))) => proven,
-            Ok(Ok(None)) => {
-                return Err(refused(
-                    "L1 holds no such transaction on its canonical chain (never mined, or its \
-                     block was replaced by a reorg)"
-                        .to_owned(),
-                ));
-            }
-            Ok(Err(error)) => return Err(refused(format!("L1 could not prove it: {error}"))),
-            Err(_) => {
-                return Err(refused(format!("L1 did not answer within {PROVE_TIMEOUT:?}")));
-            }
-        };
+        let proven = self.prove(hash).await.map_err(refused)?;
         self.check_trusted(&proven).map_err(refused)?;
         let mut messages = Vec::with_capacity(proven.messages.len());
         for l1 in &proven.messages {
@@ -94,26 +86,54 @@ impl Refetch<'_> {
         if dry_run {
             return Ok(answer);
         }
-        let origin =
-            ChangeOrigin { method: ChangeMethod::RefetchTransaction, caller: caller.to_owned() };
-        let summary = match &self.drain {
-            Some(drain) => {
-                drain.store_found(proven, origin, STORE_TIMEOUT).await.map_err(refused)?
-            }
-            None => {
-                let write = FoundWrite {
-                    transaction: hash,
-                    messages: &proven.messages,
-                    events: &proven.events,
-                    origin: &origin,
-                };
-                self.store.store_found(write)?
-            }
-        };
+        let summary = self.store(proven, caller).await.map_err(|error| match error {
+            Stored::Refused(reason) => refused(reason),
+            Stored::Failed(error) => ControllerError::from(error),
+        })?;
         answer.stored = summary.stored;
         answer.reincluded = summary.reincluded;
         answer.state_changes = summary.state_changes;
         Ok(answer)
+    }
+
+    /// Transaction `hash` read and proven by the running collector: why not.
+    async fn prove(&self, hash: B256) -> Result<ProvenTransaction, String> {
+        let Some(source) = &self.source else {
+            return Err("the node is not connected to L1 yet".to_owned());
+        };
+        match tokio::time::timeout(PROVE_TIMEOUT, source.proven(hash)).await {
+            Ok(Ok(Some(proven))) => Ok(proven),
+            Ok(Ok(None)) => Err("L1 holds no such transaction on its canonical chain (never \
+                                 mined, or its block was replaced by a reorg)"
+                .to_owned()),
+            Ok(Err(error)) => Err(format!("L1 could not prove it: {error}")),
+            Err(_) => Err(format!("L1 did not answer within {PROVE_TIMEOUT:?}")),
+        }
+    }
+
+    /// Stores what `proven` logged, through the drain task when it runs (the store has one
+    /// writer), audited under `caller`.
+    async fn store(
+        &self,
+        proven: ProvenTransaction,
+        caller: &str,
+    ) -> Result<CommitSummary, Stored> {
+        let origin =
+            ChangeOrigin { method: ChangeMethod::RefetchTransaction, caller: caller.to_owned() };
+        match &self.drain {
+            Some(drain) => {
+                drain.store_found(proven, origin, STORE_TIMEOUT).await.map_err(Stored::Refused)
+            }
+            None => {
+                let write = FoundWrite {
+                    transaction: proven.transaction,
+                    messages: &proven.messages,
+                    events: &proven.events,
+                    origin: &origin,
+                };
+                self.store.store_found(write).map_err(Stored::Failed)
+            }
+        }
     }
 
     /// Whether the transaction's block can be trusted and was read already: why not.

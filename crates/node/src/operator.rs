@@ -306,32 +306,35 @@ fn print_status(status: &ferry_rpc_api::NodeStatus) {
         or_dash(p.highest_nonce),
         p.missing_nonces
     );
+    print_upstreams(p);
+}
+
+/// The L1 endpoints: the one provider, or each of several with the answers they disagreed on.
+fn print_upstreams(p: &ferry_primitives::StatusSnapshot) {
     match &p.upstream.last_error {
         Some(error) if !p.upstream.healthy => println!("upstream:        failing: {error}"),
         _ => println!("upstream:        healthy"),
     }
-    if p.upstreams.len() > 1 {
-        for endpoint in &p.upstreams {
-            println!(
-                "  {} {}{}, head {}, {} requests, {} errors{}",
-                endpoint.url,
-                if endpoint.healthy { "healthy" } else { "failing" },
-                if endpoint.active { ", active" } else { "" },
-                or_dash(endpoint.head),
-                endpoint.requests,
-                endpoint.errors,
-                endpoint
-                    .last_error
-                    .as_ref()
-                    .map(|error| format!(" (last: {error})"))
-                    .unwrap_or_default()
-            );
-        }
+    if p.upstreams.len() <= 1 {
+        return;
+    }
+    for endpoint in &p.upstreams {
+        let last_error = endpoint.last_error.as_ref().map(|error| format!(" (last: {error})"));
         println!(
-            "L1 answers:      {} disagreements, {} refused as disproven by their block",
-            p.l1_disagreements, p.l1_answers_refused
+            "  {} {}{}, head {}, {} requests, {} errors{}",
+            endpoint.url,
+            if endpoint.healthy { "healthy" } else { "failing" },
+            if endpoint.active { ", active" } else { "" },
+            or_dash(endpoint.head),
+            endpoint.requests,
+            endpoint.errors,
+            last_error.unwrap_or_default()
         );
     }
+    println!(
+        "L1 answers:      {} disagreements, {} refused as disproven by their block",
+        p.l1_disagreements, p.l1_answers_refused
+    );
 }
 
 /// Runs `command` and prints its answer.

@@ -25,7 +25,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 ///
 /// ```no_run
 /// # async fn consume() {
-/// let mut subscriber = ferry_rpc::ResumingSubscriber::new("ws://127.0.0.1:5050", 0);
+/// let mut subscriber = ferry_rpc_api::ResumingSubscriber::new("ws://127.0.0.1:5050", 0);
 /// loop {
 ///     for entry in subscriber.next().await {
 ///         println!("{} {:?} {} removed={}", entry.seq, entry.kind, entry.hash, entry.removed);

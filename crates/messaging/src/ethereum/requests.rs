@@ -207,6 +207,18 @@ impl EthereumCollector {
                 return Err(RequestError::Transport(error));
             }
         }
+        Err(self.disagreement(method, detail, quorum, &groups))
+    }
+
+    /// No `quorum` endpoints gave one answer: logged with each answer's digest and who gave
+    /// it, and counted.
+    fn disagreement<T: Debug>(
+        &self,
+        method: &'static str,
+        detail: &str,
+        quorum: usize,
+        groups: &[(T, Vec<usize>)],
+    ) -> RequestError {
         let digests: Vec<String> = groups
             .iter()
             .map(|(answer, who)| {
@@ -220,7 +232,7 @@ impl EthereumCollector {
         warn!(target: LOG_TARGET, method, detail, answers = %digests.join("; "),
             "L1 endpoints disagree; nothing is committed from a minority answer");
         self.status.record_disagreement(reason.clone());
-        Err(RequestError::Disagreement(reason))
+        RequestError::Disagreement(reason)
     }
 
     /// `call` against every endpoint at once (but `skip`), once each, bounded by the request
