@@ -32,10 +32,7 @@ pub(crate) async fn ingest(messages: u64, ferry_only: bool, modes: &[VerifyLogs]
             best_floor = median;
         }
     }
-    let mut medians = Vec::new();
-    for &mode in modes {
-        medians.push((mode, bench.ferry_row(mode).await));
-    }
+    let medians = bench.ferry_rows(modes).await;
     println!();
     if let Some(&(first, first_median)) = medians.first() {
         for &(mode, median) in &medians[1..] {
@@ -109,28 +106,45 @@ impl Bench {
         rates[rates.len() / 2]
     }
 
-    /// ferry's row with logs proven as `mode` says, `runs` runs from an empty datadir to the
-    /// head, each checked to hold every message; the median rate.
-    async fn ferry_row(&self, mode: VerifyLogs) -> f64 {
-        let (chain, messages, runs) = (&self.chain, self.messages, self.runs);
-        let mut rates = Vec::new();
-        let cpu_before = self.cpu();
-        for _ in 0..runs {
-            let started = Instant::now();
-            let poll = Duration::from_secs(1);
-            let node = start_node_verifying(&self.url, chain.contract, 1_000, poll, mode).await;
-            let head = chain.head;
-            node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
-            rates.push(messages as f64 / started.elapsed().as_secs_f64());
-            assert_eq!(node.store.last_seq().unwrap(), Some(Seq(messages - 1)));
-            node.stop().await;
+    /// ferry's rows, one per way of proving logs in `modes`: `runs` runs each from an empty
+    /// datadir to the head, each checked to hold every message, the modes taking turns run
+    /// by run (so that the machine's drift is spread over all of them); each mode's median.
+    async fn ferry_rows(&self, modes: &[VerifyLogs]) -> Vec<(VerifyLogs, f64)> {
+        let mut rates = vec![Vec::new(); modes.len()];
+        let mut cpu = vec![(0.0, 0.0); modes.len()];
+        for _ in 0..self.runs {
+            for (index, &mode) in modes.iter().enumerate() {
+                let before = self.cpu();
+                rates[index].push(self.ferry_run(mode).await);
+                let after = self.cpu();
+                cpu[index].0 += after.0 - before.0;
+                cpu[index].1 += after.1 - before.1;
+            }
         }
-        let cpu_line = cpu_per_run(cpu_before, self.cpu(), runs);
-        let line = summary(&mut rates);
-        println!(
-            "| ferry, --l1.verify-logs {mode}: empty datadir to the head (max-block-range 1000) | {line} | {cpu_line} |"
-        );
-        rates[rates.len() / 2]
+        let mut medians = Vec::new();
+        for ((mode, mut rates), cpu) in modes.iter().zip(rates).zip(cpu) {
+            let cpu_line = cpu_per_run((0.0, 0.0), cpu, self.runs);
+            let line = summary(&mut rates);
+            println!(
+                "| ferry, --l1.verify-logs {mode}: empty datadir to the head (max-block-range 1000) | {line} | {cpu_line} |"
+            );
+            medians.push((*mode, rates[rates.len() / 2]));
+        }
+        medians
+    }
+
+    /// One run of ferry with logs proven as `mode` says: its rate.
+    async fn ferry_run(&self, mode: VerifyLogs) -> f64 {
+        let (chain, messages) = (&self.chain, self.messages);
+        let started = Instant::now();
+        let poll = Duration::from_secs(1);
+        let node = start_node_verifying(&self.url, chain.contract, 1_000, poll, mode).await;
+        let head = chain.head;
+        node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
+        let rate = messages as f64 / started.elapsed().as_secs_f64();
+        assert_eq!(node.store.last_seq().unwrap(), Some(Seq(messages - 1)));
+        node.stop().await;
+        rate
     }
 }
 

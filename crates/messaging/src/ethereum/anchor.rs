@@ -8,12 +8,14 @@
 //! ask:
 //!
 //! - **bloom** (the default): a block whose `logsBloom` cannot hold a log of the contract's
-//!   events is not asked at all, and a log the answer claims from such a block is a lie,
-//!   refused. A block whose bloom may hold one is asked by hash (`eth_getLogs({blockHash})`,
-//!   EIP-234) when the ranged answer said nothing of it; if that is empty too, its receipts
-//!   are read and proven (`receipts.rs`), so that a provider (or a load balancer answering
-//!   from another chain) that drops every log of a block is caught. One or two candidate
-//!   blocks are asked by hash, more with one ranged query over them.
+//!   events is not asked at all (at the head), and a log the answer claims from such a block
+//!   is a lie, refused. A range of more than two blocks (a catch-up) is asked for its logs
+//!   alongside its headers, so proving costs no round trip. A block whose bloom may hold one
+//!   is asked by hash (`eth_getLogs({blockHash})`, EIP-234) when the ranged answer said
+//!   nothing of it; if that is empty too, its receipts are read and proven (`receipts.rs`),
+//!   so that a provider (or a load balancer answering from another chain) that drops every
+//!   log of a block is caught. At the head, one or two candidate blocks are asked by hash,
+//!   more with one ranged query over them.
 //! - **receipts**: every candidate block's receipts are read and proven against the header's
 //!   `receiptsRoot`, and the logs are taken from them: nothing short of a forged header chain
 //!   gets past.
@@ -27,7 +29,6 @@ use super::{
     logs::{PlacedLog, decode},
 };
 use crate::Gathered;
-use alloy::primitives::Address;
 use ferry_primitives::{LifecycleEvent, LifecycleKind, Position, first_unlinked};
 use futures_util::future::join_all;
 use std::collections::{HashMap, HashSet};
@@ -73,16 +74,16 @@ impl EthereumCollector {
         let kept_from = headers_from.min(last);
         let first_header =
             if mode == VerifyLogs::Off { kept_from } else { kept_from.min(from.block) };
-        let covered = first_header <= from.block;
-        // Covering the range, the headers decide which logs to ask (their blooms): first.
-        // Anchored by a header at its end only (below the window), the range's logs are asked
-        // alongside: every check below holds whichever answer came first.
-        let (headers, ranged) = if covered && mode != VerifyLogs::Off {
-            (self.headers(first_header, last).await?, None)
-        } else {
+        // Where logs are proven on a few blocks (at the head), the headers decide which logs to
+        // ask (their blooms): first. Otherwise (a catch-up, or anchoring only) the range's logs
+        // are asked alongside: every check below holds whichever answer came first.
+        let speculative = mode == VerifyLogs::Bloom && last - from.block >= PER_BLOCK_MAX as u64;
+        let (headers, ranged) = if mode == VerifyLogs::Off || speculative {
             let (headers, logs) =
                 tokio::join!(self.headers(first_header, last), self.ranged_logs(from.block, last));
             (headers?, Some(logs?))
+        } else {
+            (self.headers(first_header, last).await?, None)
         };
         if let Some(number) =
             first_unlinked(&headers.iter().map(RpcHeader::header).collect::<Vec<_>>())
@@ -91,13 +92,14 @@ impl EthereumCollector {
                 "the header of block {number} does not link to the one before"
             )));
         }
-        let mut logs = match (mode, ranged) {
-            (VerifyLogs::Receipts, _) => self.receipt_logs(from.block, &headers).await?,
-            (_, Some(ranged)) => {
+        let mut logs = match mode {
+            VerifyLogs::Receipts => self.receipt_logs(from.block, &headers).await?,
+            VerifyLogs::Bloom => self.bloom_logs(from.block, &headers, ranged).await?,
+            VerifyLogs::Off => {
+                let ranged = ranged.unwrap_or_default();
                 blocks_answered(&ranged, &headers)?;
                 ranged
             }
-            (_, None) => self.bloom_logs(from.block, &headers).await?,
         };
         logs.sort_unstable_by_key(|log| log.position);
         let mut timestamps: HashMap<u64, u64> =
@@ -123,28 +125,35 @@ impl EthereumCollector {
 
     /// The headers from `first` on whose bloom may hold a log of the contract's events.
     fn candidates<'h>(&self, first: u64, headers: &'h [RpcHeader]) -> Vec<&'h RpcHeader> {
-        let contract: Address = self.config.contract;
         headers
             .iter()
-            .filter(|header| header.number.to::<u64>() >= first && header.may_hold(contract))
+            .filter(|header| header.number.to::<u64>() >= first && header.may_hold(&self.bloom))
             .collect()
     }
 
-    /// The logs of the blocks from `first` among `headers`, proven by their blooms: the
-    /// candidate blocks by hash one or two at a time, or in one ranged query over them; every
-    /// candidate the ranged answer said nothing of by hash, and if still empty by its proven
-    /// receipts; a log from a block whose bloom cannot hold it refused.
+    /// The logs of the blocks from `first` among `headers`, proven by their blooms: those of
+    /// `ranged` (the range asked alongside the headers), or the candidate blocks' by hash one
+    /// or two at a time, or in one ranged query over them; every candidate the ranged answer
+    /// said nothing of by hash, and if still empty by its proven receipts; a log from a block
+    /// whose bloom cannot hold it refused.
     async fn bloom_logs(
         &self,
         first: u64,
         headers: &[RpcHeader],
+        ranged: Option<Vec<PlacedLog>>,
     ) -> Result<Vec<PlacedLog>, Attempt> {
         let mut unanswered = self.candidates(first, headers);
         let mut logs = Vec::new();
-        if unanswered.len() > PER_BLOCK_MAX {
-            let start = unanswered[0].number.to();
-            let end = unanswered[unanswered.len() - 1].number.to();
-            let ranged = self.ranged_logs(start, end).await?;
+        let ranged = match ranged {
+            Some(ranged) => Some(ranged),
+            None if unanswered.len() > PER_BLOCK_MAX => {
+                let start = unanswered[0].number.to();
+                let end = unanswered[unanswered.len() - 1].number.to();
+                Some(self.ranged_logs(start, end).await?)
+            }
+            None => None,
+        };
+        if let Some(ranged) = ranged {
             let answered = blocks_answered(&ranged, headers)?;
             self.refuse_unbloomed(&ranged, headers)?;
             unanswered.retain(|header| !answered.contains(&header.number.to()));
@@ -172,11 +181,10 @@ impl EthereumCollector {
     /// Refuses a ranged answer holding a log of a block whose bloom cannot hold it: the
     /// provider invented it (or took it from another chain).
     fn refuse_unbloomed(&self, ranged: &[PlacedLog], headers: &[RpcHeader]) -> Result<(), Attempt> {
-        let contract = self.config.contract;
         let by_number: HashMap<u64, &RpcHeader> =
             headers.iter().map(|header| (header.number.to(), header)).collect();
         match ranged.iter().find(|log| {
-            by_number.get(&log.position.block).is_some_and(|header| !header.may_hold(contract))
+            by_number.get(&log.position.block).is_some_and(|header| !header.may_hold(&self.bloom))
         }) {
             Some(log) => Err(self.refused(format!(
                 "a log at {} from block {}, whose bloom cannot hold a log of the contract",

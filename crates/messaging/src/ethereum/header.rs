@@ -4,7 +4,7 @@
 use super::{EVENT_TOPICS, EthereumCollector, attempt::Attempt};
 use crate::CollectorError;
 use alloy::{
-    primitives::{Address, B256, Bloom, BloomInput, U64},
+    primitives::{Address, B256, Bloom, BloomInput, U64, keccak256},
     providers::Provider,
     rpc::client::BatchRequest,
 };
@@ -14,6 +14,9 @@ use serde::Deserialize;
 /// Headers per JSON-RPC batch: one round trip for a window's worth, small enough for every
 /// provider's batch limit.
 pub(super) const HEADER_BATCH: usize = 50;
+
+/// Header batches asked for at once.
+const HEADERS_IN_FLIGHT: usize = 4;
 
 /// The fields of `eth_getBlockByNumber` ferry reads.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -37,36 +40,48 @@ impl RpcHeader {
         self.timestamp.to()
     }
 
-    /// Whether the block may hold a log of `contract` that ferry reads (a message or a
-    /// lifecycle event).
-    pub(super) fn may_hold(&self, contract: Address) -> bool {
-        self.logs_bloom.contains_input(BloomInput::Raw(contract.as_slice()))
-            && EVENT_TOPICS
+    /// Whether the block may hold a log that `query` asks for.
+    pub(super) fn may_hold(&self, query: &BloomQuery) -> bool {
+        self.logs_bloom.contains_input(BloomInput::Hash(query.contract))
+            && query
+                .topics
                 .iter()
-                .any(|topic| self.logs_bloom.contains_input(BloomInput::Raw(topic.as_slice())))
+                .any(|topic| self.logs_bloom.contains_input(BloomInput::Hash(*topic)))
+    }
+}
+
+/// A log of the contract that ferry reads (a message or a lifecycle event), as a bloom filter
+/// sees it: the hashes of its address and of each event topic, computed once rather than for
+/// every block.
+#[derive(Debug, Clone)]
+pub(super) struct BloomQuery {
+    contract: B256,
+    topics: Vec<B256>,
+}
+
+impl BloomQuery {
+    pub(super) fn new(contract: Address) -> Self {
+        Self { contract: keccak256(contract), topics: EVENT_TOPICS.iter().map(keccak256).collect() }
     }
 }
 
 impl EthereumCollector {
-    /// The headers of `first..=last`, every one of which must exist.
+    /// The headers of `first..=last`, every one of which must exist; [`HEADERS_IN_FLIGHT`]
+    /// batches at a time (a range of 1,000 blocks is 20 batches).
     pub(super) async fn headers(&self, first: u64, last: u64) -> Result<Vec<RpcHeader>, Attempt> {
         let numbers: Vec<u64> = (first..=last).collect();
         let mut headers = Vec::with_capacity(numbers.len());
-        for chunk in numbers.chunks(HEADER_BATCH) {
-            let answers = self.header_batch(chunk).await.map_err(Attempt::Failed)?;
-            for (number, answer) in chunk.iter().zip(answers) {
-                let header = answer.ok_or_else(|| {
-                    Attempt::Inconsistent(format!(
-                        "block {number} was reported safe but does not exist"
-                    ))
-                })?;
-                if header.number.to::<u64>() != *number {
-                    return Err(Attempt::Inconsistent(format!(
-                        "asked for block {number}, got block {}",
-                        header.number
-                    )));
+        for group in numbers.chunks(HEADER_BATCH * HEADERS_IN_FLIGHT) {
+            let mut asks = Vec::with_capacity(HEADERS_IN_FLIGHT);
+            for chunk in group.chunks(HEADER_BATCH) {
+                asks.push(self.header_batch(chunk));
+            }
+            let answered = futures_util::future::join_all(asks).await;
+            for (chunk, answers) in group.chunks(HEADER_BATCH).zip(answered) {
+                let answers = answers.map_err(Attempt::Failed)?;
+                for (number, answer) in chunk.iter().zip(answers) {
+                    headers.push(existing(*number, answer)?);
                 }
-                headers.push(header);
             }
         }
         Ok(headers)
@@ -114,4 +129,18 @@ impl EthereumCollector {
         })
         .await
     }
+}
+
+/// The header asked for as block `number`, which must exist and be that block.
+fn existing(number: u64, answer: Option<RpcHeader>) -> Result<RpcHeader, Attempt> {
+    let header = answer.ok_or_else(|| {
+        Attempt::Inconsistent(format!("block {number} was reported safe but does not exist"))
+    })?;
+    if header.number.to::<u64>() != number {
+        return Err(Attempt::Inconsistent(format!(
+            "asked for block {number}, got block {}",
+            header.number
+        )));
+    }
+    Ok(header)
 }

@@ -127,6 +127,8 @@ pub struct EthereumCollector {
     probed: Mutex<Option<Instant>>,
     /// The contract's cancellation delay as last read.
     delay: Mutex<Option<u64>>,
+    /// The contract's logs as a block's bloom filter sees them.
+    bloom: header::BloomQuery,
 }
 
 impl EthereumCollector {
@@ -158,6 +160,7 @@ impl EthereumCollector {
         let collector = Self {
             range: Mutex::new(AdaptiveRange::new(config.max_block_range)),
             endpoints: Endpoints::new(list, config.mode, config.max_head_lag),
+            bloom: header::BloomQuery::new(config.contract),
             config,
             status,
             tags: Mutex::new(None),
