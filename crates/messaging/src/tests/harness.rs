@@ -128,6 +128,19 @@ impl Harness {
 
     /// Waits until the node has handled `reorgs` reorgs since it started and read up to the
     /// chain's latest block.
+    /// A harness over `blocks` blocks of one message each whose provider drops the log at
+    /// `hidden` from every range, started and caught up.
+    pub(super) async fn caught_up_without(blocks: usize, hidden: Position) -> Self {
+        let mut h = Self::new(0, 100, 0);
+        for _ in 0..blocks {
+            h.chain.mine(1);
+        }
+        h.chain.hide_log(hidden);
+        h.start();
+        h.caught_up().await;
+        h
+    }
+
     pub(super) async fn reorg_handled(&self, reorgs: u64) {
         self.wait_until("the reorg is handled", |h| h.snapshot().reorgs_detected == reorgs).await;
         self.caught_up().await;

@@ -10,14 +10,8 @@ use ferry_storage::ChangeMethod;
 
 #[tokio::test]
 async fn a_message_the_provider_dropped_is_stored_once_by_refetching_its_transaction() {
-    let mut h = Harness::new(0, 100, 0);
-    for _ in 0..4 {
-        h.chain.mine(1);
-    }
     // The provider drops the log of nonce 1 (block 2) from every range it answers.
-    h.chain.hide_log(Position::new(2, 0));
-    h.start();
-    h.caught_up().await;
+    let h = Harness::caught_up_without(4, Position::new(2, 0)).await;
     assert_eq!(h.snapshot().missing_nonces, U256::from(1));
     let checkpoint = h.checkpoint();
     let missed = h.chain.chain_messages().into_iter().find(|l1| l1.origin.block_number == 2);

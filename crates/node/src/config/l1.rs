@@ -256,6 +256,8 @@ impl<'de> Deserialize<'de> for OneOrMany {
 }
 
 pub(super) fn parse_url(text: &str) -> Result<String, String> {
+    // A list may be written with spaces after its commas.
+    let text = text.trim();
     let scheme = text.split("://").next().unwrap_or_default();
     match scheme {
         "http" | "https" | "ws" | "wss" if text.len() > scheme.len() + 3 => Ok(text.to_owned()),

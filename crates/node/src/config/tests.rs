@@ -4,6 +4,7 @@ use super::*;
 use crate::Cli;
 use alloy::primitives::Address;
 use clap::Parser;
+use ferry_messaging::{L1Mode, VerifyLogs};
 
 const CONTRACT: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
@@ -249,4 +250,46 @@ fn operator_commands_parse_their_values() {
     assert!(error.contains("--time") && error.contains("noon"), "{error}");
     let both = parse(&["checkpoint", "set", "--time", "5", "--block", "5"]).unwrap_err();
     assert!(both.contains("cannot be used with"), "{both}");
+}
+
+#[test]
+fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_value() {
+    let urls = "http://a.example:8545, https://b.example/KEY";
+    let config = resolve(&["--l1.rpc-url", urls, "--l1.contract", CONTRACT]).unwrap();
+    let l1 = config.l1.unwrap();
+    assert_eq!(l1.rpc_urls, ["http://a.example:8545", "https://b.example/KEY"]);
+    assert_eq!(config.l1_trust.mode, L1Mode::Failover, "failover is the default");
+    assert_eq!(config.l1_trust.verify_logs, VerifyLogs::Bloom, "bloom is the default");
+
+    // From the file, a TOML array; quorum without K is a majority of the endpoints.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[l1]\nrpc-url = [\"http://a:1\", \"http://b:2\", \"http://c:3\"]\n\
+             contract = \"{CONTRACT}\"\nmode = \"quorum\"\nverify-logs = \"receipts\"\n"
+        ),
+    )
+    .unwrap();
+    let config = resolve(&["--config", path.to_str().unwrap()]).unwrap();
+    assert_eq!(config.l1.unwrap().rpc_urls.len(), 3);
+    assert_eq!(config.l1_trust.mode, L1Mode::Quorum(2));
+    assert_eq!(config.l1_trust.verify_logs, VerifyLogs::Receipts);
+
+    let base = ["--l1.rpc-url", urls, "--l1.contract", CONTRACT];
+    let error = resolve(&[&base[..], &["--l1.mode", "quorum", "--l1.quorum", "3"]].concat());
+    let error = error.unwrap_err();
+    assert!(error.contains("l1.quorum") && error.contains('3') && error.contains("(2)"), "{error}");
+    let error = resolve(&[&base[..], &["--l1.mode", "failover", "--l1.quorum", "2"]].concat());
+    let error = error.unwrap_err();
+    assert!(error.contains("--l1.quorum") && error.contains("quorum mode only"), "{error}");
+    let error = resolve(&[&base[..], &["--l1.mode", "majority"]].concat()).unwrap_err();
+    assert!(error.contains("majority") && error.contains("failover, quorum"), "{error}");
+    std::fs::write(&path, "[l1]\nmode = \"majority\"\n").unwrap();
+    let error = resolve(&[&base[..], &["--config", path.to_str().unwrap()]].concat());
+    let error = error.unwrap_err();
+    assert!(error.contains("majority") && error.contains("failover or quorum"), "{error}");
+    let error = resolve(&[&base[..], &["--l1.verify-logs", "trust"]].concat()).unwrap_err();
+    assert!(error.contains("trust") && error.contains("bloom, receipts or off"), "{error}");
 }

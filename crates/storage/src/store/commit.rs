@@ -12,8 +12,9 @@ use crate::{
     Error, Result,
     clock::unix_millis,
     codec::{CHECKPOINT, MessageRecord, MessageRef, NoticeKind, NoticeRecord},
-    models::{FinalityTags, ReorgCause, ReorgRecord},
+    models::{FinalityTags, KnownHeads, ReorgCause, ReorgRecord},
     tables,
+    txn::WriteTxn,
 };
 use ferry_primitives::{
     B256, BlockHeader, L1Message, LifecycleEvent, Position, Seq, first_unlinked,
@@ -170,36 +171,14 @@ impl Store {
                 return Err(Error::BadHeaders { from: batch.from, next: batch.next, reason });
             }
         };
-        let first_seq = next_seq(&txn)?;
-        let mut writer = EntryWriter::new(&txn, first_seq, known);
-        let mut summary = CommitSummary {
-            first_seq,
-            stored: 0,
-            skipped: 0,
-            reincluded: 0,
-            state_changes: 0,
-            unmatched_events: 0,
-            entries: 0,
-            window_restarted,
-        };
-        let mut counts = lifecycle::counts(&txn)?;
-        let before = counts;
         let messages = MessagesWrite {
             messages: batch.messages,
             hashes: batch.hashes,
             window_start: batch.headers.first().map_or(u64::MAX, |header| header.number),
             rewind_to: batch.from,
         };
-        self.write_messages(&mut writer, messages, &mut counts, &mut summary)?;
-        if !batch.events.is_empty() {
-            let applied = lifecycle::apply_events(&txn, &mut writer, batch.events, &mut counts)?;
-            summary.state_changes = applied.changes;
-            summary.unmatched_events = applied.unmatched;
-        } else if counts != before {
-            // Messages stored now matched lifecycles kept unmatched.
-            lifecycle::write_counts(&txn, &counts)?;
-        }
-        summary.entries = writer.next.0 - first_seq.0;
+        let mut summary = self.write_entries(&txn, known, messages, batch.events)?;
+        summary.window_restarted = window_restarted;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;
         txn.commit("commit a batch")?;
         Ok(CommitOutcome::Committed(summary))
@@ -221,6 +200,43 @@ pub(super) struct MessagesWrite<'a> {
 }
 
 impl Store {
+    /// Writes `messages`, then `events`, at the end of the log (notices recording the heads
+    /// `known`), and the state counts they changed: a batch's entries, or a refetched
+    /// transaction's.
+    pub(super) fn write_entries(
+        &self,
+        txn: &WriteTxn<'_>,
+        known: KnownHeads,
+        messages: MessagesWrite<'_>,
+        events: &[LifecycleEvent],
+    ) -> Result<CommitSummary> {
+        let first_seq = next_seq(txn)?;
+        let mut writer = EntryWriter::new(txn, first_seq, known);
+        let mut summary = CommitSummary {
+            first_seq,
+            stored: 0,
+            skipped: 0,
+            reincluded: 0,
+            state_changes: 0,
+            unmatched_events: 0,
+            entries: 0,
+            window_restarted: None,
+        };
+        let mut counts = lifecycle::counts(txn)?;
+        let before = counts;
+        self.write_messages(&mut writer, messages, &mut counts, &mut summary)?;
+        if !events.is_empty() {
+            let applied = lifecycle::apply_events(txn, &mut writer, events, &mut counts)?;
+            summary.state_changes = applied.changes;
+            summary.unmatched_events = applied.unmatched;
+        } else if counts != before {
+            // Messages stored now matched lifecycles kept unmatched.
+            lifecycle::write_counts(txn, &counts)?;
+        }
+        summary.entries = writer.next.0 - first_seq.0;
+        Ok(summary)
+    }
+
     /// The messages, in order: one whose hash is not stored under its nonce (which finds it
     /// exactly, see `index.rs`) gets the next seq; one found again is skipped, or included
     /// again (see [`Rescan::found_again`]).

@@ -6,8 +6,7 @@
 use super::{
     Store,
     commit::{CommitSummary, MessagesWrite},
-    entries::{EntryWriter, next_seq},
-    lifecycle, window,
+    window,
 };
 use crate::{ChangeOrigin, Error, Result, codec::CHECKPOINT, tables};
 use ferry_primitives::{B256, L1Message, LifecycleEvent};
@@ -42,20 +41,6 @@ impl Store {
         }
         let hashes: Vec<B256> = write.messages.iter().map(L1Message::hash).collect();
         let known = window::bounds(&txn)?.heads();
-        let first_seq = next_seq(&txn)?;
-        let mut writer = EntryWriter::new(&txn, first_seq, known);
-        let mut summary = CommitSummary {
-            first_seq,
-            stored: 0,
-            skipped: 0,
-            reincluded: 0,
-            state_changes: 0,
-            unmatched_events: 0,
-            entries: 0,
-            window_restarted: None,
-        };
-        let mut counts = lifecycle::counts(&txn)?;
-        let before = counts;
         let window_start = txn.first::<tables::Headers>()?.map_or(u64::MAX, |(number, _)| number);
         let messages = MessagesWrite {
             messages: write.messages,
@@ -63,15 +48,7 @@ impl Store {
             window_start,
             rewind_to: resume,
         };
-        self.write_messages(&mut writer, messages, &mut counts, &mut summary)?;
-        if !write.events.is_empty() {
-            let applied = lifecycle::apply_events(&txn, &mut writer, write.events, &mut counts)?;
-            summary.state_changes = applied.changes;
-            summary.unmatched_events = applied.unmatched;
-        } else if counts != before {
-            lifecycle::write_counts(&txn, &counts)?;
-        }
-        summary.entries = writer.next.0 - first_seq.0;
+        let summary = self.write_entries(&txn, known, messages, write.events)?;
         let origin = ChangeOrigin {
             method: write.origin.method,
             caller: format!(
