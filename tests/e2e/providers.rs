@@ -4,7 +4,7 @@
 //! and one transaction replayed. Every message checked against the contract.
 
 use crate::{
-    l1proxy::L1Proxy,
+    l1proxy::{HoldAt, L1Proxy},
     reorgs::{assert_consumers_hold_the_chain, canonical, ferry_on, message_tx, plain, send},
     scenarios::{admin, caught_up, log},
     support::{Ferry, Messaging, anvil, deploy, free_addr, head, http_get},
@@ -277,6 +277,33 @@ async fn a_primary_that_goes_down_mid_ingest_hands_over_and_takes_back_losing_no
     let back = format!("ferry_upstream_switches_total{{from=\"{to}\",to=\"{from}\"}}");
     assert_eq!(metric(metrics, &away).await, 1.0, "{away}");
     assert_eq!(metric(metrics, &back).await, 1.0, "{back}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_that_takes_requests_and_never_answers_times_out_and_the_standby_serves() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    six_messages(&anvil, &contract).await;
+    let (primary, standby) = tokio::join!(
+        L1Proxy::start(vec![anvil.endpoint()]),
+        L1Proxy::start(vec![anvil.endpoint()])
+    );
+    // The primary answers everything but eth_getLogs, which it accepts and never answers.
+    let hung = primary.hold(|call| call["method"] == "eth_getLogs", HoldAt::Request);
+    let urls = format!("{},{}", primary.url(), standby.url());
+    let datadir = tempfile::tempdir().unwrap();
+    let extra = ["--l1.request-timeout", "1s"];
+    let mut ferry = ferry_on(&urls, *contract.address(), datadir.path(), &extra);
+    hung.entered().await;
+    let status = caught_up(&mut ferry, &contract).await;
+    let upstreams = &status.pipeline.upstreams;
+    assert!(upstreams[1].active && !upstreams[0].active, "the standby answers: {upstreams:?}");
+    let error = upstreams[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("timed out"), "status says the primary timed out: {error}");
+    assert_consumers_hold_the_chain(&ferry, &contract).await;
+    assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+    hung.release();
+    assert!(ferry.terminate().await.success());
 }
 
 fn redacted(url: &str) -> String {

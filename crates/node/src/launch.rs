@@ -430,6 +430,7 @@ fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {
     ethereum.max_head_lag = config.l1_trust.max_head_lag;
     ethereum.verify_logs = config.l1_trust.verify_logs;
     ethereum.disagreement_halt = config.l1_trust.disagreement_halt;
+    ethereum.request_timeout = config.l1_trust.request_timeout;
     ethereum.confirmations = config.confirmations;
     ethereum.poll_interval = config.poll_interval;
     ethereum.max_block_range = config.max_block_range;

@@ -7,13 +7,19 @@ use super::{LOG_TARGET, new_heads::follow_new_heads};
 use crate::CollectorError;
 use alloy::{
     providers::{DynProvider, Provider, RootProvider},
-    rpc::client::ClientBuilder,
+    rpc::client::{ClientBuilder, RpcClient},
     transports::{
-        http::reqwest::{self, Url},
+        http::{
+            Http, HyperClient,
+            hyper::body::Bytes,
+            hyper_util::{self, rt::TokioExecutor},
+            reqwest::{self, Url},
+        },
         ws::{WebSocketConfig, WsConnect},
     },
 };
 use ferry_primitives::EndpointSnapshot;
+use http_body_util::Full;
 use std::{
     fmt,
     str::FromStr,
@@ -137,6 +143,22 @@ impl Drop for Endpoint {
     }
 }
 
+/// The client of an `http://` endpoint: hyper without TLS, each request bounded by
+/// `request_timeout`. reqwest builds an OpenSSL context and reads the system's CA bundle for
+/// every client, TLS or not: 63 ms of CPU at every start, a tenth of a 100,000-message
+/// catch-up's (`docs/benchmarks.md`).
+fn plain_http_client(url: Url, request_timeout: Duration) -> RpcClient {
+    let hyper = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let service = tower::ServiceBuilder::new()
+        .map_err(|error: tower::BoxError| std::io::Error::other(error))
+        .timeout(request_timeout)
+        .service(hyper);
+    let transport = Http::with_client(HyperClient::with_service(service), url);
+    let is_local = transport.guess_local();
+    ClientBuilder::default().transport(transport, is_local)
+}
+
 impl Endpoint {
     /// Connects to `url`; a WebSocket connection reconnects by itself (forever, with backoff)
     /// and re-subscribes to new heads.
@@ -164,11 +186,15 @@ impl Endpoint {
         } else {
             let parsed: Url =
                 url.parse().map_err(|error| failed(format!("not a valid URL: {error}")))?;
-            let http = reqwest::Client::builder()
-                .timeout(request_timeout)
-                .build()
-                .map_err(|error| failed(error.to_string()))?;
-            ClientBuilder::default().http_with_client(http, parsed)
+            if parsed.scheme() == "http" {
+                plain_http_client(parsed, request_timeout)
+            } else {
+                let http = reqwest::Client::builder()
+                    .timeout(request_timeout)
+                    .build()
+                    .map_err(|error| failed(error.to_string()))?;
+                ClientBuilder::default().http_with_client(http, parsed)
+            }
         };
         let provider = RootProvider::new(client).erased();
         let (pushed_heads, head_task) = if is_ws {

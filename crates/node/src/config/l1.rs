@@ -1,7 +1,10 @@
 //! `--l1.*` and how L1 is read: the endpoint, the contract, the start block, confirmations,
 //! polling, ranges and the header window.
 
-use super::ConfigError;
+use super::{
+    ConfigError,
+    text::{DurationText, FromText},
+};
 use alloy::primitives::Address;
 use clap::Args;
 use ferry_messaging::{Confirmations, L1Mode, VerifyLogs};
@@ -63,6 +66,12 @@ pub struct L1Args {
     #[arg(id = "l1_disagreement_halt", long = "l1.disagreement-halt", env = "FERRY_L1_DISAGREEMENT_HALT", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub disagreement_halt: Option<u32>,
 
+    /// How long one L1 request may take before it counts as failed (retried, and in failover
+    /// mode a reason to move to the next endpoint): a provider that accepts a request and never
+    /// answers must not stall ingestion. [default: 30s]
+    #[arg(id = "l1_request_timeout", long = "l1.request-timeout", env = "FERRY_L1_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
+
     /// Address of the L1 messaging contract (StarknetMessaging's LogMessageToL2 surface).
     #[arg(
         id = "l1_contract",
@@ -123,6 +132,8 @@ pub struct L1Trust {
     pub verify_logs: VerifyLogs,
     /// Disagreements in a row before quorum mode shows a halt.
     pub disagreement_halt: u32,
+    /// How long one L1 request may take.
+    pub request_timeout: Duration,
 }
 
 impl L1Args {
@@ -219,6 +230,10 @@ impl L1Args {
             max_head_lag: self.max_head_lag.or(file.max_head_lag).unwrap_or(10),
             verify_logs,
             disagreement_halt: self.disagreement_halt.or(file.disagreement_halt).unwrap_or(10),
+            request_timeout: self
+                .request_timeout
+                .or(file.request_timeout.as_ref().map(|FromText(DurationText(value))| *value))
+                .unwrap_or(Duration::from_secs(30)),
         })
     }
 }
@@ -234,6 +249,7 @@ pub(super) struct FileL1 {
     pub(super) max_head_lag: Option<u64>,
     pub(super) verify_logs: Option<String>,
     pub(super) disagreement_halt: Option<u32>,
+    pub(super) request_timeout: Option<FromText<DurationText>>,
 }
 
 /// One URL or a list of them (`rpc-url = "http://a"` or `rpc-url = ["http://a", "http://b"]`).

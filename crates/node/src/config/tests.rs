@@ -54,6 +54,8 @@ fn bad_values_name_the_flag_and_the_value() {
         (&["--confirmations", "soon"], "soon"),
         (&["--poll-interval", "fast"], "fast"),
         (&["--poll-interval", "0s"], "0s"),
+        (&["--l1.request-timeout", "0s"], "0s"),
+        (&["--l1.request-timeout", "never"], "never"),
         (&["--max-block-range", "0"], "0"),
         (&["--reorg-window", "0"], "0"),
         (&["--rpc.max-connections", "0"], "0"),
@@ -260,6 +262,7 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
     assert_eq!(l1.rpc_urls, ["http://a.example:8545", "https://b.example/KEY"]);
     assert_eq!(config.l1_trust.mode, L1Mode::Failover, "failover is the default");
     assert_eq!(config.l1_trust.verify_logs, VerifyLogs::Bloom, "bloom is the default");
+    assert_eq!(config.l1_trust.request_timeout, Duration::from_secs(30), "30 s by default");
 
     // From the file, a TOML array; quorum without K is a majority of the endpoints.
     let dir = tempfile::tempdir().unwrap();
@@ -268,7 +271,8 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
         &path,
         format!(
             "[l1]\nrpc-url = [\"http://a:1\", \"http://b:2\", \"http://c:3\"]\n\
-             contract = \"{CONTRACT}\"\nmode = \"quorum\"\nverify-logs = \"receipts\"\n"
+             contract = \"{CONTRACT}\"\nmode = \"quorum\"\nverify-logs = \"receipts\"\n\
+             request-timeout = \"5s\"\n"
         ),
     )
     .unwrap();
@@ -276,6 +280,7 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
     assert_eq!(config.l1.unwrap().rpc_urls.len(), 3);
     assert_eq!(config.l1_trust.mode, L1Mode::Quorum(2));
     assert_eq!(config.l1_trust.verify_logs, VerifyLogs::Receipts);
+    assert_eq!(config.l1_trust.request_timeout, Duration::from_secs(5));
 
     let base = ["--l1.rpc-url", urls, "--l1.contract", CONTRACT];
     let error = resolve(&[&base[..], &["--l1.mode", "quorum", "--l1.quorum", "3"]].concat());

@@ -269,11 +269,14 @@ impl Store {
                 );
                 txn.write_encoded::<tables::Messages>(&seq, &value, WriteFlags::APPEND)?;
                 if above {
+                    // Above every stored nonce, so above every canonical one too: both rows
+                    // go at the end of their tables.
                     frontier.index_above(txn, seq, hash, nonce)?;
+                    txn.append::<tables::Nonces>(&nonce, &seq)?;
                 } else {
                     index::index_message(txn, seq, hash, nonce)?;
+                    txn.put::<tables::Nonces>(&nonce, &seq)?;
                 }
-                txn.put::<tables::Nonces>(&nonce, &seq)?;
                 held_nonces.push(nonce);
                 if l1.origin.block_number >= window_start {
                     txn.put::<tables::WindowMessages>(&(l1.origin.block_number, seq), &())?;
