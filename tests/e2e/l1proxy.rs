@@ -71,6 +71,32 @@ struct State {
     rewrites: Vec<(Matcher, Edit)>,
     /// Every connection is closed unanswered.
     down: bool,
+    /// A hosted provider's limit on calls per second, when set.
+    rate: Option<RateLimit>,
+}
+
+/// A token bucket of one second's calls, every call of a batch counted; a request whose calls
+/// do not fit is answered 429 whole, as hosted providers do.
+struct RateLimit {
+    calls_per_second: f64,
+    tokens: f64,
+    refilled: std::time::Instant,
+    refused: u64,
+}
+
+impl RateLimit {
+    fn admit(&mut self, calls: usize) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() * self.calls_per_second;
+        self.tokens = (self.tokens + refill).min(self.calls_per_second);
+        self.refilled = now;
+        if self.tokens < calls as f64 {
+            self.refused += 1;
+            return false;
+        }
+        self.tokens -= calls as f64;
+        true
+    }
 }
 
 pub(crate) struct L1Proxy {
@@ -134,6 +160,20 @@ impl L1Proxy {
         self.state.lock().unwrap().rewrites.push((Box::new(matches), Box::new(edit)));
     }
 
+    /// Serves `calls_per_second` calls a second at most (a batch counts each of its calls)
+    /// and refuses requests above it with HTTP 429.
+    pub(crate) fn limit_rate(&self, calls_per_second: u32) {
+        let calls_per_second = f64::from(calls_per_second);
+        let refilled = std::time::Instant::now();
+        let limit = RateLimit { calls_per_second, tokens: calls_per_second, refilled, refused: 0 };
+        self.state.lock().unwrap().rate = Some(limit);
+    }
+
+    /// Requests refused with 429 so far.
+    pub(crate) fn refused(&self) -> u64 {
+        self.state.lock().unwrap().rate.as_ref().map_or(0, |rate| rate.refused)
+    }
+
     /// Answers truthfully again.
     pub(crate) fn stop_rewriting(&self) {
         self.state.lock().unwrap().rewrites.clear();
@@ -165,6 +205,18 @@ async fn serve(socket: TcpStream, client: reqwest::Client, state: Arc<Mutex<Stat
             Value::Array(calls) => calls.clone(),
             call => vec![call.clone()],
         };
+        let admitted = {
+            let mut state = state.lock().unwrap();
+            state.rate.as_mut().is_none_or(|rate| rate.admit(calls.len()))
+        };
+        if !admitted {
+            let refused =
+                br#"{"jsonrpc":"2.0","id":null,"error":{"code":429,"message":"Too Many Requests"}}"#;
+            if !write_json_response(reader.get_mut(), 429, refused).await {
+                return;
+            }
+            continue;
+        }
         let (upstream, hold) = {
             let state = state.lock().unwrap();
             if state.down {

@@ -306,6 +306,33 @@ async fn a_primary_that_takes_requests_and_never_answers_times_out_and_the_stand
     assert!(ferry.terminate().await.success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_paced_under_the_providers_rate_is_never_refused_and_one_that_is_not_recovers() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    six_messages(&anvil, &contract).await;
+    // Enough blocks that proving them (a header each) takes several seconds' worth of calls.
+    plain(&anvil).anvil_mine(Some(150), None).await.unwrap();
+    for paced in [true, false] {
+        let proxy = L1Proxy::start(vec![anvil.endpoint()]).await;
+        proxy.limit_rate(50);
+        let datadir = tempfile::tempdir().unwrap();
+        // A little under the plan's rate, as the README advises: requests that left in turn
+        // may arrive closer together.
+        let extra: &[&str] = if paced { &["--l1.max-rps", "45"] } else { &[] };
+        let mut ferry = ferry_on(proxy.url(), *contract.address(), datadir.path(), extra);
+        caught_up(&mut ferry, &contract).await;
+        assert_consumers_hold_the_chain(&ferry, &contract).await;
+        assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+        if paced {
+            assert_eq!(proxy.refused(), 0, "paced under the limit, never refused");
+        } else {
+            assert!(proxy.refused() > 0, "unpaced, the provider refused some (the test can fail)");
+        }
+        assert!(ferry.terminate().await.success());
+    }
+}
+
 fn redacted(url: &str) -> String {
     ferry_messaging::redact(url)
 }

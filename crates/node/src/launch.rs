@@ -431,6 +431,7 @@ fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {
     ethereum.verify_logs = config.l1_trust.verify_logs;
     ethereum.disagreement_halt = config.l1_trust.disagreement_halt;
     ethereum.request_timeout = config.l1_trust.request_timeout;
+    ethereum.max_rps = config.l1_trust.max_rps;
     ethereum.confirmations = config.confirmations;
     ethereum.poll_interval = config.poll_interval;
     ethereum.max_block_range = config.max_block_range;

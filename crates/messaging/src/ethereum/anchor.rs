@@ -25,7 +25,7 @@ use super::{
     EthereumCollector,
     attempt::Attempt,
     endpoints::VerifyLogs,
-    header::{HEADER_BATCH, RpcHeader},
+    header::RpcHeader,
     logs::{PlacedLog, decode},
 };
 use crate::Gathered;
@@ -224,7 +224,7 @@ impl EthereumCollector {
             .filter(|block| !timestamps.contains_key(block))
             .collect();
         missing.dedup();
-        for chunk in missing.chunks(HEADER_BATCH) {
+        for chunk in missing.chunks(self.header_batch_size()) {
             let answers = self.header_batch(chunk).await.map_err(Attempt::Failed)?;
             for (number, answer) in chunk.iter().zip(answers) {
                 let header = answer.ok_or_else(|| {

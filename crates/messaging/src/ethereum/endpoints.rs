@@ -3,7 +3,7 @@
 //! (back to the first once it recovers); in `quorum` mode every request goes to all and an
 //! answer counts only when `K` of them give it.
 
-use super::{LOG_TARGET, new_heads::follow_new_heads};
+use super::{LOG_TARGET, new_heads::follow_new_heads, pacer::Pacer};
 use crate::CollectorError;
 use alloy::{
     providers::{DynProvider, Provider, RootProvider},
@@ -122,6 +122,8 @@ pub(super) struct Endpoint {
     pub(super) pushed_heads: Option<watch::Receiver<u64>>,
     head_task: Option<JoinHandle<()>>,
     health: Mutex<Health>,
+    /// Keeps its calls under `--l1.max-rps`, when given.
+    pacer: Option<Pacer>,
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +168,7 @@ impl Endpoint {
         url: &str,
         request_timeout: Duration,
         retry_delays: (Duration, Duration),
+        pacer: Option<Pacer>,
     ) -> Result<Self, CollectorError> {
         let url = url.trim();
         let name = redact(url);
@@ -204,7 +207,21 @@ impl Endpoint {
         } else {
             (None, None)
         };
-        Ok(Self { name, provider, pushed_heads, head_task, health: Mutex::new(Health::default()) })
+        let health = Mutex::new(Health::default());
+        Ok(Self { name, provider, pushed_heads, head_task, health, pacer })
+    }
+
+    /// `request` (of `calls` calls), sent once the endpoint's rate allows it.
+    pub(super) async fn paced<T>(&self, calls: usize, request: impl Future<Output = T>) -> T {
+        if let Some(pacer) = &self.pacer {
+            pacer.admit(calls).await;
+        }
+        request.await
+    }
+
+    /// The most calls one batch to it may hold.
+    pub(super) fn max_batch(&self) -> Option<usize> {
+        self.pacer.as_ref().map(Pacer::max_batch)
     }
 
     fn health(&self) -> MutexGuard<'_, Health> {

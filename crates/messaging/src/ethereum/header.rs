@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 /// Headers per JSON-RPC batch: one round trip for a window's worth, small enough for every
 /// provider's batch limit.
-pub(super) const HEADER_BATCH: usize = 50;
+const HEADER_BATCH: usize = 50;
 
 /// Header batches asked for at once.
 const HEADERS_IN_FLIGHT: usize = 4;
@@ -71,13 +71,14 @@ impl EthereumCollector {
     pub(super) async fn headers(&self, first: u64, last: u64) -> Result<Vec<RpcHeader>, Attempt> {
         let numbers: Vec<u64> = (first..=last).collect();
         let mut headers = Vec::with_capacity(numbers.len());
-        for group in numbers.chunks(HEADER_BATCH * HEADERS_IN_FLIGHT) {
+        let batch = self.header_batch_size();
+        for group in numbers.chunks(batch * HEADERS_IN_FLIGHT) {
             let mut asks = Vec::with_capacity(HEADERS_IN_FLIGHT);
-            for chunk in group.chunks(HEADER_BATCH) {
+            for chunk in group.chunks(batch) {
                 asks.push(self.header_batch(chunk));
             }
             let answered = futures_util::future::join_all(asks).await;
-            for (chunk, answers) in group.chunks(HEADER_BATCH).zip(answered) {
+            for (chunk, answers) in group.chunks(batch).zip(answered) {
                 let answers = answers.map_err(Attempt::Failed)?;
                 for (number, answer) in chunk.iter().zip(answers) {
                     headers.push(existing(*number, answer)?);
@@ -85,6 +86,13 @@ impl EthereumCollector {
             }
         }
         Ok(headers)
+    }
+
+    /// Headers per batch: [`HEADER_BATCH`], or fewer where `--l1.max-rps` allows fewer calls
+    /// a second.
+    pub(super) fn header_batch_size(&self) -> usize {
+        let paced = self.endpoints.list.iter().filter_map(|endpoint| endpoint.max_batch());
+        paced.fold(HEADER_BATCH, usize::min).max(1)
     }
 
     /// `eth_getBlockByNumber` for each of `numbers`, in one JSON-RPC batch.

@@ -30,6 +30,7 @@ mod header;
 mod heads;
 mod logs;
 mod new_heads;
+mod pacer;
 mod range;
 mod receipts;
 mod requests;
@@ -89,6 +90,9 @@ pub struct EthereumConfig {
     pub max_block_range: u64,
     /// How long one HTTP request may take.
     pub request_timeout: Duration,
+    /// The most calls sent to one endpoint per second (each call of a batch counts), or no
+    /// limit.
+    pub max_rps: Option<u32>,
     /// The first and the longest wait between retries of a failed request.
     pub retry_delays: (Duration, Duration),
 }
@@ -108,6 +112,7 @@ impl EthereumConfig {
             poll_interval: Duration::from_secs(1),
             max_block_range: 1_000,
             request_timeout: Duration::from_secs(30),
+            max_rps: None,
             retry_delays: (Duration::from_millis(100), Duration::from_secs(10)),
         }
     }
@@ -154,7 +159,10 @@ impl EthereumCollector {
         }
         let mut list = Vec::with_capacity(config.urls.len());
         for url in &config.urls {
-            list.push(Endpoint::connect(url, config.request_timeout, config.retry_delays).await?);
+            let pacer = config.max_rps.map(pacer::Pacer::new);
+            list.push(
+                Endpoint::connect(url, config.request_timeout, config.retry_delays, pacer).await?,
+            );
         }
         status.set_disagreement_limit(config.disagreement_halt);
         let collector = Self {
@@ -175,12 +183,13 @@ impl EthereumCollector {
     pub async fn chain_id(&self) -> Result<u64, CollectorError> {
         let mut ids = Vec::new();
         for endpoint in &self.endpoints.list {
-            let id = endpoint.provider.get_chain_id().await.map_err(|error| {
-                CollectorError::Upstream {
-                    request: format!("eth_chainId at {}", endpoint.name),
-                    reason: error.to_string(),
-                }
-            })?;
+            let id =
+                endpoint.paced(1, endpoint.provider.get_chain_id()).await.map_err(|error| {
+                    CollectorError::Upstream {
+                        request: format!("eth_chainId at {}", endpoint.name),
+                        reason: error.to_string(),
+                    }
+                })?;
             ids.push((endpoint.name.as_str(), id));
         }
         let (first, id) = ids[0];

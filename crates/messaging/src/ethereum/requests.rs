@@ -166,7 +166,7 @@ impl EthereumCollector {
             .iter()
             .enumerate()
             .map(|(index, endpoint)| {
-                let answer = call(endpoint.provider.clone());
+                let answer = endpoint.paced(calls, call(endpoint.provider.clone()));
                 async move { (index, answer.await) }
             })
             .collect();
@@ -258,6 +258,7 @@ impl EthereumCollector {
             .filter(|(index, _)| Some(*index) != skip)
             .map(|(index, endpoint)| {
                 let answer = tokio::time::timeout(timeout, call(endpoint.provider.clone()));
+                let answer = endpoint.paced(1, answer);
                 async move { (index, answer.await) }
             })
             .collect();
@@ -307,7 +308,7 @@ impl EthereumCollector {
                 .increment(calls as u64);
             self.status.record_upstream_calls(calls as u64);
             endpoint.record_calls(calls as u64);
-            call(endpoint.provider.clone())
+            endpoint.paced(calls, call(endpoint.provider.clone()))
         };
         counted
             .retry(backoff)

@@ -72,6 +72,12 @@ pub struct L1Args {
     #[arg(id = "l1_request_timeout", long = "l1.request-timeout", env = "FERRY_L1_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub request_timeout: Option<Duration>,
 
+    /// The most calls sent to each endpoint per second, every call of a batch counted (as
+    /// hosted providers count them): the node paces itself under its plan's limit instead of
+    /// being refused with 429 and backing off. [default: no limit]
+    #[arg(id = "l1_max_rps", long = "l1.max-rps", env = "FERRY_L1_MAX_RPS", value_name = "CALLS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rps: Option<u32>,
+
     /// Address of the L1 messaging contract (StarknetMessaging's LogMessageToL2 surface).
     #[arg(
         id = "l1_contract",
@@ -134,6 +140,8 @@ pub struct L1Trust {
     pub disagreement_halt: u32,
     /// How long one L1 request may take.
     pub request_timeout: Duration,
+    /// The most calls sent to each endpoint per second, if limited.
+    pub max_rps: Option<u32>,
 }
 
 impl L1Args {
@@ -234,6 +242,17 @@ impl L1Args {
                 .request_timeout
                 .or(file.request_timeout.as_ref().map(|FromText(DurationText(value))| *value))
                 .unwrap_or(Duration::from_secs(30)),
+            max_rps: match (self.max_rps, file.max_rps) {
+                (Some(rps), _) => Some(rps),
+                (None, Some(0)) => {
+                    return Err(ConfigError::InvalidValue {
+                        key: "l1.max-rps",
+                        value: "0".to_owned(),
+                        reason: "must be at least 1 call per second".to_owned(),
+                    });
+                }
+                (None, rps) => rps,
+            },
         })
     }
 }
@@ -250,6 +269,7 @@ pub(super) struct FileL1 {
     pub(super) verify_logs: Option<String>,
     pub(super) disagreement_halt: Option<u32>,
     pub(super) request_timeout: Option<FromText<DurationText>>,
+    pub(super) max_rps: Option<u32>,
 }
 
 /// One URL or a list of them (`rpc-url = "http://a"` or `rpc-url = ["http://a", "http://b"]`).

@@ -56,6 +56,8 @@ fn bad_values_name_the_flag_and_the_value() {
         (&["--poll-interval", "0s"], "0s"),
         (&["--l1.request-timeout", "0s"], "0s"),
         (&["--l1.request-timeout", "never"], "never"),
+        (&["--l1.max-rps", "0"], "0"),
+        (&["--l1.max-rps", "fast"], "fast"),
         (&["--max-block-range", "0"], "0"),
         (&["--reorg-window", "0"], "0"),
         (&["--rpc.max-connections", "0"], "0"),
@@ -263,6 +265,7 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
     assert_eq!(config.l1_trust.mode, L1Mode::Failover, "failover is the default");
     assert_eq!(config.l1_trust.verify_logs, VerifyLogs::Bloom, "bloom is the default");
     assert_eq!(config.l1_trust.request_timeout, Duration::from_secs(30), "30 s by default");
+    assert_eq!(config.l1_trust.max_rps, None, "no limit by default");
 
     // From the file, a TOML array; quorum without K is a majority of the endpoints.
     let dir = tempfile::tempdir().unwrap();
@@ -272,7 +275,7 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
         format!(
             "[l1]\nrpc-url = [\"http://a:1\", \"http://b:2\", \"http://c:3\"]\n\
              contract = \"{CONTRACT}\"\nmode = \"quorum\"\nverify-logs = \"receipts\"\n\
-             request-timeout = \"5s\"\n"
+             request-timeout = \"5s\"\nmax-rps = 25\n"
         ),
     )
     .unwrap();
@@ -281,6 +284,7 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
     assert_eq!(config.l1_trust.mode, L1Mode::Quorum(2));
     assert_eq!(config.l1_trust.verify_logs, VerifyLogs::Receipts);
     assert_eq!(config.l1_trust.request_timeout, Duration::from_secs(5));
+    assert_eq!(config.l1_trust.max_rps, Some(25));
 
     let base = ["--l1.rpc-url", urls, "--l1.contract", CONTRACT];
     let error = resolve(&[&base[..], &["--l1.mode", "quorum", "--l1.quorum", "3"]].concat());
@@ -291,6 +295,10 @@ fn several_endpoints_come_as_a_list_with_their_mode_and_a_bad_mode_names_its_val
     assert!(error.contains("--l1.quorum") && error.contains("quorum mode only"), "{error}");
     let error = resolve(&[&base[..], &["--l1.mode", "majority"]].concat()).unwrap_err();
     assert!(error.contains("majority") && error.contains("failover, quorum"), "{error}");
+    std::fs::write(&path, "[l1]\nmax-rps = 0\n").unwrap();
+    let error = resolve(&[&base[..], &["--config", path.to_str().unwrap()]].concat());
+    let error = error.unwrap_err();
+    assert!(error.contains("l1.max-rps") && error.contains("at least 1"), "{error}");
     std::fs::write(&path, "[l1]\nmode = \"majority\"\n").unwrap();
     let error = resolve(&[&base[..], &["--config", path.to_str().unwrap()]].concat());
     let error = error.unwrap_err();
