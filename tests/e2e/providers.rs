@@ -307,6 +307,27 @@ async fn a_primary_that_takes_requests_and_never_answers_times_out_and_the_stand
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_primary_down_at_start_the_node_starts_on_the_standby() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    six_messages(&anvil, &contract).await;
+    let (primary, standby) = tokio::join!(
+        L1Proxy::start(vec![anvil.endpoint()]),
+        L1Proxy::start(vec![anvil.endpoint()])
+    );
+    primary.set_down(true);
+    let urls = format!("{},{}", primary.url(), standby.url());
+    let datadir = tempfile::tempdir().unwrap();
+    let mut ferry = ferry_on(&urls, *contract.address(), datadir.path(), &[]);
+    let status = caught_up(&mut ferry, &contract).await;
+    let upstreams = &status.pipeline.upstreams;
+    assert!(upstreams[1].active && !upstreams[0].healthy, "the standby answers: {upstreams:?}");
+    assert_consumers_hold_the_chain(&ferry, &contract).await;
+    assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+    assert!(ferry.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_paced_under_the_providers_rate_is_never_refused_and_one_that_is_not_recovers() {
     let anvil = anvil();
     let contract = deploy(&anvil).await;

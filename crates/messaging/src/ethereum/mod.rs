@@ -40,8 +40,10 @@ use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, ProvenTra
 use alloy::{
     primitives::{Address, B256},
     providers::Provider,
+    transports::RpcError,
 };
 use attempt::Attempt;
+use classify::{ErrorClass, classify};
 use endpoints::{Endpoint, Endpoints};
 pub use endpoints::{L1Mode, VerifyLogs, redact};
 pub use events::LogMessageToL2;
@@ -179,27 +181,60 @@ impl EthereumCollector {
         Ok(collector)
     }
 
-    /// The chain id the endpoints report: every one must report the same.
+    /// The chain id the endpoints report; every one that answers must report the same. While
+    /// none answers (an L1 outage at start) they are asked again, with backoff shown in status,
+    /// so that a node restarted meanwhile serves what it stored and reads on once L1 is back; an
+    /// endpoint still down when another has answered is left to failover and to the second
+    /// opinions. An answer asking again will not change (a JSON-RPC error, HTTP 401) ends it.
     pub async fn chain_id(&self) -> Result<u64, CollectorError> {
-        let mut ids = Vec::new();
-        for endpoint in &self.endpoints.list {
-            let id =
-                endpoint.paced(1, endpoint.provider.get_chain_id()).await.map_err(|error| {
-                    CollectorError::Upstream {
-                        request: format!("eth_chainId at {}", endpoint.name),
-                        reason: error.to_string(),
+        let (min, max) = self.config.retry_delays;
+        let mut delay = min;
+        loop {
+            let answers = self
+                .ask_each("eth_chainId", "at start", None, |provider| async move {
+                    provider.get_chain_id().await
+                })
+                .await;
+            let mut ids = Vec::new();
+            let mut unreachable = Vec::new();
+            for (index, answer) in answers {
+                let name = self.endpoints.list[index].name.as_str();
+                match answer {
+                    Ok(id) => ids.push((name, id)),
+                    // ask_each reports a timeout as a local error: the endpoint did not answer.
+                    Err(error)
+                        if classify(&error) == ErrorClass::Retryable
+                            || matches!(error, RpcError::LocalUsageError(_)) =>
+                    {
+                        unreachable.push(format!("eth_chainId at {name}: {error}"));
                     }
-                })?;
-            ids.push((endpoint.name.as_str(), id));
+                    Err(error) => {
+                        return Err(CollectorError::Upstream {
+                            request: format!("eth_chainId at {name}"),
+                            reason: error.to_string(),
+                        });
+                    }
+                }
+            }
+            if let Some(&(first, id)) = ids.first() {
+                if let Some((other, other_id)) = ids.iter().find(|(_, other_id)| *other_id != id) {
+                    return Err(CollectorError::Inconsistent(format!(
+                        "the L1 endpoints are on different chains: {first} reports chain id {id}, \
+                         {other} reports {other_id}"
+                    )));
+                }
+                if !unreachable.is_empty() {
+                    warn!(target: LOG_TARGET, unreachable = %unreachable.join("; "),
+                        "Starting with the L1 endpoints that answered; the others stay unhealthy until they answer");
+                }
+                return Ok(id);
+            }
+            let reason = unreachable.join("; ");
+            warn!(target: LOG_TARGET, %reason, ?delay, "No L1 endpoint answers yet; asking again");
+            self.status.record_upstream_backoff(reason, delay);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(max);
         }
-        let (first, id) = ids[0];
-        if let Some((other, other_id)) = ids.iter().find(|(_, other_id)| *other_id != id) {
-            return Err(CollectorError::Inconsistent(format!(
-                "the L1 endpoints are on different chains: {first} reports chain id {id}, \
-                 {other} reports {other_id}"
-            )));
-        }
-        Ok(id)
     }
 }
 
