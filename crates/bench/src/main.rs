@@ -86,6 +86,34 @@ enum Scenario {
         #[arg(long, value_delimiter = ',', default_value = "off,bloom,receipts")]
         verify_logs: Vec<VerifyLogs>,
     },
+    /// ferry (the release binary) and SQD's EVM processor side by side, to the head of a dense,
+    /// a sparse and an empty chain, through a proxy that behaves as a hosted provider, and on
+    /// loopback (SQD is installed from npm under target/bench/sqd).
+    Provider {
+        /// The round trip added to every request, in milliseconds.
+        #[arg(long, default_value_t = 40)]
+        rtt_ms: u64,
+        /// Calls per second the provider serves (each call of a batch counted); above it,
+        /// HTTP 429. Both readers are told it (ferry's --l1.max-rps, SQD's rateLimit).
+        #[arg(long, default_value_t = 25)]
+        rps: u32,
+        /// The window, in seconds, the provider averages the rate over (its largest burst).
+        #[arg(long, default_value_t = 10)]
+        burst_seconds: u32,
+        /// The provider's bandwidth, in Mbit/s.
+        #[arg(long, default_value_t = 50)]
+        mbps: u64,
+        /// ferry only, without SQD.
+        #[arg(long)]
+        ferry_only: bool,
+        /// The chains, of dense, sparse and empty.
+        #[arg(long, value_delimiter = ',', default_value = "dense,sparse,empty",
+            value_parser = ["dense", "sparse", "empty"])]
+        chains: Vec<String>,
+        /// ferry's ways of proving logs measured, each a run of its own.
+        #[arg(long, value_delimiter = ',', default_value = "bloom,off")]
+        verify_logs: Vec<VerifyLogs>,
+    },
     /// The NATS JetStream sink: ingest with it on and off, its catch-up rate, and fan-out to
     /// JetStream consumers (a `nats-server` is started on a free port).
     Sink {
@@ -155,6 +183,23 @@ async fn main() {
         Scenario::Latency { samples } => scenarios::latency(samples).await,
         Scenario::Requests { verify_logs } => scenarios::requests(&verify_logs).await,
         Scenario::Rpc { requests } => scenarios::rpc(requests).await,
+        Scenario::Provider {
+            rtt_ms,
+            rps,
+            burst_seconds,
+            mbps,
+            ferry_only,
+            chains,
+            verify_logs,
+        } => {
+            let shaping = proxy::Shaping {
+                rtt: std::time::Duration::from_millis(rtt_ms),
+                rps,
+                burst_seconds,
+                bytes_per_second: mbps * 1_000_000 / 8,
+            };
+            scenarios::provider(shaping, ferry_only, &chains, &verify_logs).await;
+        }
         Scenario::Fanout { subscribers, replay } => scenarios::fanout(subscribers, replay).await,
         Scenario::Sink { messages, consumers } => {
             scenarios::sink(messages, &consumers, cli.runs).await
