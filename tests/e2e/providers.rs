@@ -338,16 +338,23 @@ async fn a_node_paced_under_the_providers_rate_is_never_refused_and_one_that_is_
         let proxy = L1Proxy::start(vec![anvil.endpoint()]).await;
         proxy.limit_rate(50);
         let datadir = tempfile::tempdir().unwrap();
+        let metrics = free_addr().to_string();
         // A little under the plan's rate, as the README advises: requests that left in turn
         // may arrive closer together.
-        let extra: &[&str] = if paced { &["--l1.max-rps", "45"] } else { &[] };
-        let mut ferry = ferry_on(proxy.url(), *contract.address(), datadir.path(), extra);
+        let mut extra = vec!["--metrics.addr", metrics.as_str()];
+        if paced {
+            extra.extend(["--l1.max-rps", "45"]);
+        }
+        let mut ferry = ferry_on(proxy.url(), *contract.address(), datadir.path(), &extra);
         caught_up(&mut ferry, &contract).await;
         assert_consumers_hold_the_chain(&ferry, &contract).await;
         assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+        let waits = metric(metrics.parse().unwrap(), "ferry_l1_pacing_wait_seconds_count").await;
         if paced {
             assert_eq!(proxy.refused(), 0, "paced under the limit, never refused");
+            assert!(waits > 0.0, "the limit held the node back: the test needed pacing");
         } else {
+            assert_eq!(waits, 0.0, "no limit, no pacing");
             assert!(proxy.refused() > 0, "unpaced, the provider refused some (the test can fail)");
         }
         assert!(ferry.terminate().await.success());

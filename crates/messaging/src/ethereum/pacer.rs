@@ -43,10 +43,13 @@ impl Pacer {
         }
     }
 
-    /// Waits until `calls` more calls keep the endpoint within its rate.
+    /// Waits until `calls` more calls keep the endpoint within its rate. Each wait is recorded
+    /// (`ferry_l1_pacing_wait_seconds`): an operator sees how much the limit holds the node
+    /// back.
     pub(super) async fn admit(&self, calls: usize) {
         let wait = self.reserve(calls, Instant::now());
         if !wait.is_zero() {
+            metrics::histogram!("ferry_l1_pacing_wait_seconds").record(wait.as_secs_f64());
             tokio::time::sleep(wait).await;
         }
     }
