@@ -12,7 +12,7 @@ use alloy::{
         http::{
             Http, HyperClient,
             hyper::body::Bytes,
-            hyper_util::{self, rt::TokioExecutor},
+            hyper_util::{self, client::legacy::connect::HttpConnector, rt::TokioExecutor},
             reqwest::{self, Url},
         },
         ws::{WebSocketConfig, WsConnect},
@@ -150,8 +150,11 @@ impl Drop for Endpoint {
 /// every client, TLS or not: 63 ms of CPU at every start, a tenth of a 100,000-message
 /// catch-up's (`docs/benchmarks.md`).
 fn plain_http_client(url: Url, request_timeout: Duration) -> RpcClient {
+    // Small requests go out at once, as reqwest sends them (Nagle's algorithm off).
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
     let hyper = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
+        .build::<_, Full<Bytes>>(connector);
     let service = tower::ServiceBuilder::new()
         .map_err(|error: tower::BoxError| std::io::Error::other(error))
         .timeout(request_timeout)
