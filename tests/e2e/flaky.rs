@@ -1,13 +1,16 @@
 //! A flaky L1: a fault-injecting HTTP proxy between the node and Anvil.
 
 use crate::{
+    reorgs::canonical,
     scenarios::stored,
     support::{Ferry, anvil, deploy, head, send_many},
 };
+use alloy::primitives::B256;
 use alloy::transports::http::reqwest;
 use ferry_messaging::test_utils::{forward_json, read_http_request, write_json_response};
-use ferry_primitives::Position;
+use ferry_primitives::{Origin, Position};
 use std::{
+    collections::HashMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -150,6 +153,13 @@ async fn ten_thousand_messages_arrive_once_through_a_flaky_provider() {
     let mut nonces: Vec<u64> = messages.iter().map(|m| m.l1.message.nonce.to::<u64>()).collect();
     nonces.sort_unstable();
     assert_eq!(nonces, (0..10_000).collect::<Vec<_>>(), "all arrive, once");
+    // Every message field by field as the contract logged it: its hash (which commits to from,
+    // to, nonce, selector and payload) and its origin.
+    let chain = canonical(contract.provider(), *contract.address()).await;
+    let logged: HashMap<B256, Origin> =
+        chain.iter().map(|(hash, (origin, _))| (*hash, *origin)).collect();
+    let held: HashMap<B256, Origin> = messages.iter().map(|m| (m.hash, m.l1.origin)).collect();
+    assert_eq!(held, logged, "the stored messages are the contract's, field by field");
     let injected = faults.dropped.load(Ordering::Relaxed)
         + faults.too_many_requests.load(Ordering::Relaxed)
         + faults.server_errors.load(Ordering::Relaxed)

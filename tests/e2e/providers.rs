@@ -55,6 +55,24 @@ async fn stored_hashes(ferry: &Ferry) -> Vec<B256> {
     entries.iter().filter(|entry| entry.kind == EntryKind::Message).map(|e| e.hash).collect()
 }
 
+/// Two proxies in front of `anvil`, a primary and a standby, and the `--l1.rpc-url` naming
+/// both in that order. Keep both bound: a dropped proxy stops serving.
+async fn primary_and_standby(anvil: &AnvilInstance) -> (L1Proxy, L1Proxy, String) {
+    let (primary, standby) = tokio::join!(
+        L1Proxy::start(vec![anvil.endpoint()]),
+        L1Proxy::start(vec![anvil.endpoint()])
+    );
+    let urls = format!("{},{}", primary.url(), standby.url());
+    (primary, standby, urls)
+}
+
+/// The node's consumers hold the contract's chain field by field, and the store holds
+/// `messages` messages: each once.
+async fn holds_every_message_once(ferry: &Ferry, contract: &Messaging, messages: usize) {
+    assert_consumers_hold_the_chain(ferry, contract).await;
+    assert_eq!(stored_hashes(ferry).await.len(), messages, "every message once");
+}
+
 /// A counter's value in the node's metrics.
 async fn metric(metrics: std::net::SocketAddr, line_start: &str) -> f64 {
     let (_, text) = http_get(metrics, "/metrics").await;
@@ -142,8 +160,7 @@ async fn a_log_forged_into_a_block_that_cannot_hold_it_is_refused() {
     // The provider answers truthfully again: the node reads on and holds exactly the chain.
     proxy.stop_rewriting();
     caught_up(&mut ferry, &contract).await;
-    assert_consumers_hold_the_chain(&ferry, &contract).await;
-    assert_eq!(stored_hashes(&ferry).await.len(), 6);
+    holds_every_message_once(&ferry, &contract, 6).await;
 }
 
 /// Two Anvils sharing the first messages (fees 1 and 2) and then growing apart: A gets fees
@@ -239,11 +256,7 @@ async fn a_primary_that_goes_down_mid_ingest_hands_over_and_takes_back_losing_no
     for fee in 1..=10 {
         send(&provider, message_tx(*contract.address(), sender, fee)).await;
     }
-    let (primary, standby) = tokio::join!(
-        L1Proxy::start(vec![anvil.endpoint()]),
-        L1Proxy::start(vec![anvil.endpoint()])
-    );
-    let urls = format!("{},{}", primary.url(), standby.url());
+    let (primary, standby, urls) = primary_and_standby(&anvil).await;
     let metrics = free_addr();
     let metrics_arg = metrics.to_string();
     let extra = ["--metrics.addr", metrics_arg.as_str(), "--max-block-range", "256"];
@@ -270,8 +283,7 @@ async fn a_primary_that_goes_down_mid_ingest_hands_over_and_takes_back_losing_no
         send(&provider, message_tx(*contract.address(), sender, fee)).await;
     }
     caught_up(&mut ferry, &contract).await;
-    assert_consumers_hold_the_chain(&ferry, &contract).await;
-    assert_eq!(stored_hashes(&ferry).await.len(), 18, "every message once");
+    holds_every_message_once(&ferry, &contract, 18).await;
     let (from, to) = (redacted(primary.url()), redacted(standby.url()));
     let away = format!("ferry_upstream_switches_total{{from=\"{from}\",to=\"{to}\"}}");
     let back = format!("ferry_upstream_switches_total{{from=\"{to}\",to=\"{from}\"}}");
@@ -284,13 +296,9 @@ async fn a_primary_that_takes_requests_and_never_answers_times_out_and_the_stand
     let anvil = anvil();
     let contract = deploy(&anvil).await;
     six_messages(&anvil, &contract).await;
-    let (primary, standby) = tokio::join!(
-        L1Proxy::start(vec![anvil.endpoint()]),
-        L1Proxy::start(vec![anvil.endpoint()])
-    );
+    let (primary, _standby, urls) = primary_and_standby(&anvil).await;
     // The primary answers everything but eth_getLogs, which it accepts and never answers.
     let hung = primary.hold(|call| call["method"] == "eth_getLogs", HoldAt::Request);
-    let urls = format!("{},{}", primary.url(), standby.url());
     let datadir = tempfile::tempdir().unwrap();
     let extra = ["--l1.request-timeout", "1s"];
     let mut ferry = ferry_on(&urls, *contract.address(), datadir.path(), &extra);
@@ -300,8 +308,7 @@ async fn a_primary_that_takes_requests_and_never_answers_times_out_and_the_stand
     assert!(upstreams[1].active && !upstreams[0].active, "the standby answers: {upstreams:?}");
     let error = upstreams[0].last_error.as_deref().unwrap_or_default();
     assert!(error.contains("timed out"), "status says the primary timed out: {error}");
-    assert_consumers_hold_the_chain(&ferry, &contract).await;
-    assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+    holds_every_message_once(&ferry, &contract, 6).await;
     hung.release();
     assert!(ferry.terminate().await.success());
 }
@@ -311,19 +318,14 @@ async fn with_the_primary_down_at_start_the_node_starts_on_the_standby() {
     let anvil = anvil();
     let contract = deploy(&anvil).await;
     six_messages(&anvil, &contract).await;
-    let (primary, standby) = tokio::join!(
-        L1Proxy::start(vec![anvil.endpoint()]),
-        L1Proxy::start(vec![anvil.endpoint()])
-    );
+    let (primary, _standby, urls) = primary_and_standby(&anvil).await;
     primary.set_down(true);
-    let urls = format!("{},{}", primary.url(), standby.url());
     let datadir = tempfile::tempdir().unwrap();
     let mut ferry = ferry_on(&urls, *contract.address(), datadir.path(), &[]);
     let status = caught_up(&mut ferry, &contract).await;
     let upstreams = &status.pipeline.upstreams;
     assert!(upstreams[1].active && !upstreams[0].healthy, "the standby answers: {upstreams:?}");
-    assert_consumers_hold_the_chain(&ferry, &contract).await;
-    assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+    holds_every_message_once(&ferry, &contract, 6).await;
     assert!(ferry.terminate().await.success());
 }
 
@@ -347,8 +349,7 @@ async fn a_node_paced_under_the_providers_rate_is_never_refused_and_one_that_is_
         }
         let mut ferry = ferry_on(proxy.url(), *contract.address(), datadir.path(), &extra);
         caught_up(&mut ferry, &contract).await;
-        assert_consumers_hold_the_chain(&ferry, &contract).await;
-        assert_eq!(stored_hashes(&ferry).await.len(), 6, "every message once");
+        holds_every_message_once(&ferry, &contract, 6).await;
         let waits = metric(metrics.parse().unwrap(), "ferry_l1_pacing_wait_seconds_count").await;
         if paced {
             assert_eq!(proxy.refused(), 0, "paced under the limit, never refused");
@@ -393,8 +394,7 @@ async fn refetching_a_transaction_stores_what_the_provider_hid_and_refuses_a_reo
 
     let done = admin.refetch_transaction(transaction, None).await.unwrap();
     assert_eq!(done.stored, 1);
-    assert_consumers_hold_the_chain(&ferry, &contract).await;
-    assert_eq!(stored_hashes(&ferry).await.len(), 6);
+    holds_every_message_once(&ferry, &contract, 6).await;
     let status =
         ferry.wait_status("the gap closes", |s| s.pipeline.missing_nonces == U256::ZERO).await;
     assert_eq!(status.checkpoint.map(|c| c.block), Some(head(&contract).await + 1));

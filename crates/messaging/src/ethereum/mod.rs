@@ -40,7 +40,6 @@ use crate::{Collector, CollectorError, Confirmations, Gathered, Heads, ProvenTra
 use alloy::{
     primitives::{Address, B256},
     providers::Provider,
-    transports::RpcError,
 };
 use attempt::Attempt;
 use classify::{ErrorClass, classify};
@@ -201,11 +200,7 @@ impl EthereumCollector {
                 let name = self.endpoints.list[index].name.as_str();
                 match answer {
                     Ok(id) => ids.push((name, id)),
-                    // ask_each reports a timeout as a local error: the endpoint did not answer.
-                    Err(error)
-                        if classify(&error) == ErrorClass::Retryable
-                            || matches!(error, RpcError::LocalUsageError(_)) =>
-                    {
+                    Err(error) if classify(&error) == ErrorClass::Retryable => {
                         unreachable.push(format!("eth_chainId at {name}: {error}"));
                     }
                     Err(error) => {

@@ -8,7 +8,10 @@ use super::{
     endpoints::L1Mode,
 };
 use crate::CollectorError;
-use alloy::{providers::DynProvider, transports::TransportError};
+use alloy::{
+    providers::DynProvider,
+    transports::{TransportError, TransportErrorKind},
+};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::future::join_all;
 use std::{
@@ -268,8 +271,9 @@ impl EthereumCollector {
             endpoint.record_calls(1);
             metrics::counter!("ferry_l1_requests_total", "method" => method).increment(1);
             self.status.record_upstream_calls(1);
+            // No answer in time is a transport failure, transient as any timeout.
             let answer = answer.unwrap_or_else(|_| {
-                Err(TransportError::local_usage_str(&format!("no answer within {timeout:?}")))
+                Err(TransportErrorKind::custom_str(&format!("no answer within {timeout:?}")))
             });
             match &answer {
                 Ok(_) => endpoint.record_success(),
