@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod flaky;
+mod ha;
 mod house;
 mod l1proxy;
 mod lifecycle;

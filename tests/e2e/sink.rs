@@ -98,7 +98,7 @@ impl Random {
 }
 
 /// Every entry of `stream`, in stream order, with its headers checked against its body.
-async fn stream_entries(url: &str, stream: &str) -> Vec<LogEntry> {
+pub(crate) async fn stream_entries(url: &str, stream: &str) -> Vec<LogEntry> {
     let client = async_nats::connect(url).await.unwrap();
     let jetstream = jetstream::new(client);
     let mut stream = jetstream.get_stream(stream).await.unwrap();
@@ -134,7 +134,7 @@ async fn stream_entries(url: &str, stream: &str) -> Vec<LogEntry> {
 
 /// What an entry says when it is written; `inclusion` and `lifecycle` say where the message
 /// stands when it is read, so they are compared apart.
-fn as_written(entry: &LogEntry) -> LogEntry {
+pub(crate) fn as_written(entry: &LogEntry) -> LogEntry {
     LogEntry { inclusion: Default::default(), lifecycle: Default::default(), ..entry.clone() }
 }
 

@@ -339,15 +339,16 @@ impl MessagingController {
         Ok(CheckpointPreview { previous, current: new, effect })
     }
 
-    /// Starts the drain task reading through `collector`, from the stored checkpoint. Only
-    /// once per controller: a second call is [`ControllerError::AlreadyStarted`]. Dropping
-    /// the handle stops the task.
+    /// Starts the drain task reading through `collector`, from the stored checkpoint. One
+    /// task at a time: a call while one runs is [`ControllerError::AlreadyStarted`] (a group
+    /// member starts one each time it is elected, after the last one stopped). Dropping the
+    /// handle stops the task.
     pub fn start<C: Collector + std::fmt::Debug>(
         &self,
         collector: Arc<C>,
     ) -> Result<DrainHandle, ControllerError> {
         let mut drain = self.inner.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if drain.is_some() {
+        if drain.as_ref().is_some_and(|requests| !requests.is_closed()) {
             return Err(ControllerError::AlreadyStarted);
         }
         let window = self.inner.reorg_window.load(AtomicOrdering::Relaxed);

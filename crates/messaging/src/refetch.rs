@@ -125,13 +125,18 @@ impl Refetch<'_> {
                 drain.store_found(proven, origin, STORE_TIMEOUT).await.map_err(Stored::Refused)
             }
             None => {
-                let write = FoundWrite {
-                    transaction: proven.transaction,
-                    messages: &proven.messages,
-                    events: &proven.events,
-                    origin: &origin,
-                };
-                self.store.store_found(write).map_err(Stored::Failed)
+                let store = self.store.clone();
+                crate::blocking::blocking(move || {
+                    let write = FoundWrite {
+                        transaction: proven.transaction,
+                        messages: &proven.messages,
+                        events: &proven.events,
+                        origin: &origin,
+                    };
+                    store.store_found(write)
+                })
+                .await
+                .map_err(Stored::Failed)
             }
         }
     }

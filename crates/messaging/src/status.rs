@@ -5,8 +5,8 @@
 use crate::{Heads, MalformedLog, NonceTracker, halt};
 use alloy::primitives::U256;
 use ferry_primitives::{
-    EndpointSnapshot, Halt, HaltCause, Phase, Position, Seq, SinkSnapshot, StatusSnapshot,
-    UpstreamSnapshot, WindowRestartNote,
+    EndpointSnapshot, HaSnapshot, Halt, HaltCause, Phase, Position, Seq, SinkSnapshot,
+    StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
 };
 use ferry_storage::{CommitSummary, FinalityTags, ReorgSummary, Store};
 use std::{
@@ -56,6 +56,8 @@ pub struct Status {
     last_window_restart: Mutex<Option<WindowRestartNote>>,
     /// The distributed sink, when one is configured.
     sink: Mutex<Option<SinkSnapshot>>,
+    /// The high-availability group, when the node is a member of one.
+    ha: Mutex<Option<HaSnapshot>>,
 }
 
 /// The endpoints' disagreements: how many, how many in a row, and the halt past the limit.
@@ -127,6 +129,7 @@ impl Status {
             window_restarts: AtomicU64::default(),
             last_window_restart: Mutex::default(),
             sink: Mutex::default(),
+            ha: Mutex::default(),
         }
     }
 
@@ -142,6 +145,30 @@ impl Status {
         } else {
             0.0
         });
+    }
+
+    /// Updates what the group membership reports (and starts reporting it, the first time).
+    pub fn update_ha(&self, update: impl FnOnce(&mut HaSnapshot)) {
+        let mut ha = lock(&self.ha);
+        let state = ha.get_or_insert_with(HaSnapshot::default);
+        update(state);
+        metrics::gauge!("ferry_ha_is_leader")
+            .set(if state.role == ferry_primitives::HaRole::Leader { 1.0 } else { 0.0 });
+        metrics::gauge!("ferry_ha_term").set(state.term.unwrap_or(0) as f64);
+        metrics::gauge!("ferry_ha_journal_applied").set(state.journal_applied as f64);
+    }
+
+    /// The group membership's state; `None` outside a group.
+    pub fn ha(&self) -> Option<HaSnapshot> {
+        lock(&self.ha).clone()
+    }
+
+    /// Takes what a standby replayed from the group's journal into `store`: the last seq (and
+    /// so the consumers waiting on it), the nonces, a halt, as after a commit.
+    pub fn record_replicated(&self, store: &Store) -> ferry_storage::Result<()> {
+        self.restore(store)?;
+        self.writes.send_modify(|writes| *writes += 1);
+        Ok(())
     }
 
     /// The sink's state, with its lag behind the log now; `None` without a sink.
@@ -242,6 +269,7 @@ impl Status {
             window_restarts: self.window_restarts.load(Ordering::Relaxed),
             last_window_restart: *lock(&self.last_window_restart),
             sink: self.sink(),
+            ha: self.ha(),
         }
     }
 

@@ -1,10 +1,12 @@
 //! Wiring: L1 collector, store, ingestion task, JSON-RPC listeners and metrics, from start to
 //! a clean stop.
 
+use crate::group::Leadership;
 use crate::{
     ConfigError, L1Config, NodeConfig, dev,
     observe::{self, Observed},
 };
+use ferry_ha::GroupHandle;
 use ferry_messaging::{
     CollectorError, ControllerError, DrainExit, DrainHandle, EthereumCollector, EthereumConfig,
     MessagingController, Status,
@@ -79,6 +81,9 @@ pub enum NodeError {
     /// Dev mode could not create its temporary data directory.
     #[error("dev mode: cannot create a temporary datadir: {0}")]
     TemporaryDatadir(#[source] std::io::Error),
+    /// The node cannot join its high-availability group.
+    #[error("cannot join the HA group: {0}")]
+    Ha(#[from] ferry_ha::JoinError),
     /// The ingestion task could not start.
     #[error("cannot start the ingestion task: {0}")]
     Ingestion(#[from] ControllerError),
@@ -136,20 +141,29 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
         Some(serving) => serving,
         None => Serving::start(opener.open(chain_id)?, &status, &config, jwt_secret).await?,
     };
-    let Serving { store, controller, rpc, sink } = serving;
-    let drain = match start_ingestion(&controller, collector) {
-        Ok(drain) => drain,
-        Err(error) => {
-            let serving = Some(Serving { store, controller, rpc, sink });
-            return Err(stop_serving(serving, NodeError::Ingestion(error)).await);
-        }
+    let Serving { store, controller, rpc, sink, group } = serving;
+    let ingestion = match (group, &config.sink, &config.ha) {
+        (Some(group), Some(sink), Some(ha)) => Ingestion::Group(Box::new(Leadership::new(
+            group,
+            controller.clone(),
+            collector,
+            crate::group::group_sink(sink, &ha.group),
+            Arc::clone(&status),
+        ))),
+        (group, ..) => match start_ingestion(&controller, collector) {
+            Ok(drain) => Ingestion::Solo(drain),
+            Err(error) => {
+                let serving = Some(Serving { store, controller, rpc, sink, group });
+                return Err(stop_serving(serving, NodeError::Ingestion(error)).await);
+            }
+        },
     };
     info!(target: LOG_TARGET, chain_id, contract = %l1.contract, datadir = %opener.datadir.display(),
         public = %rpc.public_addr(), admin = %rpc.admin_addr(), "ferry is running");
     if let Some(chain) = &source.dev_chain {
         chain.print_banner(rpc.public_addr(), rpc.admin_addr(), config.metrics_addr);
     }
-    let running = Running { store, controller, rpc, drain, sink, metrics };
+    let running = Running { store, controller, rpc, ingestion, sink, metrics };
     running.until_stopped(&mut shutdown).await
 }
 
@@ -303,12 +317,18 @@ fn check_chain_id(
     }
 }
 
+/// Ingestion: the node's own, or its group's while it leads.
+enum Ingestion {
+    Solo(DrainHandle),
+    Group(Box<Leadership>),
+}
+
 /// A node that ingests and serves, until it is told to stop or ingestion ends.
 struct Running {
     store: Store,
     controller: MessagingController,
     rpc: RpcServer,
-    drain: DrainHandle,
+    ingestion: Ingestion,
     sink: Option<SinkHandle>,
     metrics: Option<MetricsTask>,
 }
@@ -319,24 +339,37 @@ impl Running {
         self,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), NodeError> {
-        let Self { store, controller, rpc, mut drain, sink, metrics } = self;
-        let failed = tokio::select! {
-            biased;
-            () = shutdown.as_mut() => {
-                info!(target: LOG_TARGET, "Shutting down");
-                None
+        let Self { store, controller, rpc, ingestion, sink, metrics } = self;
+        let failed = match ingestion {
+            Ingestion::Solo(mut drain) => {
+                let failed = tokio::select! {
+                    biased;
+                    () = shutdown.as_mut() => None,
+                    exit = drain.finished() => match exit {
+                        DrainExit::Shutdown => None,
+                        DrainExit::Failed(reason) => Some(reason),
+                    },
+                };
+                rpc.stop();
+                drain.stop();
+                drain.stopped().await;
+                failed
             }
-            exit = drain.finished() => match exit {
-                DrainExit::Shutdown => None,
-                DrainExit::Failed(reason) => {
-                    error!(target: LOG_TARGET, %reason, "The ingestion task stopped; shutting down");
-                    Some(reason)
-                }
-            },
+            Ingestion::Group(mut leadership) => {
+                let failed = leadership.run(shutdown).await;
+                rpc.stop();
+                // Ingestion stops before the lease is given up: nothing is written after.
+                leadership.stop().await;
+                leadership.group.stop().await;
+                failed
+            }
         };
-        rpc.stop();
-        drain.stop();
-        drain.stopped().await;
+        match &failed {
+            Some(reason) => {
+                error!(target: LOG_TARGET, %reason, "The ingestion task stopped; shutting down");
+            }
+            None => info!(target: LOG_TARGET, "Shutting down"),
+        }
         rpc.stopped().await;
         if let Some(sink) = sink {
             sink.stop().await;
@@ -372,7 +405,9 @@ struct Serving {
     store: Store,
     controller: MessagingController,
     rpc: RpcServer,
+    /// The node's own publisher (a group's leader starts its own while it leads).
     sink: Option<SinkHandle>,
+    group: Option<GroupHandle>,
 }
 
 impl Serving {
@@ -383,6 +418,12 @@ impl Serving {
         jwt_secret: Option<JwtSecret>,
     ) -> Result<Self, NodeError> {
         status.restore(&store)?;
+        // Joined before the listeners start: no admin write can reach the store outside the
+        // group's journal.
+        let member = match (&config.ha, &config.sink) {
+            (Some(ha), Some(sink)) => Some(crate::group::join(ha, sink, &store, status)?),
+            _ => None,
+        };
         let controller = MessagingController::new(store.clone(), Arc::clone(status))
             .with_reorg_window(config.reorg_window);
         let rpc = RpcServer::start(
@@ -398,25 +439,33 @@ impl Serving {
             env!("CARGO_PKG_VERSION"),
         )
         .await?;
-        let sink = match &config.sink {
-            Some(sink) => {
-                let report = sink_report(status);
-                Some(Publisher::new(sink.clone(), store.clone(), report)?.spawn())
+        let (sink, group) = match (member, &config.sink) {
+            (Some(member), _) => {
+                let member =
+                    member.serving_at(rpc.admin_addr().to_string(), rpc.public_addr().to_string());
+                (None, Some(member.spawn()))
             }
-            None => None,
+            (None, Some(sink)) => {
+                let report = sink_report(status);
+                (Some(Publisher::new(sink.clone(), store.clone(), report)?.spawn()), None)
+            }
+            (None, None) => (None, None),
         };
-        Ok(Self { store, controller, rpc, sink })
+        Ok(Self { store, controller, rpc, sink, group })
     }
 }
 
 /// Stops the listeners of a node that never started ingesting, closes its store, and hands
 /// back `outcome` (the error that stopped the start).
 async fn stop_serving<T>(serving: Option<Serving>, outcome: T) -> T {
-    if let Some(Serving { store, controller, rpc, sink }) = serving {
+    if let Some(Serving { store, controller, rpc, sink, group }) = serving {
         rpc.stop();
         rpc.stopped().await;
         if let Some(sink) = sink {
             sink.stop().await;
+        }
+        if let Some(group) = group {
+            group.stop().await;
         }
         drop((controller, store));
     }

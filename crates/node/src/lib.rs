@@ -9,6 +9,7 @@ mod db;
 mod dev;
 #[cfg(feature = "fault-injection")]
 mod faults;
+mod group;
 mod launch;
 mod observe;
 mod operator;
@@ -17,8 +18,8 @@ mod signals;
 mod verify;
 
 pub use config::{
-    AdminArgs, ConfigError, L1Args, L1Config, L1Trust, LogFormat, NodeArgs, NodeConfig,
-    ObserveArgs, RpcArgs, SinkArgs,
+    AdminArgs, ConfigError, HaArgs, HaSettings, L1Args, L1Config, L1Trust, LogFormat, NodeArgs,
+    NodeConfig, ObserveArgs, RpcArgs, SinkArgs,
 };
 pub use db::{DbArgs, DbCommand, ExportFormat, GetCommand};
 pub use launch::{NodeError, run};

@@ -95,6 +95,10 @@ fn respond<B>(request: &Request<B>, observed: &Observed) -> Response<Full<Bytes>
 /// halted by a deep reorg, and (when asked) the sink is up and close behind the store.
 fn readiness(observed: &Observed) -> (StatusCode, String) {
     let snapshot = observed.status.snapshot();
+    if let Some(ha) = snapshot.ha.as_ref().filter(|ha| ha.role != ferry_primitives::HaRole::Leader)
+    {
+        return standby_readiness(ha, observed.sink_ready_max_lag.unwrap_or(0));
+    }
     if let Some(max) = observed.sink_ready_max_lag {
         let sink = snapshot.sink.clone().unwrap_or_default();
         if !sink.connected || sink.fenced || sink.lag_seq > max {
@@ -129,5 +133,33 @@ fn readiness(observed: &Observed) -> (StatusCode, String) {
             }
         }
         None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no L1 head seen yet\n".to_owned()),
+    }
+}
+
+/// A standby is ready while it reaches the group and its store is within `max` journal
+/// writes of the journal's end (`--sink.ready-max-lag`, 0 by default): what it serves is then
+/// what the leader wrote.
+fn standby_readiness(ha: &ferry_primitives::HaSnapshot, max: u64) -> (StatusCode, String) {
+    let behind = ha.journal_last.map(|last| last.saturating_sub(ha.journal_applied));
+    match (ha.connected, behind) {
+        (true, Some(behind)) if behind <= max => (
+            StatusCode::OK,
+            format!("ready: standby of group {}, {behind} journal writes behind\n", ha.group),
+        ),
+        (true, Some(behind)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: standby of group {}, {behind} journal writes behind (at most {max})\n",
+                ha.group
+            ),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: standby of group {} that has not read the journal: {}\n",
+                ha.group,
+                ha.last_error.as_deref().unwrap_or("connecting")
+            ),
+        ),
     }
 }

@@ -42,8 +42,8 @@ pub use position::{BlockRef, Checkpoint, Position, ShowCheckpoint};
 pub use refetch::{Refetched, RefetchedMessage};
 pub use seq::Seq;
 pub use status::{
-    EndpointSnapshot, Halt, HaltCause, NonceGap, Phase, SinkSnapshot, StatusSnapshot,
-    UpstreamSnapshot, WindowRestartNote,
+    EndpointSnapshot, HaLeader, HaRole, HaSnapshot, Halt, HaltCause, NonceGap, Phase, SinkSnapshot,
+    StatusSnapshot, UpstreamSnapshot, WindowRestartNote,
 };
 
 pub use alloy_primitives::{Address, B256, U256};

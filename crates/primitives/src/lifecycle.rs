@@ -80,7 +80,8 @@ impl fmt::Display for MessageState {
 }
 
 /// A lifecycle event as the collector reads it from L1.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LifecycleEvent {
     /// Which event.
     pub kind: LifecycleKind,

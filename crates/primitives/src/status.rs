@@ -90,6 +90,9 @@ pub struct StatusSnapshot {
     /// The distributed sink, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<SinkSnapshot>,
+    /// The high-availability group, when the node is a member of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSnapshot>,
 }
 
 impl StatusSnapshot {
@@ -163,6 +166,71 @@ pub struct SinkSnapshot {
     pub fenced: bool,
     /// The last error, if the sink is failing.
     pub last_error: Option<String>,
+}
+
+/// A member of a high-availability group, as status reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaSnapshot {
+    /// The group (`--ha.group`).
+    pub group: String,
+    /// This member's id in the group.
+    pub node: String,
+    /// `leader` (ingests from L1, writes the journal, publishes), `candidate` (took the lease,
+    /// catching up with the journal first) or `standby` (replays the journal).
+    pub role: HaRole,
+    /// The lease's term this member knows: the journal's writer changes with it.
+    pub term: Option<u64>,
+    /// Who holds the lease, as far as this member knows.
+    pub leader: Option<HaLeader>,
+    /// Milliseconds since the lease was last renewed, as this member saw it.
+    pub lease_age_millis: Option<u64>,
+    /// The journal writes this member's store holds.
+    pub journal_applied: u64,
+    /// The journal writes the group's journal holds, when last read.
+    pub journal_last: Option<u64>,
+    /// Whether this member reaches the group's NATS servers.
+    pub connected: bool,
+    /// The last error, while the member is failing.
+    pub last_error: Option<String>,
+}
+
+/// What a member does in its group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HaRole {
+    /// Replays the journal; serves reads; refuses admin writes.
+    #[default]
+    Standby,
+    /// Holds the lease and catches up with the journal before leading.
+    Candidate,
+    /// Holds the lease: ingests, writes the journal, publishes the log.
+    Leader,
+}
+
+impl HaRole {
+    /// Its name in status and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Standby => "standby",
+            Self::Candidate => "candidate",
+            Self::Leader => "leader",
+        }
+    }
+}
+
+/// The lease holder of a group: where writes go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaLeader {
+    /// Its id in the group.
+    pub node: String,
+    /// Its admin listener.
+    pub admin: String,
+    /// Its public listener.
+    pub public: String,
+    /// Its term.
+    pub term: u64,
 }
 
 /// The header window started again above what it kept (the node fell behind further than

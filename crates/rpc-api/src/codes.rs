@@ -33,6 +33,10 @@ pub const CHECKPOINT_MOVED: i32 = -32054;
 /// yet, or L1 could not prove it; `data` names the transaction and the reason. Nothing was
 /// stored.
 pub const REFETCH_REFUSED: i32 = -32055;
+/// A write (checkpoint change, refetch) reached a standby of a high-availability group:
+/// only the leader writes. Nothing was changed; `data` names the group and the leader
+/// (`node`, `admin`, `public`, `term`), or `leader: null` while none leads. Send it there.
+pub const NOT_LEADER: i32 = -32056;
 /// A subscription was closed because its subscriber could not keep up; `data` says the
 /// last seq delivered and where to resume. Sent as the subscription's error notification.
 pub const SLOW_SUBSCRIBER: i32 = -32060;

@@ -68,6 +68,16 @@ pub enum RpcError {
         /// Why.
         reason: String,
     },
+    /// A write reached a standby of a high-availability group.
+    #[error("{message}")]
+    NotLeader {
+        /// The group.
+        group: String,
+        /// Who leads, when one does.
+        leader: Option<Box<ferry_primitives::HaLeader>>,
+        /// What the store said, naming both.
+        message: String,
+    },
     /// The store failed.
     #[error("storage failed, nothing was changed: {0}")]
     Storage(String),
@@ -86,6 +96,9 @@ impl From<ControllerError> for RpcError {
             ControllerError::Storage(
                 error @ ferry_storage::Error::CheckpointMoved { expected, found },
             ) => Self::CheckpointMoved { expected, found, message: error.to_string() },
+            ControllerError::Storage(ferry_storage::Error::Journal(
+                refusal @ ferry_storage::JournalRefusal::NotLeader { .. },
+            )) => Self::not_leader(refusal),
             ControllerError::Storage(error) => Self::Storage(error.to_string()),
             ControllerError::AlreadyStarted => Self::Internal(error.to_string()),
             ControllerError::RefetchRefused { transaction, reason } => {
@@ -103,7 +116,24 @@ impl From<ControllerError> for RpcError {
 
 impl From<ferry_storage::Error> for RpcError {
     fn from(error: ferry_storage::Error) -> Self {
-        Self::Storage(error.to_string())
+        match error {
+            ferry_storage::Error::Journal(
+                refusal @ ferry_storage::JournalRefusal::NotLeader { .. },
+            ) => Self::not_leader(refusal),
+            error => Self::Storage(error.to_string()),
+        }
+    }
+}
+
+impl RpcError {
+    fn not_leader(refusal: ferry_storage::JournalRefusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            ferry_storage::JournalRefusal::NotLeader { group, leader } => {
+                Self::NotLeader { group, leader: leader.map(Box::new), message }
+            }
+            _ => Self::Storage(message),
+        }
     }
 }
 
@@ -134,6 +164,9 @@ impl From<RpcError> for ErrorObjectOwned {
                 codes::REFETCH_REFUSED,
                 Some(json!({ "transaction": transaction, "reason": reason })),
             ),
+            RpcError::NotLeader { group, leader, .. } => {
+                (codes::NOT_LEADER, Some(json!({ "group": group, "leader": leader })))
+            }
             RpcError::Storage(reason) => {
                 (codes::STORAGE_FAILURE, Some(json!({ "reason": reason })))
             }

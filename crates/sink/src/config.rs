@@ -15,6 +15,9 @@ pub struct SinkConfig {
     pub credentials: Option<PathBuf>,
     /// Replicas of a stream the sink creates (a cluster keeps one per server, up to 5).
     pub replicas: usize,
+    /// The high-availability group whose leader publishes, when the node is in one: the
+    /// stream is the group's (any member leading may write it), not one node's.
+    pub group: Option<String>,
 }
 
 /// How long JetStream remembers a `Nats-Msg-Id`: a retry after a lost ack within it is
@@ -31,6 +34,7 @@ impl SinkConfig {
             subject_prefix: "ferry.log".to_owned(),
             credentials: None,
             replicas: 1,
+            group: None,
         }
     }
 }

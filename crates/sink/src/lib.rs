@@ -14,10 +14,12 @@
 //! as `messaging_getMessages` returns.
 
 mod config;
+mod connection;
 mod publisher;
 mod report;
 
 pub use config::SinkConfig;
+pub use connection::connect;
 pub use publisher::{Publisher, SinkHandle};
 pub use report::SinkReport;
 

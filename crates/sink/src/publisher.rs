@@ -4,7 +4,7 @@
 
 use crate::{SinkConfig, SinkReport, config::DUPLICATE_WINDOW, headers};
 use async_nats::{
-    ConnectOptions, HeaderMap,
+    HeaderMap,
     jetstream::{
         self, Context, ErrorCode,
         context::{GetStreamErrorKind, PublishAckFuture, PublishErrorKind},
@@ -162,18 +162,7 @@ impl Publisher {
         let failed = |what: &str, error: &dyn std::fmt::Display| {
             Ended::Failed(format!("{what} {}: {error}", self.config.url))
         };
-        let mut options = ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .max_reconnects(Some(1));
-        if let Some(path) = &self.config.credentials {
-            options = options.credentials_file(path).await.map_err(|error| {
-                Ended::Failed(format!("cannot read the credentials {}: {error}", path.display()))
-            })?;
-        }
-        let servers: Vec<&str> = self.config.url.split(',').map(str::trim).collect();
-        let client = async_nats::connect_with_options(servers, options)
-            .await
-            .map_err(|error| failed("cannot connect to", &error))?;
+        let client = crate::connect(&self.config).await.map_err(Ended::Failed)?;
         let jetstream = jetstream::new(client);
         let stream = match jetstream.get_stream(&self.config.stream).await {
             Ok(stream) => stream,
@@ -228,7 +217,19 @@ impl Publisher {
     }
 
     fn claim_marker(&self) -> String {
-        format!("written by ferry node {}", self.node)
+        match &self.config.group {
+            Some(group) => format!("written by ferry HA group {group:?}"),
+            None => format!("written by ferry node {}", self.node),
+        }
+    }
+
+    /// What names this publisher's messages for JetStream's duplicate window: the group's
+    /// members publish the same entries under the same ids.
+    fn writer(&self) -> String {
+        match &self.config.group {
+            Some(group) => format!("group-{group}"),
+            None => self.node.to_string(),
+        }
     }
 
     /// The seq to publish next: the stream holds entries `0..next`, checked against the store
@@ -283,7 +284,7 @@ impl Publisher {
             let message = PublishMessage::build()
                 .payload(Bytes::from(body))
                 .headers(entry_headers(entry))
-                .message_id(format!("{}:{}", self.node, entry.seq))
+                .message_id(format!("{}:{}", self.writer(), entry.seq))
                 .expected_last_sequence(entry.seq.0);
             let subject = format!("{}.{}", self.config.subject_prefix, kind_name(entry));
             let ack = jetstream

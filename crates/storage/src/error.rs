@@ -175,6 +175,26 @@ pub enum Error {
         /// Hashes that came with them.
         hashes: usize,
     },
+    /// The group's journal did not take a write (high availability); nothing was written.
+    #[error(transparent)]
+    Journal(#[from] crate::JournalRefusal),
+    /// A journal write was not the one after the last the store applied.
+    #[error("journal write {seq} does not follow the last one this store applied ({applied})")]
+    JournalGap {
+        /// The last write applied.
+        applied: u64,
+        /// The write.
+        seq: u64,
+    },
+    /// A journal write that committed on the leader does not apply here: this store is not
+    /// the state the journal describes.
+    #[error("journal write {seq} does not apply to this store: {reason}")]
+    JournalDiverged {
+        /// The write.
+        seq: u64,
+        /// What the store said.
+        reason: String,
+    },
     /// A fault injected by a test (feature `test-utils`).
     #[cfg(any(test, feature = "test-utils"))]
     #[error("injected fault after writing {written} messages of the batch")]

@@ -82,6 +82,11 @@ pub enum DrainExit {
 pub struct DrainRequests(mpsc::Sender<DrainRequest>);
 
 impl DrainRequests {
+    /// Whether the task it talks to has ended.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
     /// Asks the task to move its cursor to `to` (and to record the halt `resolved`, if the
     /// change resolved one) and waits at most `within` for it to have done so, queueing
     /// included (invariant: acknowledged rewind; a set returns once the task applied it).

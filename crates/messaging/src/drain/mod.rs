@@ -123,7 +123,7 @@ impl<C: Collector> DrainTask<C> {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
-                Some(request) = requests.recv() => drain.answer(&mut stream, request),
+                Some(request) = requests.recv() => drain.answer(&mut stream, request).await,
                 () = tokio::time::sleep(HALT_RECHECK), if halted => drain.recheck_halt(&mut stream),
                 item = next_item(&mut stream, drain.retry.at), if !halted => match item {
                     Ok(StreamItem::Batch(batch)) => drain.commit(&mut stream, batch).await,
@@ -173,7 +173,7 @@ impl Drain {
         info!(target: LOG_TARGET, %to, %cause, "Rewound");
     }
 
-    fn answer<C: Collector>(&mut self, stream: &mut MessageStream<C>, request: DrainRequest) {
+    async fn answer<C: Collector>(&mut self, stream: &mut MessageStream<C>, request: DrainRequest) {
         match request {
             DrainRequest::Rewind { to, resolved, reply } => {
                 // An operator's change resolved a halt in its own transaction: record what it
@@ -187,25 +187,31 @@ impl Drain {
                 let _ = reply.send(Ok(()));
             }
             DrainRequest::StoreFound { proven, origin, reply } => {
-                let _ = reply.send(self.store_found(&proven, &origin));
+                let _ = reply.send(self.store_found(proven, origin).await);
             }
         }
     }
 
     /// Stores what a refetched transaction logged (between batches: the store has one
     /// writer), and records it as a commit.
-    fn store_found(
+    async fn store_found(
         &self,
-        proven: &ProvenTransaction,
-        origin: &ferry_storage::ChangeOrigin,
+        proven: ProvenTransaction,
+        origin: ferry_storage::ChangeOrigin,
     ) -> Result<CommitSummary, String> {
-        let write = ferry_storage::FoundWrite {
-            transaction: proven.transaction,
-            messages: &proven.messages,
-            events: &proven.events,
-            origin,
-        };
-        let summary = self.store.store_found(write).map_err(|error| {
+        // On the blocking pool: the write may wait for the disk, and for the group's journal.
+        let store = self.store.clone();
+        let (stored, proven) = blocking(move || {
+            let write = ferry_storage::FoundWrite {
+                transaction: proven.transaction,
+                messages: &proven.messages,
+                events: &proven.events,
+                origin: &origin,
+            };
+            (store.store_found(write), proven)
+        })
+        .await;
+        let summary = stored.map_err(|error| {
             self.status.record_storage_error();
             error.to_string()
         })?;

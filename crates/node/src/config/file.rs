@@ -4,6 +4,7 @@
 use super::{
     ConfigError,
     admin::FileAdmin,
+    ha::FileHa,
     l1::FileL1,
     observe::{FileAddr, FileLog, FileReady},
     rpc::FileRpc,
@@ -38,6 +39,8 @@ pub(super) struct FileConfig {
     pub(super) log: FileLog,
     #[serde(default)]
     pub(super) sink: FileSink,
+    #[serde(default)]
+    pub(super) ha: FileHa,
 }
 
 pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

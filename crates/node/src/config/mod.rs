@@ -7,6 +7,7 @@
 mod admin;
 mod error;
 mod file;
+mod ha;
 mod l1;
 mod observe;
 mod rpc;
@@ -17,6 +18,7 @@ mod text;
 
 pub use admin::AdminArgs;
 pub use error::ConfigError;
+pub use ha::{HaArgs, HaSettings};
 pub use l1::{L1Args, L1Config, L1Trust};
 pub use observe::{LogFormat, ObserveArgs};
 pub use rpc::RpcArgs;
@@ -60,6 +62,10 @@ pub struct NodeArgs {
     /// The NATS JetStream sink.
     #[command(flatten)]
     pub sink: SinkArgs,
+
+    /// High availability.
+    #[command(flatten)]
+    pub ha: HaArgs,
 
     /// Start a local Anvil, deploy ferry's messaging contract on it and run against it.
     #[arg(long, env = "FERRY_DEV", conflicts_with_all = ["l1_rpc_url", "l1_contract", "l1_chain_id"])]
@@ -113,6 +119,8 @@ pub struct NodeConfig {
     pub sink: Option<ferry_sink::SinkConfig>,
     /// /ready fails while the sink lags by more entries than this.
     pub sink_ready_max_lag: Option<u64>,
+    /// The high-availability group, when the node joins one.
+    pub ha: Option<HaSettings>,
 }
 
 impl NodeArgs {
@@ -132,6 +140,8 @@ impl NodeArgs {
             self.admin.origins.clone().or(file.admin.origins.clone()),
         );
         let l1 = self.l1.resolve(&file.l1, self.dev)?;
+        let sink = self.sink.resolve(&file.sink)?;
+        let ha = self.ha.resolve(&file.ha, sink.is_some())?;
         let config = NodeConfig {
             l1: l1.clone(),
             l1_trust: self.l1.trust(&file.l1, l1.as_ref().map_or(1, |l1| l1.rpc_urls.len()))?,
@@ -180,8 +190,9 @@ impl NodeArgs {
             ready_max_lag: self.observe.ready_max_lag.or(file.ready.max_lag).unwrap_or(10),
             log_format: self.observe.log_format.or(file.log.format).unwrap_or_default(),
             dev_messages: self.dev.then(|| self.dev_messages.unwrap_or(3)),
-            sink: self.sink.resolve(&file.sink)?,
+            sink,
             sink_ready_max_lag: self.sink.ready_max_lag.or(file.sink.ready_max_lag),
+            ha,
         };
         config.check()?;
         Ok(config)

@@ -5,7 +5,8 @@ use ferry_primitives::{Checkpoint, Skipped};
 use std::fmt;
 
 /// What changed the checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ChangeMethod {
     /// `messaging_setCheckpoint`.
     SetCheckpoint,
@@ -37,7 +38,7 @@ impl fmt::Display for ChangeMethod {
 }
 
 /// Who asks for a checkpoint change; recorded with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangeOrigin {
     /// What asked.
     pub method: ChangeMethod,

@@ -1,7 +1,8 @@
 //! Why ingestion is halted, as the store keeps it.
 
 /// Why a reorg halts ingestion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum HaltKind {
     /// No block of the header window is on the chain any more.
     BeyondWindow,
@@ -11,7 +12,8 @@ pub enum HaltKind {
 
 /// A halt, as the Halt table keeps it: it survives restarts, and the operator's next
 /// checkpoint change resolves it in the same transaction that reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HaltRecord {
     /// When, in Unix milliseconds.
     pub at_millis: u64,

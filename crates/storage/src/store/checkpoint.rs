@@ -102,6 +102,11 @@ impl Store {
         let resolved = if halted { Some(resolve(&txn, to)?) } else { None };
         #[cfg(any(test, feature = "test-utils"))]
         self.maybe_fail_change()?;
+        self.seal(&txn, || super::StoreWrite::Checkpoint {
+            new,
+            expected,
+            origin: origin.cloned(),
+        })?;
         txn.commit("commit a checkpoint change")?;
         Ok(CheckpointChanged { previous, resolved, skipped })
     }

@@ -180,6 +180,7 @@ impl Store {
         let mut summary = self.write_entries(&txn, known, messages, batch.events)?;
         summary.window_restarted = window_restarted;
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &batch.next)?;
+        self.seal(&txn, || (*batch).into())?;
         txn.commit("commit a batch")?;
         Ok(CommitOutcome::Committed(summary))
     }

@@ -16,6 +16,7 @@ mod damage;
 mod entries;
 mod index;
 mod inspect;
+mod journal;
 mod lifecycle;
 mod meta;
 mod nonces;
@@ -27,6 +28,7 @@ mod window;
 pub use checkpoint::{CheckpointChanged, CheckpointWrite};
 pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
 pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
+pub use journal::{Journal, JournalEntry, JournalRefusal, Replayed, StoreWrite};
 pub use reads::{Settlement, StoredEntry, Window};
 pub use refetch::FoundWrite;
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};
@@ -84,6 +86,9 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Set on the handle a standby replays the group's journal through: the journal entry
+    /// being applied (see `journal.rs`).
+    replaying: Option<journal::Replaying>,
 }
 
 #[derive(Debug)]
@@ -91,6 +96,9 @@ struct Inner {
     env: Environment,
     tables: Tables,
     config: StoreConfig,
+    /// The group's journal every write is appended to before it commits (high availability);
+    /// unset for a node on its own.
+    journal: std::sync::OnceLock<Arc<dyn Journal>>,
     #[cfg(any(test, feature = "test-utils"))]
     faults: Faults,
 }
@@ -169,9 +177,11 @@ impl Store {
                 env,
                 tables,
                 config,
+                journal: std::sync::OnceLock::new(),
                 #[cfg(any(test, feature = "test-utils"))]
                 faults: Faults::default(),
             }),
+            replaying: None,
         }
     }
 
@@ -226,6 +236,7 @@ impl Store {
     }
 
     fn write(&self) -> Result<WriteTxn<'_>> {
+        crate::clock::start_write(self.replaying.map(|replaying| replaying.at_millis));
         let tx =
             self.inner.env.begin_rw_unsync().map_err(Error::mdbx("begin a write transaction"))?;
         Ok(WriteTxn::new(tx, &self.inner.tables))

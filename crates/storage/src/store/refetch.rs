@@ -61,6 +61,12 @@ impl Store {
             ),
         };
         super::audit::append(&txn, &origin, (checkpoint, checkpoint), None)?;
+        self.seal(&txn, || super::StoreWrite::Found {
+            transaction: write.transaction,
+            messages: write.messages.to_vec(),
+            events: write.events.to_vec(),
+            origin: write.origin.clone(),
+        })?;
         txn.commit("store a refetched transaction")?;
         Ok(summary)
     }

@@ -109,6 +109,10 @@ impl Store {
         txn.put::<tables::Checkpoint>(&CHECKPOINT, &rewind_to)?;
         let origin = ChangeOrigin { method: ChangeMethod::ReorgRewind, caller: "node".to_owned() };
         super::audit::append(&txn, &origin, (found, Some(rewind_to)), None)?;
+        self.seal(&txn, || super::StoreWrite::Reorg {
+            expected: reorg.expected,
+            common_ancestor: reorg.common_ancestor,
+        })?;
         txn.commit("commit a reorg")?;
         Ok(ReorgOutcome::Recorded(summary))
     }
@@ -186,6 +190,7 @@ impl Store {
             return Ok(false);
         }
         txn.put::<tables::Halt>(&HALT, halt)?;
+        self.seal(&txn, || super::StoreWrite::Halt { expected, record: *halt })?;
         txn.commit("record a halt")?;
         Ok(true)
     }

@@ -1165,6 +1165,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_messages_and_checkpoint() {
     committed(commit_range(&store, None, &chain, 5..=6, &[chain.message(2, 6, 0)]).unwrap());
     assert_eq!(window(&store), Some((5, 6)));
 }
+mod journal;
 mod lifecycle;
 mod refetch;
 

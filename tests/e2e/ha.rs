@@ -1,0 +1,325 @@
+//! High availability with real `nats-server`s, a real Anvil and real binaries: a group of
+//! ferries where the leader is killed at random moments, paused past its lease, and rewound
+//! and reorged across a failover. Every check compares the group's stream with the
+//! contract's logs, field by field, and every member's log with the stream.
+
+use crate::{
+    reorgs::{assert_consumers_hold_the_chain, canonical, message_tx, plain, send},
+    scenarios::{admin, caught_up, log},
+    sink::{as_written, stream_entries},
+    support::{Ferry, Messaging, anvil, deploy, send_many},
+};
+use alloy::{
+    node_bindings::AnvilInstance,
+    primitives::U256,
+    providers::ext::AnvilApi,
+    rpc::types::anvil::{ReorgOptions, TransactionData},
+};
+use ferry_primitives::{EntryKind, HaRole, HaSnapshot, LogEntry, Position};
+use ferry_rpc_api::{AdminApiClient, ChangeOptions, PublicApiClient, codes};
+use ferry_test_support::{NatsCluster, NatsServer};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+use tempfile::TempDir;
+
+/// The lease in these tests: failover within seconds, renewals every 0.67 s.
+const LEASE: Duration = Duration::from_secs(2);
+
+/// One member: its datadir, and its process while it runs.
+struct Member {
+    datadir: TempDir,
+    ferry: Option<Ferry>,
+}
+
+/// A group of ferries on one contract and one set of NATS servers.
+struct Group {
+    members: Vec<Member>,
+    args: Vec<String>,
+    contract: alloy::primitives::Address,
+    anvil_ws: String,
+}
+
+impl Group {
+    fn start(anvil: &AnvilInstance, contract: &Messaging, urls: &str, size: usize) -> Self {
+        let args = [
+            "--sink.nats-url",
+            urls,
+            "--sink.stream",
+            "HA",
+            "--sink.replicas",
+            if urls.contains(',') { "3" } else { "1" },
+            "--ha.group",
+            "relay",
+            "--ha.lease",
+            "2s",
+            "--poll-interval",
+            "50ms",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let mut group = Self {
+            members: Vec::new(),
+            args,
+            contract: *contract.address(),
+            anvil_ws: anvil.ws_endpoint(),
+        };
+        for _ in 0..size {
+            let datadir = tempfile::tempdir().unwrap();
+            let ferry = group.launch(datadir.path());
+            group.members.push(Member { datadir, ferry: Some(ferry) });
+        }
+        group
+    }
+
+    fn launch(&self, datadir: &Path) -> Ferry {
+        let contract = self.contract.to_string();
+        let mut args = vec!["--l1.rpc-url", &self.anvil_ws, "--l1.contract", &contract];
+        args.extend(self.args.iter().map(String::as_str));
+        Ferry::start(datadir, &args)
+    }
+
+    fn restart(&mut self, index: usize) {
+        let ferry = self.launch(self.members[index].datadir.path());
+        self.members[index].ferry = Some(ferry);
+    }
+
+    fn ferry(&mut self, index: usize) -> &mut Ferry {
+        self.members[index].ferry.as_mut().unwrap()
+    }
+
+    /// What every running member says of its membership (`None` for one that does not answer).
+    async fn roles(&self) -> Vec<Option<HaSnapshot>> {
+        let mut roles = Vec::new();
+        for member in &self.members {
+            let role = match &member.ferry {
+                Some(ferry) => {
+                    tokio::time::timeout(Duration::from_millis(500), ferry.public_client().status())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .and_then(|status| status.pipeline.ha)
+                }
+                None => None,
+            };
+            roles.push(role);
+        }
+        roles
+    }
+
+    /// Waits (30 s at most) until a member other than `not` leads, and its sink is up: which.
+    async fn leader(&self, not: Option<usize>) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let roles = self.roles().await;
+            let leaders: Vec<usize> = (0..roles.len())
+                .filter(|&index| roles[index].as_ref().is_some_and(|ha| ha.role == HaRole::Leader))
+                .collect();
+            if let [leader] = leaders[..]
+                && Some(leader) != not
+            {
+                return leader;
+            }
+            assert!(Instant::now() < deadline, "no single leader: {roles:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The group's stream holds every message of the chain once, in L1 order, each field as the
+/// contract logged it; every member's log equals the stream, entry by entry.
+async fn assert_group_holds_the_chain(
+    group: &mut Group,
+    leader: usize,
+    contract: &Messaging,
+    nats: &str,
+    messages: usize,
+) {
+    let status = caught_up(group.ferry(leader), contract).await;
+    let last_seq = status.pipeline.last_seq;
+    group
+        .ferry(leader)
+        .wait_status("the stream holds the whole log", |status| {
+            status.pipeline.sink.as_ref().is_some_and(|sink| {
+                sink.connected && sink.published_seq == last_seq && !sink.fenced
+            })
+        })
+        .await;
+    let published = stream_entries(nats, "HA").await;
+    let chain = canonical(contract.provider(), *contract.address()).await;
+    let mut held = std::collections::HashMap::new();
+    for entry in &published {
+        assert_eq!(entry.l1.message.hash(), entry.hash, "fields and hash agree: {entry:?}");
+        match entry.kind {
+            EntryKind::Removed => {
+                held.remove(&entry.hash);
+            }
+            _ => {
+                held.insert(entry.hash, (entry.l1.origin, entry.l1.message.fee));
+            }
+        }
+    }
+    assert_eq!(held, chain, "a consumer of the stream holds exactly the chain's messages");
+    let firsts = published.iter().filter(|entry| entry.kind == EntryKind::Message).count();
+    assert_eq!(firsts, messages, "each message once");
+    for index in 0..group.members.len() {
+        if group.members[index].ferry.is_none() {
+            continue;
+        }
+        let ferry = group.ferry(index);
+        ferry
+            .wait_status("the member replayed the whole journal", |status| {
+                status.pipeline.last_seq == last_seq
+            })
+            .await;
+        let logged: Vec<LogEntry> = log(ferry).await;
+        assert_eq!(logged.len(), published.len(), "member {index} holds the stream");
+        for (logged, published) in logged.iter().zip(&published) {
+            assert_eq!(as_written(logged), as_written(published), "member {index}");
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let rank = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_cross_leader_kills_and_a_paused_leader_once_each() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let cluster = NatsCluster::start(3);
+    let mut group = Group::start(&anvil, &contract, &cluster.urls(), 3);
+    let mut leader = group.leader(None).await;
+    let sender = {
+        let contract = contract.clone();
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                send_many(&contract, 100).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let seed = seed.as_nanos() as u64;
+    println!("FERRY_SEED={seed}");
+    let mut dice = ferry_test_support::Dice::from_env(seed);
+    let mut failovers = Vec::new();
+    let mut kills = 0;
+    while kills < 10 || !sender.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200 + dice.roll(1_200))).await;
+        if kills == 4 {
+            // Paused past its lease: another member takes over; resumed, the old leader
+            // finds its lease gone and stands by without writing anything.
+            group.ferry(leader).signal("-STOP");
+            let paused = leader;
+            leader = group.leader(Some(paused)).await;
+            group.ferry(paused).signal("-CONT");
+            group
+                .ferry(paused)
+                .wait_status("the resumed leader stands by", |status| {
+                    status.pipeline.ha.as_ref().is_some_and(|ha| ha.role == HaRole::Standby)
+                })
+                .await;
+        } else {
+            group.ferry(leader).signal("-KILL");
+            let killed_at = Instant::now();
+            group.ferry(leader).exit().await;
+            let killed = leader;
+            group.members[killed].ferry = None;
+            leader = group.leader(Some(killed)).await;
+            failovers.push(killed_at.elapsed());
+            group.restart(killed);
+        }
+        kills += 1;
+    }
+    sender.await.unwrap();
+    failovers.sort();
+    println!(
+        "failover (kill to a new leader) over {} kills with a {LEASE:?} lease: p50 {:?}, p99 \
+         {:?}, max {:?}",
+        failovers.len(),
+        percentile(&failovers, 0.5),
+        percentile(&failovers, 0.99),
+        failovers.last().unwrap()
+    );
+    assert_group_holds_the_chain(&mut group, leader, &contract, &cluster.servers[0].url(), 10_000)
+        .await;
+    let published = stream_entries(&cluster.servers[1].url(), "HA").await;
+    let nonces: Vec<U256> = published.iter().map(|entry| entry.l1.message.nonce).collect();
+    assert_eq!(nonces, (0..10_000u64).map(U256::from).collect::<Vec<_>>(), "in L1 order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewind_and_a_reorg_across_a_failover_are_honoured_and_standbys_refuse_writes() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let nats = NatsServer::start();
+    let mut group = Group::start(&anvil, &contract, &nats.url(), 2);
+    let leader = group.leader(None).await;
+    let standby = 1 - leader;
+    send_many(&contract, 20).await;
+    // Two messages in blocks of their own: the reorg below replaces both blocks.
+    let provider = plain(&anvil);
+    let from = anvil.addresses()[1];
+    send(&provider, message_tx(*contract.address(), from, 6_001)).await;
+    send(&provider, message_tx(*contract.address(), from, 6_002)).await;
+    caught_up(group.ferry(leader), &contract).await;
+
+    // A standby refuses writes, naming the leader's admin address.
+    let refused = admin(group.ferry(standby))
+        .set_checkpoint(1.into(), None, None)
+        .await
+        .expect_err("a standby does not write");
+    let refused = match refused {
+        jsonrpsee::core::client::Error::Call(error) => error,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(refused.code(), codes::NOT_LEADER, "{refused:?}");
+    let leader_admin = group.ferry(leader).admin.to_string();
+    assert!(refused.message().contains(&leader_admin), "{}", refused.message());
+    let data: serde_json::Value = serde_json::from_str(refused.data().unwrap().get()).unwrap();
+    assert_eq!(data["leader"]["admin"], leader_admin.as_str());
+
+    // The leader rewinds, then dies at once: the new leader reads from there.
+    let current = group.ferry(leader).public_client().status().await.unwrap().checkpoint;
+    let options = ChangeOptions { dry_run: false, expected: Some(current) };
+    admin(group.ferry(leader)).set_checkpoint(2.into(), None, Some(options)).await.unwrap();
+    group.ferry(leader).signal("-KILL");
+    group.ferry(leader).exit().await;
+    group.members[leader].ferry = None;
+    // A reorg while no one leads: two blocks replaced, the new ones with other messages.
+    provider
+        .anvil_reorg(ReorgOptions {
+            depth: 2,
+            tx_block_pairs: vec![
+                (TransactionData::JSON(message_tx(*contract.address(), from, 7_001)), 0),
+                (TransactionData::JSON(message_tx(*contract.address(), from, 7_002)), 1),
+            ],
+        })
+        .await
+        .unwrap();
+    let new_leader = group.leader(Some(leader)).await;
+    assert_eq!(new_leader, standby);
+    let history = admin(group.ferry(new_leader)).get_checkpoint_history(Some(10)).await.unwrap();
+    assert!(
+        history.iter().any(|change| change.current == Some(Position::block_start(2))),
+        "the rewind reached the new leader: {history:?}"
+    );
+    send(&provider, message_tx(*contract.address(), from, 7_003)).await;
+    group.restart(leader);
+    caught_up(group.ferry(new_leader), &contract).await;
+    assert_consumers_hold_the_chain(group.ferry(new_leader), &contract).await;
+    let messages = canonical(contract.provider(), *contract.address()).await.len();
+    let orphaned = 2; // the two messages of the blocks the reorg replaced
+    assert_group_holds_the_chain(
+        &mut group,
+        new_leader,
+        &contract,
+        &nats.url(),
+        messages + orphaned,
+    )
+    .await;
+}
