@@ -6,22 +6,19 @@
 use crate::{
     reorgs::{assert_consumers_hold_the_chain, canonical, message_tx, plain, send},
     scenarios::{admin, caught_up, log},
-    sink::{as_written, stream_entries},
-    support::{Ferry, Messaging, anvil, deploy, send_many},
+    sink::{CutProxy, as_written, stream_entries},
+    support::{Ferry, Launch, Messaging, anvil, deploy, send_many},
 };
 use alloy::{
     node_bindings::AnvilInstance,
     primitives::U256,
-    providers::ext::AnvilApi,
+    providers::{Provider, ext::AnvilApi},
     rpc::types::anvil::{ReorgOptions, TransactionData},
 };
 use ferry_primitives::{EntryKind, HaRole, HaSnapshot, LogEntry, Position};
 use ferry_rpc_api::{AdminApiClient, ChangeOptions, PublicApiClient, codes};
 use ferry_test_support::{NatsCluster, NatsServer};
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The lease in these tests: failover within seconds, renewals every 0.67 s.
@@ -31,6 +28,10 @@ const LEASE: Duration = Duration::from_secs(2);
 struct Member {
     datadir: TempDir,
     ferry: Option<Ferry>,
+    /// Its NATS servers.
+    url: String,
+    /// What each of its processes wrote, in launch order.
+    logs: Vec<std::path::PathBuf>,
 }
 
 /// A group of ferries on one contract and one set of NATS servers.
@@ -39,17 +40,23 @@ struct Group {
     args: Vec<String>,
     contract: alloy::primitives::Address,
     anvil_ws: String,
+    logs: TempDir,
 }
 
 impl Group {
+    /// `size` members on the NATS servers at `urls`.
     fn start(anvil: &AnvilInstance, contract: &Messaging, urls: &str, size: usize) -> Self {
+        Self::start_each(anvil, contract, vec![urls.to_owned(); size])
+    }
+
+    /// One member on each of `urls` (a member's way to NATS can then be cut alone).
+    fn start_each(anvil: &AnvilInstance, contract: &Messaging, urls: Vec<String>) -> Self {
+        let replicas = if urls[0].contains(',') { "3" } else { "1" };
         let args = [
-            "--sink.nats-url",
-            urls,
             "--sink.stream",
             "HA",
             "--sink.replicas",
-            if urls.contains(',') { "3" } else { "1" },
+            replicas,
             "--ha.group",
             "relay",
             "--ha.lease",
@@ -64,25 +71,39 @@ impl Group {
             args,
             contract: *contract.address(),
             anvil_ws: anvil.ws_endpoint(),
+            logs: tempfile::tempdir().unwrap(),
         };
-        for _ in 0..size {
+        for url in urls {
             let datadir = tempfile::tempdir().unwrap();
-            let ferry = group.launch(datadir.path());
-            group.members.push(Member { datadir, ferry: Some(ferry) });
+            group.members.push(Member { datadir, url, ferry: None, logs: Vec::new() });
+            group.restart(group.members.len() - 1);
         }
         group
     }
 
-    fn launch(&self, datadir: &Path) -> Ferry {
+    fn restart(&mut self, index: usize) {
         let contract = self.contract.to_string();
         let mut args = vec!["--l1.rpc-url", &self.anvil_ws, "--l1.contract", &contract];
+        let member = &self.members[index];
+        args.extend(["--sink.nats-url", member.url.as_str()]);
         args.extend(self.args.iter().map(String::as_str));
-        Ferry::start(datadir, &args)
+        let log = self.logs.path().join(format!("member-{index}-{}.log", member.logs.len()));
+        let launch = Launch { stderr_file: Some(log.clone()), ..Launch::default() };
+        let ferry = Ferry::launch(member.datadir.path(), &args, &launch);
+        let member = &mut self.members[index];
+        member.logs.push(log);
+        member.ferry = Some(ferry);
     }
 
-    fn restart(&mut self, index: usize) {
-        let ferry = self.launch(self.members[index].datadir.path());
-        self.members[index].ferry = Some(ferry);
+    /// The lines about the group in what member `index`'s current process wrote.
+    fn group_log(&self, index: usize) -> String {
+        let Some(path) = self.members[index].logs.last() else { return String::new() };
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("ferry::ha") || line.contains("Leading"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn ferry(&mut self, index: usize) -> &mut Ferry {
@@ -181,6 +202,48 @@ async fn assert_group_holds_the_chain(
     }
 }
 
+/// Sends `transactions` transactions of 100 messages each, mined in one block.
+async fn one_block_of_messages(anvil: &AnvilInstance, contract: &Messaging, transactions: usize) {
+    let provider = plain(anvil);
+    let _: bool = provider
+        .raw_request("evm_setBlockGasLimit".into(), (U256::from(1_000_000_000u64),))
+        .await
+        .unwrap();
+    provider.anvil_set_auto_mine(false).await.unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..transactions {
+        let call = contract.sendMessagesToL2(
+            U256::from(1),
+            U256::from(2),
+            vec![U256::from(3)],
+            U256::from(100),
+        );
+        pending.push(call.send().await.unwrap());
+    }
+    provider.anvil_mine(Some(1), None).await.unwrap();
+    provider.anvil_set_auto_mine(true).await.unwrap();
+    let mut blocks = std::collections::HashSet::new();
+    for sent in pending {
+        blocks.insert(sent.get_receipt().await.unwrap().block_number.unwrap());
+    }
+    assert_eq!(blocks.len(), 1, "mined in one block");
+}
+
+/// The most messages one write of the group's journal took.
+async fn largest_write(url: &str) -> u64 {
+    let jetstream = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let mut stream = jetstream.get_stream("ferry-ha-relay-journal").await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut largest = 0;
+    for sequence in 1..=last {
+        let message = stream.direct_get(sequence).await.unwrap();
+        let part = message.headers.get("Ferry-Part").unwrap().as_str().to_owned();
+        let (_, parts) = part.split_once('/').unwrap();
+        largest = largest.max(parts.parse().unwrap());
+    }
+    largest
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let rank = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
@@ -230,7 +293,14 @@ async fn ten_thousand_messages_cross_leader_kills_and_a_paused_leader_once_each(
             let killed = leader;
             group.members[killed].ferry = None;
             leader = group.leader(Some(killed)).await;
-            failovers.push(killed_at.elapsed());
+            let failover = killed_at.elapsed();
+            if failover > 2 * LEASE {
+                println!(
+                    "slow failover {failover:?} (kill {kills}) to member {leader}:\n{}",
+                    group.group_log(leader)
+                );
+            }
+            failovers.push(failover);
             group.restart(killed);
         }
         kills += 1;
@@ -257,6 +327,10 @@ async fn a_rewind_and_a_reorg_across_a_failover_are_honoured_and_standbys_refuse
     let anvil = anvil();
     let contract = deploy(&anvil).await;
     let nats = NatsServer::start();
+    // Before the group starts, 5,000 messages in one block: the batch holding it is one write
+    // of more than a megabyte, which the journal holds in several messages (the server takes
+    // at most 1 MiB in one).
+    one_block_of_messages(&anvil, &contract, 50).await;
     let mut group = Group::start(&anvil, &contract, &nats.url(), 2);
     let leader = group.leader(None).await;
     let standby = 1 - leader;
@@ -312,7 +386,9 @@ async fn a_rewind_and_a_reorg_across_a_failover_are_honoured_and_standbys_refuse
     group.restart(leader);
     caught_up(group.ferry(new_leader), &contract).await;
     assert_consumers_hold_the_chain(group.ferry(new_leader), &contract).await;
+    assert!(largest_write(&nats.url()).await > 1, "a write was cut into several messages");
     let messages = canonical(contract.provider(), *contract.address()).await.len();
+    assert_eq!(messages, 5_023);
     let orphaned = 2; // the two messages of the blocks the reorg replaced
     assert_group_holds_the_chain(
         &mut group,
@@ -322,4 +398,47 @@ async fn a_rewind_and_a_reorg_across_a_failover_are_honoured_and_standbys_refuse
         messages + orphaned,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_nats_stands_down_and_the_group_goes_on_without_it() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let nats = NatsServer::start();
+    let ways = [CutProxy::start(nats.addr()).await, CutProxy::start(nats.addr()).await];
+    let mut group = Group::start_each(&anvil, &contract, ways.iter().map(CutProxy::url).collect());
+    let leader = group.leader(None).await;
+    send_many(&contract, 50).await;
+    caught_up(group.ferry(leader), &contract).await;
+
+    // Partitioned from NATS while L1 goes on: it stops writing before its lease can expire,
+    // and the other member takes over once it has.
+    ways[leader].partition();
+    let partitioned_at = Instant::now();
+    send_many(&contract, 50).await;
+    let status = group
+        .ferry(leader)
+        .wait_status("the partitioned leader stands by", |status| {
+            status
+                .pipeline
+                .ha
+                .as_ref()
+                .is_some_and(|ha| ha.role == HaRole::Standby && !ha.connected)
+        })
+        .await;
+    let stood_down = partitioned_at.elapsed();
+    let new_leader = group.leader(Some(leader)).await;
+    println!("stood down after {stood_down:?}; a new leader after {:?}", partitioned_at.elapsed());
+    assert!(stood_down < LEASE, "it stood down before its lease could expire: {stood_down:?}");
+    let isolated_last_seq = status.pipeline.last_seq;
+    caught_up(group.ferry(new_leader), &contract).await;
+    let cut_off = group.ferry(leader).public_client().status().await.unwrap();
+    assert_eq!(cut_off.pipeline.last_seq, isolated_last_seq, "cut off, it wrote nothing");
+    assert!(cut_off.pipeline.ha.unwrap().last_error.is_some());
+
+    // Healed: it replays what the group wrote meanwhile, and holds the stream.
+    ways[leader].heal();
+    send_many(&contract, 10).await;
+    assert_group_holds_the_chain(&mut group, new_leader, &contract, &nats.url(), 110).await;
+    assert_eq!(group.roles().await[leader].as_ref().unwrap().role, HaRole::Standby);
 }

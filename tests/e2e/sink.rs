@@ -27,21 +27,28 @@ use std::{
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
-/// A TCP proxy in front of a NATS server whose connections a test can cut at any moment.
-struct CutProxy {
+/// A TCP proxy in front of a NATS server whose connections a test can cut at any moment, or
+/// refuse for a while (a partition).
+pub(crate) struct CutProxy {
     addr: SocketAddr,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    partitioned: Arc<std::sync::atomic::AtomicBool>,
     accept: JoinHandle<()>,
 }
 
 impl CutProxy {
-    async fn start(upstream: SocketAddr) -> Self {
+    pub(crate) async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let partitioned = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let held = Arc::clone(&connections);
+        let refusing = Arc::clone(&partitioned);
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the other side sees the connection close at once
+                }
                 let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
                     continue;
                 };
@@ -51,15 +58,26 @@ impl CutProxy {
                 held.lock().unwrap().push(relay);
             }
         });
-        Self { addr, connections, accept }
+        Self { addr, connections, partitioned, accept }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://{}", self.addr)
     }
 
+    /// Cuts every connection and refuses new ones until `heal`.
+    pub(crate) fn partition(&self) {
+        self.partitioned.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cut();
+    }
+
+    /// Lets connections through again.
+    pub(crate) fn heal(&self) {
+        self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Drops every connection through the proxy, as a network fault would.
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         for relay in self.connections.lock().unwrap().drain(..) {
             relay.abort();
         }

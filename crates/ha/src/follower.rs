@@ -1,21 +1,34 @@
 //! Replaying the group's journal into this member's store, in order, each write in one
-//! transaction with its sequence (`Store::replay`): what keeps a standby's store equal to the
-//! leader's, seq for seq.
+//! transaction with where it ends in the journal (`Store::replay`): what keeps a standby's
+//! store equal to the leader's, seq for seq. A write may come in several messages (parts);
+//! one whose leader died before its last part is skipped by every member alike.
 
-use crate::{GroupReport, LOG_TARGET};
+use crate::{GroupReport, LOG_TARGET, journal::PART};
 use async_nats::jetstream::{
     consumer::{DeliverPolicy, pull},
     stream::Stream,
 };
-use ferry_storage::{JournalEntry, Replayed, Store};
+use ferry_storage::{JournalEntry, JournalSpan, Replayed, Store};
 use futures_util::StreamExt;
-use tracing::debug;
+use tracing::{debug, warn};
 
-/// A follower of the journal from the write after the store's last.
+/// A follower of the journal from the message after the store's last write.
 pub(crate) struct Follower {
     messages: pull::Ordered,
     store: Store,
     report: GroupReport,
+    /// The last journal message read (applied, or part of a write not complete yet).
+    read: u64,
+    /// The parts read so far of a write cut into several messages.
+    partial: Option<Partial>,
+}
+
+/// A write whose first parts were read.
+struct Partial {
+    first: u64,
+    parts: u64,
+    read: u64,
+    body: Vec<u8>,
 }
 
 impl Follower {
@@ -39,16 +52,10 @@ impl Follower {
             .messages()
             .await
             .map_err(|error| format!("cannot read the journal: {error}"))?;
-        Ok(Self { messages, store, report })
+        Ok(Self { messages, store, report, read: applied, partial: None })
     }
 
-    /// Waits for the next journal write and applies it; its sequence.
-    pub(crate) async fn apply_next(&mut self) -> Result<u64, String> {
-        let message = self.next_message().await?;
-        self.apply(message).await
-    }
-
-    /// The next journal write (cancel-safe: nothing is applied yet).
+    /// The next journal message (cancel-safe: nothing is applied yet).
     async fn next_message(&mut self) -> Result<async_nats::jetstream::Message, String> {
         match self.messages.next().await {
             Some(Ok(message)) => Ok(message),
@@ -57,33 +64,75 @@ impl Follower {
         }
     }
 
-    /// Applies one journal write; its sequence.
-    async fn apply(&mut self, message: async_nats::jetstream::Message) -> Result<u64, String> {
+    /// Takes one journal message: the last part of a write applies the write. Every member
+    /// reads the same messages in the same order and so skips the same writes abandoned
+    /// half-way (a first part while another write is incomplete ends that one).
+    async fn take(&mut self, message: async_nats::jetstream::Message) -> Result<(), String> {
         let seq = message
             .info()
             .map_err(|error| format!("a journal message without its sequence: {error}"))?
             .stream_sequence;
-        let entry: JournalEntry = serde_json::from_slice(&message.payload)
+        if seq != self.read + 1 {
+            return Err(format!("journal message {seq} came after {}: a gap", self.read));
+        }
+        self.read = seq;
+        let (part, parts) = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(PART))
+            .and_then(|value| value.as_str().split_once('/'))
+            .and_then(|(part, parts)| Some((part.parse::<u64>().ok()?, parts.parse::<u64>().ok()?)))
+            .filter(|&(part, parts)| (1..=parts).contains(&part))
+            .ok_or_else(|| format!("journal message {seq} does not say which part it is"))?;
+        if part == 1 {
+            if let Some(abandoned) = self.partial.take() {
+                warn!(target: LOG_TARGET, first = abandoned.first, parts = abandoned.parts,
+                    read = abandoned.read, "Skipping a journal write its leader abandoned half-way");
+            }
+            self.partial = Some(Partial { first: seq, parts, read: 0, body: Vec::new() });
+        }
+        let Some(partial) = self.partial.as_mut().filter(|partial| {
+            partial.parts == parts
+                && partial.read + 1 == part
+                && partial.first + partial.read == seq
+        }) else {
+            // The rest of a write abandoned half-way before this member started reading.
+            self.partial = None;
+            return Ok(());
+        };
+        partial.body.extend_from_slice(&message.payload);
+        partial.read = part;
+        if part < parts {
+            return Ok(());
+        }
+        let Some(Partial { first, body, .. }) = self.partial.take() else { return Ok(()) };
+        self.apply(JournalSpan { first, last: seq }, &body).await
+    }
+
+    /// Applies the write at `span`.
+    async fn apply(&mut self, span: JournalSpan, body: &[u8]) -> Result<(), String> {
+        let seq = span.last;
+        let entry: JournalEntry = serde_json::from_slice(body)
             .map_err(|error| format!("journal write {seq} cannot be read: {error}"))?;
         let store = self.store.clone();
-        let replayed = tokio::task::spawn_blocking(move || store.replay(seq, &entry))
+        let replayed = tokio::task::spawn_blocking(move || store.replay(span, &entry))
             .await
             .map_err(|error| format!("replaying journal write {seq} failed: {error}"))?
             .map_err(|error| format!("cannot replay journal write {seq}: {error}"))?;
         if replayed == Replayed::Applied {
-            debug!(target: LOG_TARGET, seq, "Replayed a journal write");
+            debug!(target: LOG_TARGET, first = span.first, last = seq, "Replayed a journal write");
             metrics::counter!("ferry_ha_replayed_total").increment(1);
             self.report.replicated(&self.store);
         }
         self.report.update(|ha| ha.journal_applied = ha.journal_applied.max(seq));
-        Ok(seq)
+        Ok(())
     }
 
-    /// Applies the journal's writes up to `last` (what it held when asked).
+    /// Reads the journal up to `last` (where it ended when asked), applying its writes.
     pub(crate) async fn catch_up(&mut self, last: u64) -> Result<(), String> {
-        let mut applied = read_applied(&self.store).await?;
-        while applied < last {
-            applied = self.apply_next().await?;
+        while self.read < last {
+            let message = self.next_message().await?;
+            self.take(message).await?;
         }
         Ok(())
     }
@@ -105,7 +154,7 @@ impl Following {
                     _ = &mut stopped => return Ok(follower),
                     message = follower.next_message() => message?,
                 };
-                follower.apply(message).await?;
+                follower.take(message).await?;
             }
         });
         Self { stop, task }

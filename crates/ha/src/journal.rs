@@ -21,13 +21,20 @@ use std::{
 use tokio::{runtime::Handle, sync::Notify};
 use tracing::warn;
 
-/// The longest a write waits for the journal (its transaction is open meanwhile).
+/// The longest a write of under a megabyte waits for the journal (its transaction is open
+/// meanwhile); a second more per megabyte beyond.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The header naming the term a write was appended under.
 const TERM: &str = "Ferry-Term";
 /// The header naming the member that appended it.
 const NODE: &str = "Ferry-Node";
+/// The header saying which part of its write a message is: `1/1` for a write in one message,
+/// `i/n` for a write cut to the servers' largest message.
+pub(crate) const PART: &str = "Ferry-Part";
+
+/// Room left in each message for its headers and the protocol's framing.
+const HEADROOM: usize = 4_096;
 
 /// What the leader appends with, while it leads.
 #[derive(Debug, Clone)]
@@ -35,6 +42,10 @@ pub(crate) struct Leading {
     pub(crate) term: u64,
     pub(crate) jetstream: jetstream::Context,
     pub(crate) lease: Lease,
+    /// Where the journal ended when this member caught up with it before leading: anything
+    /// after the last write it applied, up to here, is a write abandoned half-way, which the
+    /// first append goes after.
+    pub(crate) caught_up_to: u64,
 }
 
 /// What the member task and the store's journal share.
@@ -105,15 +116,16 @@ impl ferry_storage::Journal for GroupJournal {
         };
         let body = serde_json::to_vec(entry)
             .map_err(|error| JournalRefusal::Unavailable(format!("cannot encode: {error}")))?;
+        let within = APPEND_TIMEOUT + Duration::from_secs((body.len() >> 20) as u64);
         // The store calls this on the blocking thread that runs its write transaction.
         let appended = shared.runtime.block_on(tokio::time::timeout(
-            APPEND_TIMEOUT,
+            within,
             append(shared, &leading, after, Bytes::from(body)),
         ));
         let refusal = match appended {
             Ok(Ok(seq)) => return Ok(seq),
             Ok(Err(refusal)) => refusal,
-            Err(_) => JournalRefusal::Unavailable(format!("no answer within {APPEND_TIMEOUT:?}")),
+            Err(_) => JournalRefusal::Unavailable(format!("no answer within {within:?}")),
         };
         if !matches!(refusal, JournalRefusal::Unavailable(_)) {
             shared.fault.notify_one();
@@ -125,7 +137,9 @@ impl ferry_storage::Journal for GroupJournal {
     }
 }
 
-/// Appends `body` after write `after`, once the lease is read back as this member's term.
+/// Appends `body` after write `after` (or after the writes abandoned half-way that followed
+/// it), once the lease is read back as this member's term: in as many messages as the
+/// servers' largest message needs, each expecting the one before. The sequence of the last.
 async fn append(
     shared: &Shared,
     leading: &Leading,
@@ -141,23 +155,42 @@ async fn append(
             return Err(shared.not_leader());
         }
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(TERM, leading.term.to_string().as_str());
-    headers.insert(NODE, shared.node.as_str());
-    let message =
-        PublishMessage::build().payload(body).headers(headers).expected_last_sequence(after);
-    let ack = leading
-        .jetstream
-        .send_publish(shared.subject.clone(), message)
-        .await
-        .map_err(|error| unavailable(format!("cannot append: {error}")))?;
-    match ack.await {
-        Ok(ack) => Ok(ack.sequence),
-        Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
-            Err(JournalRefusal::Behind { after, last: 0 })
-        }
-        Err(error) => Err(unavailable(format!("the append was not acknowledged: {error}"))),
+    let expected = after.max(leading.caught_up_to);
+    let largest = leading.jetstream.client().server_info().max_payload;
+    let part_size = largest.saturating_sub(HEADROOM).max(HEADROOM);
+    let parts = body.len().div_ceil(part_size).max(1);
+    let mut acks = Vec::with_capacity(parts);
+    for part in 0..parts {
+        let start = part * part_size;
+        let payload = body.slice(start..(start + part_size).min(body.len()));
+        let mut headers = HeaderMap::new();
+        headers.insert(TERM, leading.term.to_string().as_str());
+        headers.insert(NODE, shared.node.as_str());
+        headers.insert(PART, format!("{}/{parts}", part + 1).as_str());
+        let message = PublishMessage::build()
+            .payload(payload)
+            .headers(headers)
+            .expected_last_sequence(expected + part as u64);
+        let ack = leading
+            .jetstream
+            .send_publish(shared.subject.clone(), message)
+            .await
+            .map_err(|error| unavailable(format!("cannot append: {error}")))?;
+        acks.push(ack);
     }
+    let mut last = expected;
+    for ack in acks {
+        last = match ack.await {
+            Ok(ack) => ack.sequence,
+            Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                return Err(JournalRefusal::Behind { after: expected, last: 0 });
+            }
+            Err(error) => {
+                return Err(unavailable(format!("the append was not acknowledged: {error}")));
+            }
+        };
+    }
+    Ok(last)
 }
 
 /// The group's journal stream, created if missing; refused when it journals another chain,

@@ -28,6 +28,8 @@ mod journal;
 mod lease;
 mod member;
 mod report;
+#[cfg(test)]
+mod tests;
 
 pub use config::{HaConfig, check_group_name};
 pub use journal::GroupJournal;

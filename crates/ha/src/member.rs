@@ -231,8 +231,9 @@ impl Member {
                             warn!(target: LOG_TARGET, "The journal holds writes this store lacks; catching up before leading again");
                             self.step_down();
                             let mut follower = self.follower(&stream).await?;
-                            follower.catch_up(follower::journal_last(&mut stream).await?).await?;
-                            self.lead(current.term, &jetstream, &lease, generation);
+                            let last = follower::journal_last(&mut stream).await?;
+                            follower.catch_up(last).await?;
+                            self.lead(current.term, last, &jetstream, &lease, generation);
                         }
                         Err(holder) => {
                             self.lost(holder);
@@ -241,7 +242,10 @@ impl Member {
                         }
                     }
                 }
-                _ = ticks.tick() => match held {
+                _ = ticks.tick() => {
+                    let applied = follower::read_applied(&self.store).await?;
+                    self.report.update(|ha| ha.journal_applied = applied);
+                    match held {
                     None => {
                         let holder = lease.holder().await?;
                         self.shared.set_known_leader(holder.clone());
@@ -261,8 +265,8 @@ impl Member {
                             Some(following) => following.stop().await?,
                             None => self.follower(&stream).await?,
                         };
-                        self.take_over(follower, &mut stream, taken.term).await?;
-                        self.lead(taken.term, &jetstream, &lease, generation);
+                        let last = self.take_over(follower, &mut stream, taken.term).await?;
+                        self.lead(taken.term, last, &jetstream, &lease, generation);
                     }
                     Some(current) => match lease.renew(current).await {
                         Ok(renewed) => {
@@ -286,7 +290,8 @@ impl Member {
                             warn!(target: LOG_TARGET, %reason, ?age, "Cannot renew the lease; trying again");
                         }
                     },
-                },
+                    }
+                }
             }
         }
     }
@@ -301,30 +306,37 @@ impl Member {
         .await
     }
 
-    /// Holding the lease: replays the journal to its end before anything is written.
+    /// Holding the lease: replays the journal to its end before anything is written; where
+    /// it ended.
     async fn take_over(
         &self,
         mut follower: Follower,
         stream: &mut Stream,
         term: u64,
-    ) -> Result<(), String> {
+    ) -> Result<u64, String> {
         self.report.update(|ha| {
             ha.role = HaRole::Candidate;
             ha.term = Some(term);
         });
         let last = follower::journal_last(stream).await?;
         info!(target: LOG_TARGET, term, journal_last = last, "Took the lease; catching up with the journal");
-        follower.catch_up(last).await
+        follower.catch_up(last).await?;
+        Ok(last)
     }
 
     /// Leads from now on: the store's writes are appended under `term`, and the node starts
     /// ingesting.
-    fn lead(&self, term: u64, jetstream: &jetstream::Context, lease: &Lease, generation: &mut u64) {
-        self.shared.set_leading(Some(Leading {
-            term,
-            jetstream: jetstream.clone(),
-            lease: lease.clone(),
-        }));
+    fn lead(
+        &self,
+        term: u64,
+        caught_up_to: u64,
+        jetstream: &jetstream::Context,
+        lease: &Lease,
+        generation: &mut u64,
+    ) {
+        let leading =
+            Leading { term, jetstream: jetstream.clone(), lease: lease.clone(), caught_up_to };
+        self.shared.set_leading(Some(leading));
         *generation += 1;
         self.roles.send_replace(Role::Leader { term, generation: *generation });
         let leader = ferry_primitives::HaLeader {

@@ -178,8 +178,8 @@ pub enum Error {
     /// The group's journal did not take a write (high availability); nothing was written.
     #[error(transparent)]
     Journal(#[from] crate::JournalRefusal),
-    /// A journal write was not the one after the last the store applied.
-    #[error("journal write {seq} does not follow the last one this store applied ({applied})")]
+    /// A journal write does not come after the last the store applied.
+    #[error("journal write at {seq} does not follow the last one this store applied ({applied})")]
     JournalGap {
         /// The last write applied.
         applied: u64,

@@ -45,8 +45,8 @@ pub use models::{
 };
 pub use store::{
     BatchWrite, CheckpointChanged, CheckpointWrite, CommitOutcome, CommitSummary, DatabaseInfo,
-    FoundWrite, Journal, JournalEntry, JournalRefusal, ReorgOutcome, ReorgSummary, ReorgWrite,
-    Replayed, SCHEMA_VERSION, Settlement, SpaceStats, Store, StoreConfig, StoreOptions, StoreWrite,
-    StoredEntry, TableStats, Window, WindowRestart,
+    FoundWrite, Journal, JournalEntry, JournalRefusal, JournalSpan, ReorgOutcome, ReorgSummary,
+    ReorgWrite, Replayed, SCHEMA_VERSION, Settlement, SpaceStats, Store, StoreConfig, StoreOptions,
+    StoreWrite, StoredEntry, TableStats, Window, WindowRestart,
 };
 pub use tables::Table;

@@ -253,6 +253,7 @@ async fn every_documented_error_code_can_be_produced() {
     ];
     let mut produced: BTreeSet<i64> = producers.iter().map(|(code, _)| *code).collect();
     produced.insert(i64::from(ferry_rpc_api::codes::SUBSCRIPTION_LIMIT));
+    produced.insert(i64::from(ferry_rpc_api::codes::NOT_LEADER));
     assert_eq!(produced, documented, "every documented code has a producer, and no other");
     for (code, body) in producers {
         if code == -32051 {
@@ -267,6 +268,14 @@ async fn every_documented_error_code_can_be_produced() {
         assert_eq!(error["code"].as_i64(), Some(code), "{answer}");
     }
     // The failed write changed nothing.
+    assert_eq!(node.checkpoint(), Some(ferry_primitives::Position::block_start(4)));
+    // A standby of a high-availability group refuses writes, naming the leader.
+    assert!(node.store.attach_journal(std::sync::Arc::new(Standby)));
+    let answer = raw_post(admin, request("messaging_setCheckpoint", json!([1])).as_bytes(), None)
+        .await
+        .json();
+    assert_eq!(answer["error"]["code"].as_i64(), Some(i64::from(ferry_rpc_api::codes::NOT_LEADER)));
+    assert_eq!(answer["error"]["data"]["leader"]["admin"], "10.0.0.2:5051", "{answer}");
     assert_eq!(node.checkpoint(), Some(ferry_primitives::Position::block_start(4)));
     node.stop().await;
 
@@ -285,6 +294,28 @@ async fn every_documented_error_code_can_be_produced() {
         other => panic!("expected the subscription limit, got {other:?}"),
     }
     node.stop().await;
+}
+
+/// The journal of a group member that does not lead.
+#[derive(Debug)]
+struct Standby;
+
+impl ferry_storage::Journal for Standby {
+    fn append(
+        &self,
+        _after: u64,
+        _entry: &ferry_storage::JournalEntry,
+    ) -> Result<u64, ferry_storage::JournalRefusal> {
+        Err(ferry_storage::JournalRefusal::NotLeader {
+            group: "relay".to_owned(),
+            leader: Some(ferry_primitives::HaLeader {
+                node: "5a0c1f9e22d4".to_owned(),
+                admin: "10.0.0.2:5051".to_owned(),
+                public: "10.0.0.2:5050".to_owned(),
+                term: 41,
+            }),
+        })
+    }
 }
 
 #[test]

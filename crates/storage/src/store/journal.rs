@@ -3,10 +3,13 @@
 //! records the journal's sequence of it in the same transaction; a standby replays the
 //! journal's writes in order through the same code, recording each sequence likewise.
 //!
-//! So a member's store is always exactly the first `n` writes of the journal applied in order,
-//! `n` stored with them (`journal_applied`). The journal refuses an append unless it ends at
-//! the writer's `n` (JetStream's expected last sequence): two leaders can never both write,
-//! and a write that never reached the journal was never committed anywhere. Only writes that
+//! So a member's store is always exactly the journal's writes up to sequence `n` applied in
+//! order, `n` stored with them (`journal_applied`). A write may take several journal messages
+//! (a large batch is cut to the servers' message size); a write whose messages were not all
+//! appended (its leader died in between) is skipped by every member alike. The journal refuses
+//! an append unless it ends where the writer read it (JetStream's expected last sequence): two
+//! leaders can never both write, and a write that never reached the journal was never
+//! committed anywhere. Only writes that
 //! commit are appended (refusals such as a moved checkpoint return before it), so replaying
 //! one on the same state commits too, with the leader's time (`clock.rs`).
 
@@ -117,9 +120,18 @@ pub struct JournalEntry {
 /// Where a group's writes go before they commit. Called inside the write transaction, on the
 /// blocking thread that runs it.
 pub trait Journal: Send + Sync + fmt::Debug {
-    /// Appends `entry` if the journal ends at `after` (0: it is empty); its sequence
-    /// (`after + 1`) once the journal holds it.
+    /// Appends `entry` after the journal's write `after` (0: none; writes abandoned half-way
+    /// since may lie between), once the journal holds all of it: the sequence that ends it.
     fn append(&self, after: u64, entry: &JournalEntry) -> Result<u64, JournalRefusal>;
+}
+
+/// Where a write lies in the journal: its first and last message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalSpan {
+    /// Its first message's sequence.
+    pub first: u64,
+    /// Its last message's sequence: what the store records once it is applied.
+    pub last: u64,
 }
 
 /// Why the journal did not take a write; nothing was committed.
@@ -168,7 +180,7 @@ pub enum Replayed {
 /// The journal entry a replaying handle applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Replaying {
-    seq: u64,
+    span: JournalSpan,
     pub(super) at_millis: u64,
 }
 
@@ -184,18 +196,22 @@ impl Store {
         applied(&self.read()?)
     }
 
-    /// Applies journal write `seq` (the one after [`Store::journal_applied`]); one applied
+    /// Applies the journal write at `span`, the next complete one after
+    /// [`Store::journal_applied`] (only writes abandoned half-way lie between); one applied
     /// already is skipped. The write must commit: it did on the leader, on the same state.
-    pub fn replay(&self, seq: u64, entry: &JournalEntry) -> Result<Replayed> {
+    pub fn replay(&self, span: JournalSpan, entry: &JournalEntry) -> Result<Replayed> {
         let applied = self.journal_applied()?;
+        let seq = span.last;
         if seq <= applied {
             return Ok(Replayed::AlreadyApplied);
         }
-        if seq != applied + 1 {
-            return Err(Error::JournalGap { applied, seq });
+        if span.first <= applied || span.first > span.last {
+            return Err(Error::JournalGap { applied, seq: span.first });
         }
-        let replaying =
-            Self { replaying: Some(Replaying { seq, at_millis: entry.at_millis }), ..self.clone() };
+        let replaying = Self {
+            replaying: Some(Replaying { span, at_millis: entry.at_millis }),
+            ..self.clone()
+        };
         let diverged = |reason: String| Error::JournalDiverged { seq, reason };
         match &entry.write {
             StoreWrite::Commit {
@@ -257,25 +273,27 @@ impl Store {
     }
 
     /// Ends a write transaction that will commit: appends the write to the journal (a
-    /// leader's) or checks it is the next one (a standby's replay), and records its sequence
-    /// in the transaction. Without a journal, nothing.
+    /// leader's) or checks it comes after the last one applied (a standby's replay), and
+    /// records where it ends in the transaction. Without a journal, nothing.
     pub(super) fn seal(
         &self,
         txn: &WriteTxn<'_>,
         write: impl FnOnce() -> StoreWrite,
     ) -> Result<()> {
         let applied = applied(txn)?;
-        let seq = match (self.replaying, self.inner.journal.get()) {
-            (Some(replaying), _) => replaying.seq,
+        let span = match (self.replaying, self.inner.journal.get()) {
+            (Some(replaying), _) => replaying.span,
             (None, Some(journal)) => {
                 let entry = JournalEntry { at_millis: crate::clock::unix_millis(), write: write() };
-                journal.append(applied, &entry)?
+                let last = journal.append(applied, &entry)?;
+                JournalSpan { first: last, last }
             }
             (None, None) => return Ok(()),
         };
-        if seq != applied + 1 {
-            return Err(Error::JournalGap { applied, seq });
+        if span.first <= applied {
+            return Err(Error::JournalGap { applied, seq: span.first });
         }
+        let seq = span.last;
         txn.put::<tables::Meta>(&JOURNAL_APPLIED, &seq.to_be_bytes().to_vec())?;
         Ok(())
     }

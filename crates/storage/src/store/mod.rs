@@ -28,7 +28,7 @@ mod window;
 pub use checkpoint::{CheckpointChanged, CheckpointWrite};
 pub use commit::{BatchWrite, CommitOutcome, CommitSummary};
 pub use inspect::{DatabaseInfo, SpaceStats, TableStats};
-pub use journal::{Journal, JournalEntry, JournalRefusal, Replayed, StoreWrite};
+pub use journal::{Journal, JournalEntry, JournalRefusal, JournalSpan, Replayed, StoreWrite};
 pub use reads::{Settlement, StoredEntry, Window};
 pub use refetch::FoundWrite;
 pub use reorg::{ReorgOutcome, ReorgSummary, ReorgWrite};

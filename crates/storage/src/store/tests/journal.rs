@@ -3,7 +3,7 @@
 //! the journal refuses, or that does not commit, leaves nothing anywhere.
 
 use super::*;
-use crate::{Journal, JournalEntry, JournalRefusal, Replayed};
+use crate::{Journal, JournalEntry, JournalRefusal, JournalSpan, Replayed};
 use std::sync::{Arc, Mutex};
 
 /// A journal in memory, as JetStream keeps one: an append is taken only after the last write.
@@ -106,8 +106,9 @@ fn a_standby_replaying_the_journal_holds_what_the_leader_holds() {
     let (standby_dir, mut standby) = temp_store();
     for (index, entry) in writes.iter().enumerate() {
         let seq = index as u64 + 1;
-        assert_eq!(standby.replay(seq, entry).unwrap(), Replayed::Applied, "write {seq}");
-        assert_eq!(standby.replay(seq, entry).unwrap(), Replayed::AlreadyApplied);
+        let span = JournalSpan { first: seq, last: seq };
+        assert_eq!(standby.replay(span, entry).unwrap(), Replayed::Applied, "write {seq}");
+        assert_eq!(standby.replay(span, entry).unwrap(), Replayed::AlreadyApplied);
         if index == 4 {
             // Reopened in the middle: it goes on from what it holds.
             drop(standby);
@@ -120,11 +121,18 @@ fn a_standby_replaying_the_journal_holds_what_the_leader_holds() {
     assert!(orphaned.iter().any(|stored| stored.entry.kind == EntryKind::Removed));
     assert!(orphaned.iter().any(|stored| stored.entry.kind == EntryKind::Reincluded));
 
-    // A write out of order is refused, and changes nothing.
-    let (_gap_dir, gapped) = temp_store();
-    let error = gapped.replay(2, &writes[1]).unwrap_err();
-    assert!(matches!(error, Error::JournalGap { applied: 0, seq: 2 }), "{error}");
-    assert_eq!(gapped.last_seq().unwrap(), None);
+    // A write the journal holds in several messages, after one abandoned half-way (messages
+    // 1 and 2): applied, and recorded where it ends.
+    let (_split_dir, split) = temp_store();
+    let span = JournalSpan { first: 3, last: 5 };
+    assert_eq!(split.replay(span, &writes[0]).unwrap(), Replayed::Applied);
+    assert_eq!(split.journal_applied().unwrap(), 5);
+    // One overlapping what was applied is refused, and changes nothing.
+    let overlapping = JournalSpan { first: 4, last: 6 };
+    let error = split.replay(overlapping, &writes[1]).unwrap_err();
+    assert!(matches!(error, Error::JournalGap { applied: 5, seq: 4 }), "{error}");
+    assert_eq!(split.journal_applied().unwrap(), 5);
+    assert_eq!(split.last_seq().unwrap(), Some(Seq(1)));
 }
 
 #[test]
