@@ -398,6 +398,20 @@ async fn a_rewind_and_a_reorg_across_a_failover_are_honoured_and_standbys_refuse
         messages + orphaned,
     )
     .await;
+
+    // Stopped cleanly, a leader gives its lease up: the lease names no one, or the other.
+    let stopping = group.roles().await[new_leader].clone().unwrap();
+    assert!(group.ferry(new_leader).terminate().await.success());
+    let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let lease = jetstream.get_key_value("ferry-ha-relay").await.unwrap();
+    let holder = lease.get("leader").await.unwrap();
+    assert!(
+        holder.is_none_or(|holder| !String::from_utf8_lossy(&holder).contains(&stopping.node)),
+        "the stopped leader gave its lease up"
+    );
+    group.members[new_leader].ferry = None;
+    let last = group.leader(Some(new_leader)).await;
+    assert_eq!(last, leader);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

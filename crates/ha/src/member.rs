@@ -193,9 +193,21 @@ impl Member {
         let lease = Lease::open(&jetstream, &self.config, &self.shared.node, replicas).await?;
         let mut stream =
             journal::open_stream(&jetstream, &self.config, self.store.config(), replicas).await?;
+        let (applied, last) = (
+            follower::read_applied(&self.store).await?,
+            follower::journal_last(&mut stream).await?,
+        );
+        if last < applied {
+            return Err(format!(
+                "the group's journal ends at {last}, but this store applied up to {applied}: the \
+                 journal lost writes (its NATS data was lost or replaced); this member will not \
+                 lead or replay from it"
+            ));
+        }
         self.report.update(|ha| {
             ha.connected = true;
             ha.last_error = None;
+            ha.journal_last = Some(last);
         });
         info!(target: LOG_TARGET, group = %self.config.group, node = %self.shared.node,
             "Joined the HA group; standing by");

@@ -120,6 +120,38 @@ fn the_sink_comes_from_flags_over_the_file_and_is_off_without_a_url() {
 }
 
 #[test]
+fn a_group_needs_the_sink_a_plain_name_and_a_sane_lease() {
+    assert_eq!(resolve(&["--dev"]).unwrap().ha, None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.toml");
+    std::fs::write(
+        &path,
+        "[sink]\nnats-url = \"nats://a:4222\"\n[ha]\ngroup = \"relay\"\nlease = \"9s\"\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let ha = resolve(&["--dev", "--config", path]).unwrap().ha.unwrap();
+    assert_eq!((ha.group.as_str(), ha.lease), ("relay", std::time::Duration::from_secs(9)));
+    let ha = resolve(&["--dev", "--config", path, "--ha.lease", "3s"]).unwrap().ha.unwrap();
+    assert_eq!(ha.lease, std::time::Duration::from_secs(3));
+    let sink = ["--dev", "--sink.nats-url", "nats://x"];
+    assert_eq!(
+        resolve(&[&sink[..], &["--ha.group", "g"]].concat()).unwrap().ha.unwrap().lease,
+        std::time::Duration::from_secs(5),
+        "5 s by default"
+    );
+    let error = resolve(&["--dev", "--ha.group", "relay"]).unwrap_err();
+    assert!(error.contains("ha.group") && error.contains("--sink.nats-url"), "{error}");
+    let error = resolve(&[&sink[..], &["--ha.group", "a.b"]].concat()).unwrap_err();
+    assert!(error.contains("\"a.b\"") || error.contains("a.b"), "{error}");
+    for lease in ["500ms", "10m"] {
+        let error =
+            resolve(&[&sink[..], &["--ha.group", "g", "--ha.lease", lease]].concat()).unwrap_err();
+        assert!(error.contains("ha.lease") && error.contains("1s to 300s"), "{error}");
+    }
+}
+
+#[test]
 fn the_file_fills_in_under_flags() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ferry.toml");
