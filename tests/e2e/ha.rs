@@ -7,7 +7,7 @@ use crate::{
     reorgs::{assert_consumers_hold_the_chain, canonical, message_tx, plain, send},
     scenarios::{admin, caught_up, log},
     sink::{CutProxy, as_written, stream_entries},
-    support::{Ferry, Launch, Messaging, anvil, deploy, send_many},
+    support::{Ferry, Launch, Messaging, anvil, deploy, ferry_once, send_many},
 };
 use alloy::{
     node_bindings::AnvilInstance,
@@ -356,6 +356,17 @@ async fn a_rewind_and_a_reorg_across_a_failover_are_honoured_and_standbys_refuse
     assert!(refused.message().contains(&leader_admin), "{}", refused.message());
     let data: serde_json::Value = serde_json::from_str(refused.data().unwrap().get()).unwrap();
     assert_eq!(data["leader"]["admin"], leader_admin.as_str());
+
+    // `ferry checkpoint set` sent to a standby goes on to the leader.
+    let current = group.ferry(leader).public_client().status().await.unwrap().checkpoint;
+    let at = current.unwrap().block.to_string();
+    let standby_admin = group.ferry(standby).admin.to_string();
+    let (exit, _, err) =
+        ferry_once(&["checkpoint", "set", "--block", &at, "--admin.addr", &standby_admin]);
+    assert!(exit.success(), "{err}");
+    assert!(err.contains(&format!("sending the change to the leader at {leader_admin}")), "{err}");
+    let history = admin(group.ferry(leader)).get_checkpoint_history(Some(1)).await.unwrap();
+    assert_eq!(history[0].current, Some(Position::block_start(current.unwrap().block)));
 
     // The leader rewinds, then dies at once: the new leader reads from there.
     let current = group.ferry(leader).public_client().status().await.unwrap().checkpoint;

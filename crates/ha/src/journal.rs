@@ -109,6 +109,13 @@ pub struct GroupJournal {
 }
 
 impl ferry_storage::Journal for GroupJournal {
+    fn check_writable(&self) -> Result<(), JournalRefusal> {
+        match *lock(&self.shared.leading) {
+            Some(_) => Ok(()),
+            None => Err(self.shared.not_leader()),
+        }
+    }
+
     fn append(&self, after: u64, entry: &JournalEntry) -> Result<u64, JournalRefusal> {
         let shared = &self.shared;
         let Some(leading) = lock(&shared.leading).clone() else {

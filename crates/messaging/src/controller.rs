@@ -222,6 +222,12 @@ impl MessagingController {
         Ok(refetched)
     }
 
+    /// Refuses an operator's write at once on a standby of a high-availability group, naming
+    /// the leader (before anything reads L1 for it).
+    pub fn check_writable(&self) -> Result<(), ControllerError> {
+        Ok(self.inner.store.check_writable()?)
+    }
+
     /// The newest `limit` checkpoint changes, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<AuditEntry>, ControllerError> {
         Ok(self.inner.store.checkpoint_history(limit)?)

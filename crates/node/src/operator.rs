@@ -163,6 +163,35 @@ fn client_error(addr: SocketAddr) -> impl Fn(ClientError) -> CommandError {
     }
 }
 
+/// Runs `write` against the admin listener at `addr`; refused by a standby of a
+/// high-availability group, runs it once more against the leader the refusal names (the
+/// operator need not know which member leads).
+async fn write_to_leader<T, Fut>(
+    addr: SocketAddr,
+    secret: Option<&JwtSecret>,
+    write: impl Fn(HttpClient) -> Fut,
+) -> Result<T, CommandError>
+where
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    match write(client(addr, secret)?).await {
+        Err(ClientError::Call(error)) if error.code() == ferry_rpc_api::codes::NOT_LEADER => {
+            let leader = error
+                .data()
+                .and_then(|data| serde_json::from_str::<serde_json::Value>(data.get()).ok())
+                .and_then(|data| data["leader"]["admin"].as_str()?.parse::<SocketAddr>().ok());
+            let Some(leader) = leader else {
+                return Err(client_error(addr)(ClientError::Call(error)));
+            };
+            eprintln!(
+                "{addr} is a standby of its HA group; sending the change to the leader at {leader}"
+            );
+            write(client(leader, secret)?).await.map_err(client_error(leader))
+        }
+        answer => answer.map_err(client_error(addr)),
+    }
+}
+
 fn client(addr: SocketAddr, secret: Option<&JwtSecret>) -> Result<HttpClient, CommandError> {
     let mut headers = HeaderMap::new();
     if let Some(secret) = secret {
@@ -381,19 +410,26 @@ async fn checkpoint(action: CheckpointCommand, admin: &AdminTarget) -> Result<()
                 (Some(block), None) => CheckpointTarget::Block(block),
                 (None, None) => return Err(CommandError::Usage("give --block or --time")),
             };
-            let change =
-                client.set_checkpoint(target, index, Some(options)).await.map_err(error)?;
+            let change = write_to_leader(admin.addr, secret.as_ref(), |client| async move {
+                client.set_checkpoint(target, index, Some(options)).await
+            })
+            .await?;
             if admin.json { print_json(&change) } else { print_change(&change) }
         }
         CheckpointCommand::Reset { dry_run, if_at } => {
             let options = ChangeOptions { dry_run, expected: if_at };
-            let change = client.reset_checkpoint(Some(options)).await.map_err(error)?;
+            let change = write_to_leader(admin.addr, secret.as_ref(), |client| async move {
+                client.reset_checkpoint(Some(options)).await
+            })
+            .await?;
             if admin.json { print_json(&change) } else { print_change(&change) }
         }
         CheckpointCommand::Refetch { transaction, dry_run } => {
             let options = ferry_rpc_api::RefetchOptions { dry_run };
-            let refetched =
-                client.refetch_transaction(transaction, Some(options)).await.map_err(error)?;
+            let refetched = write_to_leader(admin.addr, secret.as_ref(), |client| async move {
+                client.refetch_transaction(transaction, Some(options)).await
+            })
+            .await?;
             if admin.json { print_json(&refetched) } else { print_refetched(&refetched) }
         }
         CheckpointCommand::History { limit } => {

@@ -46,6 +46,9 @@ async fn set_checkpoint(
     let target: CheckpointTarget = call.required(0)?;
     let index = call.optional::<Quantity>(1)?;
     let options: ChangeOptions = call.optional(2)?.unwrap_or_default();
+    if !options.dry_run {
+        context.controller.check_writable()?;
+    }
     let (position, resolved) = match target {
         CheckpointTarget::Block(block) => {
             (Position::new(block, index.map_or(0, |Quantity(index)| index)), None)
@@ -83,6 +86,9 @@ async fn reset_checkpoint(
 ) -> Result<CheckpointChangeResult, RpcError> {
     let call = CallParams::parse(&params, &["options"])?;
     let options: ChangeOptions = call.optional(0)?.unwrap_or_default();
+    if !options.dry_run {
+        context.controller.check_writable()?;
+    }
     if options.dry_run {
         return Ok(wire::previewed(context.controller.preview_reset(options.expected).await?));
     }
@@ -117,5 +123,8 @@ async fn refetch_transaction(
     let transaction: B256 = call.required(0)?;
     let options: RefetchOptions = call.optional(1)?.unwrap_or_default();
     let caller = caller(&extensions);
+    if !options.dry_run {
+        context.controller.check_writable()?;
+    }
     Ok(context.controller.refetch_transaction(transaction, &caller, options.dry_run).await?)
 }

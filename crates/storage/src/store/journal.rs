@@ -123,6 +123,11 @@ pub trait Journal: Send + Sync + fmt::Debug {
     /// Appends `entry` after the journal's write `after` (0: none; writes abandoned half-way
     /// since may lie between), once the journal holds all of it: the sequence that ends it.
     fn append(&self, after: u64, entry: &JournalEntry) -> Result<u64, JournalRefusal>;
+
+    /// Why a write would be refused now without trying it (a standby's), if it would.
+    fn check_writable(&self) -> Result<(), JournalRefusal> {
+        Ok(())
+    }
 }
 
 /// Where a write lies in the journal: its first and last message.
@@ -189,6 +194,15 @@ impl Store {
     /// second call is ignored and says so.
     pub fn attach_journal(&self, journal: Arc<dyn Journal>) -> bool {
         self.inner.journal.set(journal).is_ok()
+    }
+
+    /// Refuses at once what the journal would refuse anyway: a standby's writes (before an
+    /// operator's change reads L1 or the store, say).
+    pub fn check_writable(&self) -> Result<()> {
+        match self.inner.journal.get() {
+            Some(journal) => Ok(journal.check_writable()?),
+            None => Ok(()),
+        }
     }
 
     /// The journal sequence of the last write this store applied (0: none).
