@@ -140,6 +140,16 @@ enum Scenario {
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
+    /// A group of three ferries on three nats-servers: the leader killed again and again;
+    /// time to a new leader and to its first publish.
+    Failover {
+        /// Leader kills.
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+        /// The group's lease, in milliseconds.
+        #[arg(long, default_value_t = 5_000)]
+        lease_ms: u64,
+    },
     /// The release binary from process start to the checkpoint at the head, against the same
     /// pipeline in this process, and where the binary's start-up time goes.
     Startup {
@@ -209,6 +219,9 @@ async fn main() {
                 .await;
         }
         Scenario::Startup { messages } => scenarios::startup(messages, cli.runs).await,
+        Scenario::Failover { kills, lease_ms } => {
+            scenarios::failover(kills, std::time::Duration::from_millis(lease_ms)).await;
+        }
         Scenario::Memory { messages, subscribers } => {
             scenarios::memory(messages, subscribers).await;
         }

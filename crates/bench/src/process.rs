@@ -120,6 +120,15 @@ impl NodeProcess {
         self.child.id()
     }
 
+    /// Its status, if it answers within half a second.
+    pub(crate) async fn try_status(&self) -> Option<ferry_rpc_api::NodeStatus> {
+        let public = HttpClient::builder()
+            .request_timeout(Duration::from_millis(500))
+            .build(format!("http://{}", self.public))
+            .ok()?;
+        public.status().await.ok()
+    }
+
     /// Its status.
     pub(crate) async fn status(&self) -> ferry_rpc_api::NodeStatus {
         let public = HttpClient::builder().build(format!("http://{}", self.public)).unwrap();

@@ -2,6 +2,7 @@
 //! one file each; `node.rs` and `floor.rs` are what several share.
 
 mod catchup;
+mod failover;
 mod fanout;
 mod floor;
 mod ingest;
@@ -17,6 +18,7 @@ mod startup;
 mod store_size;
 
 pub(crate) use catchup::catchup;
+pub(crate) use failover::failover;
 pub(crate) use fanout::fanout;
 pub(crate) use floor::{Decode, floor};
 pub(crate) use ingest::ingest;
