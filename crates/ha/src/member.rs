@@ -234,6 +234,13 @@ impl Member {
                     return Ok(());
                 }
                 reason = failed(&mut following), if following.is_some() => return Err(reason),
+                // Another member may take the lease once it expires: stop writing well before.
+                () = tokio::time::sleep_until(self.stand_down_at(renewed_at).into()), if held.is_some() => {
+                    return Err(format!(
+                        "the lease was not renewed for {:?} (two thirds of it); standing down",
+                        renewed_at.elapsed()
+                    ));
+                }
                 () = self.shared.fault.notified(), if held.is_some() => {
                     let Some(current) = held else { continue };
                     match lease.is_held(current.term).await? {
@@ -255,17 +262,23 @@ impl Member {
                     }
                 }
                 _ = ticks.tick() => {
-                    let applied = follower::read_applied(&self.store).await?;
-                    self.report.update(|ha| ha.journal_applied = applied);
+                    // For status only: a failed read here is not a reason to stand down (the
+                    // lease's renewal decides that).
+                    let glance = self.config.lease / 6;
+                    let applied = follower::read_applied(&self.store).await.ok();
+                    let last = tokio::time::timeout(glance, follower::journal_last(&mut stream))
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                    self.report.update(|ha| {
+                        ha.journal_applied = applied.unwrap_or(ha.journal_applied);
+                        ha.journal_last = last.or(ha.journal_last);
+                    });
                     match held {
                     None => {
                         let holder = lease.holder().await?;
                         self.shared.set_known_leader(holder.clone());
-                        let last = follower::journal_last(&mut stream).await?;
-                        self.report.update(|ha| {
-                            ha.leader = holder.clone();
-                            ha.journal_last = Some(last);
-                        });
+                        self.report.update(|ha| ha.leader = holder.clone());
                         let eligible = self.shared.eligible.load(std::sync::atomic::Ordering::SeqCst);
                         if holder.is_some() || !eligible {
                             continue;
@@ -280,7 +293,7 @@ impl Member {
                         let last = self.take_over(follower, &mut stream, taken.term).await?;
                         self.lead(taken.term, last, &jetstream, &lease, generation);
                     }
-                    Some(current) => match lease.renew(current).await {
+                    Some(current) => match self.renew(&lease, current, renewed_at).await {
                         Ok(renewed) => {
                             held = Some(renewed);
                             renewed_at = Instant::now();
@@ -294,11 +307,6 @@ impl Member {
                         Err(RenewError::Unavailable(reason)) => {
                             let age = renewed_at.elapsed();
                             self.report.update(|ha| ha.lease_age_millis = Some(age.as_millis() as u64));
-                            // Another member may take the lease once it expires: stop
-                            // writing well before that.
-                            if age >= self.config.lease * 2 / 3 {
-                                return Err(reason);
-                            }
                             warn!(target: LOG_TARGET, %reason, ?age, "Cannot renew the lease; trying again");
                         }
                     },
@@ -306,6 +314,26 @@ impl Member {
                 }
             }
         }
+    }
+
+    /// When a leader that could not renew its lease stops leading: two thirds of the lease
+    /// after the last renewal, a third before another member may take it.
+    fn stand_down_at(&self, renewed_at: Instant) -> Instant {
+        renewed_at + self.config.lease * 2 / 3
+    }
+
+    /// Renews the lease, waiting no later than the moment to stand down.
+    async fn renew(
+        &self,
+        lease: &Lease,
+        held: Held,
+        renewed_at: Instant,
+    ) -> Result<Held, RenewError> {
+        let wait = (self.config.lease / 3)
+            .min(self.stand_down_at(renewed_at).saturating_duration_since(Instant::now()));
+        tokio::time::timeout(wait, lease.renew(held)).await.unwrap_or_else(|_| {
+            Err(RenewError::Unavailable(format!("the lease's renewal took over {wait:?}")))
+        })
     }
 
     async fn follower(&self, stream: &Stream) -> Result<Follower, String> {

@@ -8,7 +8,7 @@ const DASHBOARD: &str = include_str!("../../../docs/grafana/ferry.json");
 const ALERTS: &str = include_str!("../../../docs/prometheus/ferry-alerts.yml");
 
 /// The crates whose metrics the node exports.
-const NODE_CRATES: [&str; 5] = ["storage", "messaging", "rpc", "sink", "node"];
+const NODE_CRATES: [&str; 6] = ["storage", "messaging", "rpc", "sink", "ha", "node"];
 
 /// Every series name the node's sources record: `metrics::counter!("name"...)` and the like;
 /// a histogram also as its `_bucket`, `_sum` and `_count` series.

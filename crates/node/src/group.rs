@@ -2,7 +2,7 @@
 //! group's journal), and starting or stopping ingestion and publishing as the member's role
 //! changes.
 
-use crate::{HaSettings, launch::sink_report};
+use crate::{HaSettings, observe::sink_report};
 use ferry_ha::{GroupHandle, GroupReport, HaConfig, JoinError, Member, Role};
 use ferry_messaging::{DrainExit, DrainHandle, EthereumCollector, MessagingController, Status};
 use ferry_sink::{Publisher, SinkConfig, SinkHandle};

@@ -4,7 +4,7 @@
 use crate::group::Leadership;
 use crate::{
     ConfigError, L1Config, NodeConfig, dev,
-    observe::{self, Observed},
+    observe::{self, Observed, sink_report},
 };
 use ferry_ha::GroupHandle;
 use ferry_messaging::{
@@ -13,7 +13,7 @@ use ferry_messaging::{
 };
 use ferry_primitives::Address;
 use ferry_rpc::{JwtError, JwtSecret, RpcConfig, RpcServer, ServerError};
-use ferry_sink::{Publisher, SinkHandle, SinkReport};
+use ferry_sink::{Publisher, SinkHandle};
 use ferry_storage::{Store, StoreConfig};
 use std::{
     future::Future,
@@ -485,10 +485,4 @@ fn ethereum_config(l1: &L1Config, config: &NodeConfig) -> EthereumConfig {
     ethereum.poll_interval = config.poll_interval;
     ethereum.max_block_range = config.max_block_range;
     ethereum
-}
-
-/// The sink's view of `status`: the seqs written, and the sink's own part of status.
-pub(crate) fn sink_report(status: &Arc<Status>) -> SinkReport {
-    let reported = Arc::clone(status);
-    SinkReport::new(status.subscribe_last_seq(), move |change| reported.update_sink(change))
 }

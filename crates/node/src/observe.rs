@@ -163,3 +163,11 @@ fn standby_readiness(ha: &ferry_primitives::HaSnapshot, max: u64) -> (StatusCode
         ),
     }
 }
+
+/// The sink's view of `status`: the seqs written, and the sink's own part of status.
+pub(crate) fn sink_report(status: &Arc<Status>) -> ferry_sink::SinkReport {
+    let reported = Arc::clone(status);
+    ferry_sink::SinkReport::new(status.subscribe_last_seq(), move |change| {
+        reported.update_sink(change)
+    })
+}

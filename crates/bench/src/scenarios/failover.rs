@@ -49,9 +49,8 @@ pub(crate) async fn failover(kills: usize, lease: Duration) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let jetstream = async_nats::jetstream::new(
-        async_nats::connect(cluster.servers[0].url()).await.unwrap(),
-    );
+    let jetstream =
+        async_nats::jetstream::new(async_nats::connect(cluster.servers[0].url()).await.unwrap());
     let (mut leading, mut publishing) = (Vec::new(), Vec::new());
     for _ in 0..kills {
         let leader = leader_of(&members, None).await;
