@@ -157,6 +157,27 @@ impl Lease {
         .map_err(|error| format!("cannot release the lease: {error}"))
     }
 
+    /// Gives up a lease that names this member from an earlier session (one that failed, or
+    /// a process that died): nothing of that session writes any more, and the group need not
+    /// wait for the lease to expire. Whether there was one.
+    pub(crate) async fn release_stale(&self) -> Result<bool, String> {
+        let entry = self
+            .kv
+            .entry(LEADER)
+            .await
+            .map_err(|error| format!("cannot read the lease: {error}"))?;
+        let Some(entry) = entry.filter(|entry| entry.operation == Operation::Put) else {
+            return Ok(false);
+        };
+        let ours = serde_json::from_slice::<LeaseValue>(&entry.value)
+            .is_ok_and(|value| value.node == self.me.node);
+        if !ours {
+            return Ok(false);
+        }
+        let held = Held { term: 0, revision: entry.revision };
+        self.release(held).await.map(|()| true)
+    }
+
     /// Whether the lease still names this member under `term`.
     pub(crate) async fn is_held(&self, term: u64) -> Result<Result<(), Option<HaLeader>>, String> {
         let holder = self.holder().await?;

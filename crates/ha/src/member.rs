@@ -24,6 +24,9 @@ use tokio::{
 };
 use tracing::{error, info, warn};
 
+/// Journal writes a member may be behind and still take a vacant lease at once.
+const TAKE_BEHIND: u64 = 64;
+
 /// The longest wait between sessions.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -191,6 +194,9 @@ impl Member {
         let jetstream = jetstream::new(ferry_sink::connect(&self.sink).await?);
         let replicas = self.sink.replicas;
         let lease = Lease::open(&jetstream, &self.config, &self.shared.node, replicas).await?;
+        if lease.release_stale().await? {
+            info!(target: LOG_TARGET, "Gave up the lease an earlier session of this member held");
+        }
         let mut stream =
             journal::open_stream(&jetstream, &self.config, self.store.config(), replicas).await?;
         let (applied, last) = (
@@ -213,6 +219,7 @@ impl Member {
             "Joined the HA group; standing by");
         let mut following = Some(Following::spawn(self.follower(&stream).await?));
         let mut held: Option<Held> = None;
+        let mut vacant_since: Option<Instant> = None;
         let mut renewed_at = Instant::now();
         let mut ticks = tokio::time::interval(self.config.lease / 3);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -281,6 +288,15 @@ impl Member {
                         self.report.update(|ha| ha.leader = holder.clone());
                         let eligible = self.shared.eligible.load(std::sync::atomic::Ordering::SeqCst);
                         if holder.is_some() || !eligible {
+                            vacant_since = None;
+                            continue;
+                        }
+                        // A member far behind the journal lets one that is not take the lease
+                        // first (its catch-up would hold the group up), unless none has for a
+                        // whole lease.
+                        let vacant = *vacant_since.get_or_insert_with(Instant::now);
+                        let behind = last.zip(applied).map_or(0, |(last, applied)| last.saturating_sub(applied));
+                        if behind > TAKE_BEHIND && vacant.elapsed() < self.config.lease {
                             continue;
                         }
                         let Some(taken) = lease.take().await? else { continue };
