@@ -253,7 +253,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 async fn ten_thousand_messages_cross_leader_kills_and_a_paused_leader_once_each() {
     let anvil = anvil();
     let contract = deploy(&anvil).await;
-    let cluster = NatsCluster::start(3);
+    let mut cluster = NatsCluster::start(3);
     let mut group = Group::start(&anvil, &contract, &cluster.urls(), 3);
     let mut leader = group.leader(None).await;
     let sender = {
@@ -273,6 +273,14 @@ async fn ten_thousand_messages_cross_leader_kills_and_a_paused_leader_once_each(
     let mut kills = 0;
     while kills < 10 || !sender.is_finished() {
         tokio::time::sleep(Duration::from_millis(200 + dice.roll(1_200))).await;
+        // One NATS server of three lost for a while: the R3 journal, lease and stream keep a
+        // quorum, and members reconnect to the others.
+        if kills == 2 {
+            cluster.servers[2].kill();
+        }
+        if kills == 6 {
+            cluster.servers[2].restart();
+        }
         if kills == 4 {
             // Paused past its lease: another member takes over; resumed, the old leader
             // finds its lease gone and stands by without writing anything.
@@ -473,4 +481,42 @@ async fn a_leader_cut_off_from_nats_stands_down_and_the_group_goes_on_without_it
     send_many(&contract, 10).await;
     assert_group_holds_the_chain(&mut group, new_leader, &contract, &nats.url(), 110).await;
     assert_eq!(group.roles().await[leader].as_ref().unwrap().role, HaRole::Standby);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_outage_stops_every_write_and_the_group_goes_on_after_it() {
+    let anvil = anvil();
+    let contract = deploy(&anvil).await;
+    let mut nats = NatsServer::start();
+    let mut group = Group::start(&anvil, &contract, &nats.url(), 2);
+    let leader = group.leader(None).await;
+    send_many(&contract, 20).await;
+    caught_up(group.ferry(leader), &contract).await;
+    let before = group.ferry(leader).public_client().status().await.unwrap().pipeline.last_seq;
+
+    // Every NATS server gone: no member can renew or append, so none leads and nothing is
+    // written anywhere, while L1 goes on and both members still serve what they hold.
+    nats.kill();
+    for index in 0..2 {
+        group
+            .ferry(index)
+            .wait_status("no member leads without NATS", |status| {
+                status.pipeline.ha.as_ref().is_some_and(|ha| ha.role == HaRole::Standby)
+            })
+            .await;
+    }
+    send_many(&contract, 30).await;
+    tokio::time::sleep(2 * LEASE).await;
+    for index in 0..2 {
+        let status = group.ferry(index).public_client().status().await.unwrap();
+        assert_eq!(status.pipeline.last_seq, before, "member {index} wrote nothing");
+        let ha = status.pipeline.ha.unwrap();
+        assert!(ha.role == HaRole::Standby && !ha.connected, "{ha:?}");
+        assert_eq!(log(group.ferry(index)).await.len() as u64, before.unwrap().0 + 1);
+    }
+
+    // Back: a member leads, reads what L1 logged meanwhile, and every member holds it.
+    nats.restart();
+    let leader = group.leader(None).await;
+    assert_group_holds_the_chain(&mut group, leader, &contract, &nats.url(), 50).await;
 }

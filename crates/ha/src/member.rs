@@ -283,7 +283,13 @@ impl Member {
                     });
                     match held {
                     None => {
-                        let holder = lease.holder().await?;
+                        // Bounded: a read stuck on a server that is not answering must not keep
+                        // this member from looking again at the next tick.
+                        let Ok(holder) = tokio::time::timeout(self.config.lease / 3, lease.holder()).await else {
+                            warn!(target: LOG_TARGET, "Reading the lease took over a third of it; looking again");
+                            continue;
+                        };
+                        let holder = holder?;
                         self.shared.set_known_leader(holder.clone());
                         self.report.update(|ha| ha.leader = holder.clone());
                         let eligible = self.shared.eligible.load(std::sync::atomic::Ordering::SeqCst);

@@ -51,6 +51,18 @@ pub(crate) async fn failover(kills: usize, lease: Duration) {
     });
     let jetstream =
         async_nats::jetstream::new(async_nats::connect(cluster.servers[0].url()).await.unwrap());
+    // Warmed up: every member reaches the group and has read the journal.
+    for member in members.iter().flatten() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ha = member.try_status().await.and_then(|status| status.pipeline.ha);
+            if ha.is_some_and(|ha| ha.connected && ha.journal_last.is_some()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a member did not join the group within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let (mut leading, mut publishing) = (Vec::new(), Vec::new());
     for _ in 0..kills {
         let leader = leader_of(&members, None).await;
