@@ -20,7 +20,9 @@
 //! - **Follower** (`follower.rs`): a standby replays the journal into its store in order, each
 //!   write in one transaction with its sequence; on taking the lease it first replays to the
 //!   journal's end, and only then leads.
-//! - **Member** (`member.rs`): the task that does all of it and tells the node its role.
+//! - **Member** (`member.rs`): the task that joins the group and tells the node its role; each
+//!   connection to the group is a `Session` (`session.rs`), which takes, renews or loses the
+//!   lease and follows or catches up with the journal.
 
 mod config;
 mod follower;
@@ -28,6 +30,7 @@ mod journal;
 mod lease;
 mod member;
 mod report;
+mod session;
 #[cfg(test)]
 mod tests;
 

@@ -226,8 +226,14 @@ impl Store {
             replaying: Some(Replaying { span, at_millis: entry.at_millis }),
             ..self.clone()
         };
+        replaying.apply(seq, &entry.write)?;
+        Ok(Replayed::Applied)
+    }
+
+    /// Runs `write` (journal write `seq`) on this replaying handle: it must commit.
+    fn apply(&self, seq: u64, write: &StoreWrite) -> Result<()> {
         let diverged = |reason: String| Error::JournalDiverged { seq, reason };
-        match &entry.write {
+        match write {
             StoreWrite::Commit {
                 from,
                 next,
@@ -249,33 +255,31 @@ impl Store {
                     window_floor: *window_floor,
                     tags: FinalityTags { safe: *safe, finalized: *finalized },
                 };
-                match replaying.commit(&batch)? {
+                match self.commit(&batch)? {
                     CommitOutcome::Committed(_) => {}
                     other => return Err(diverged(format!("the batch was refused: {other:?}"))),
                 }
             }
             StoreWrite::Reorg { expected, common_ancestor } => {
                 let write = ReorgWrite { expected: *expected, common_ancestor: *common_ancestor };
-                if let ReorgOutcome::CheckpointMoved { found, .. } =
-                    replaying.record_reorg(&write)?
-                {
+                if let ReorgOutcome::CheckpointMoved { found, .. } = self.record_reorg(&write)? {
                     return Err(diverged(format!("the checkpoint is {found:?}")));
                 }
             }
             StoreWrite::Halt { expected, record } => {
-                if !replaying.record_halt(*expected, record)? {
+                if !self.record_halt(*expected, record)? {
                     return Err(diverged(format!("reading is not at {expected}")));
                 }
             }
             StoreWrite::Checkpoint { new, expected, origin } => {
-                replaying.change_checkpoint(CheckpointWrite {
+                self.change_checkpoint(CheckpointWrite {
                     new: *new,
                     expected: *expected,
                     origin: origin.as_ref(),
                 })?;
             }
             StoreWrite::Found { transaction, messages, events, origin } => {
-                replaying.store_found(FoundWrite {
+                self.store_found(FoundWrite {
                     transaction: *transaction,
                     messages,
                     events,
@@ -283,7 +287,7 @@ impl Store {
                 })?;
             }
         }
-        Ok(Replayed::Applied)
+        Ok(())
     }
 
     /// Ends a write transaction that will commit: appends the write to the journal (a
