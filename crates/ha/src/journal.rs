@@ -48,6 +48,14 @@ pub(crate) struct Leading {
     pub(crate) caught_up_to: u64,
 }
 
+/// `jetstream` as appends use it: an append's acknowledgement may take as long as the whole
+/// append is given (a large write on a busy cluster).
+pub(crate) fn appending(jetstream: &jetstream::Context) -> jetstream::Context {
+    let mut appending = jetstream.clone();
+    appending.set_timeout(APPEND_TIMEOUT);
+    appending
+}
+
 /// What the member task and the store's journal share.
 #[derive(Debug)]
 pub(crate) struct Shared {

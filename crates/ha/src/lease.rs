@@ -49,6 +49,9 @@ pub(crate) enum RenewError {
 pub(crate) struct Lease {
     kv: kv::Store,
     me: LeaseValue,
+    /// How long a read of the lease may take (the KV's reads are bounded by the client's
+    /// request timeout alone, ten seconds, otherwise).
+    read_timeout: Duration,
 }
 
 impl Lease {
@@ -104,16 +107,21 @@ impl Lease {
             public: config.public.clone(),
             term: None,
         };
-        Ok(Self { kv, me })
+        let read_timeout = (config.lease / 3).max(Duration::from_millis(500));
+        Ok(Self { kv, me, read_timeout })
+    }
+
+    /// The lease's entry, read within `read_timeout`.
+    async fn entry(&self) -> Result<Option<kv::Entry>, String> {
+        tokio::time::timeout(self.read_timeout, self.kv.entry(LEADER))
+            .await
+            .map_err(|_| format!("reading the lease took over {:?}", self.read_timeout))?
+            .map_err(|error| format!("cannot read the lease: {error}"))
     }
 
     /// Who holds the lease now, if anyone.
     pub(crate) async fn holder(&self) -> Result<Option<HaLeader>, String> {
-        let entry = self
-            .kv
-            .entry(LEADER)
-            .await
-            .map_err(|error| format!("cannot read the lease: {error}"))?;
+        let entry = self.entry().await?;
         Ok(entry.filter(|entry| entry.operation == Operation::Put).and_then(|entry| {
             let value: LeaseValue = serde_json::from_slice(&entry.value).ok()?;
             Some(HaLeader {
@@ -161,11 +169,7 @@ impl Lease {
     /// a process that died): nothing of that session writes any more, and the group need not
     /// wait for the lease to expire. Whether there was one.
     pub(crate) async fn release_stale(&self) -> Result<bool, String> {
-        let entry = self
-            .kv
-            .entry(LEADER)
-            .await
-            .map_err(|error| format!("cannot read the lease: {error}"))?;
+        let entry = self.entry().await?;
         let Some(entry) = entry.filter(|entry| entry.operation == Operation::Put) else {
             return Ok(false);
         };

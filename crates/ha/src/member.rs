@@ -209,8 +209,12 @@ impl Member {
         lease: &Lease,
         generation: &mut u64,
     ) {
-        let leading =
-            Leading { term, jetstream: jetstream.clone(), lease: lease.clone(), caught_up_to };
+        let leading = Leading {
+            term,
+            jetstream: crate::journal::appending(jetstream),
+            lease: lease.clone(),
+            caught_up_to,
+        };
         // A refusal heard before (an append of a term that ended) says nothing of this one.
         let _ = futures_util::FutureExt::now_or_never(self.shared.fault.notified());
         self.shared.set_leading(Some(leading));

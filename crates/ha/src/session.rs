@@ -15,6 +15,9 @@ use std::time::Instant;
 use tokio::{sync::oneshot, time::MissedTickBehavior};
 use tracing::{info, warn};
 
+/// The shortest time the group's own requests are given.
+const REQUEST_TIMEOUT_FLOOR: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Journal writes a member may be behind and still take a vacant lease at once.
 const TAKE_BEHIND: u64 = 64;
 
@@ -37,7 +40,11 @@ impl<'m> Session<'m> {
     /// Connects, opens the lease and the journal (refusing a journal shorter than the store),
     /// gives up a lease an earlier session of this member held, and starts following.
     pub(crate) async fn open(member: &'m Member) -> Result<Self, String> {
-        let jetstream = jetstream::new(ferry_sink::connect(&member.sink).await?);
+        let mut jetstream = jetstream::new(ferry_sink::connect(&member.sink).await?);
+        // The group's own requests (lease, journal state, consumers) answer in milliseconds on a
+        // healthy cluster: one that does not (a server gone, a stream electing its leader) is
+        // asked again soon rather than waited for. Appends keep their own, longer bound.
+        jetstream.set_timeout((member.config.lease / 3).max(REQUEST_TIMEOUT_FLOOR));
         let replicas = member.sink.replicas;
         let node = &member.shared.node;
         let lease = Lease::open(&jetstream, &member.config, node, replicas).await?;
