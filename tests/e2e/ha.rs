@@ -271,7 +271,9 @@ async fn ten_thousand_messages_cross_leader_kills_and_a_paused_leader_once_each(
     let mut dice = ferry_test_support::Dice::from_env(seed);
     let mut failovers = Vec::new();
     let mut kills = 0;
-    while kills < 10 || !sender.is_finished() {
+    // Twelve turns: ten SIGKILLs (one restarted in place at once), one SIGSTOP, and one more
+    // kill for every turn the sender still runs.
+    while kills < 12 || !sender.is_finished() {
         tokio::time::sleep(Duration::from_millis(200 + dice.roll(1_200))).await;
         // One NATS server of three lost for a while: the R3 journal, lease and stream keep a
         // quorum, and members reconnect to the others.
