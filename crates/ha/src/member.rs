@@ -117,7 +117,8 @@ impl Member {
         report: GroupReport,
     ) -> Result<Self, JoinError> {
         let (last_seq, checkpoint) = (store.last_seq()?, store.checkpoint()?);
-        if store.journal_applied()? == 0 && (last_seq.is_some() || checkpoint.is_some()) {
+        let applied = store.journal_applied()?;
+        if applied == 0 && (last_seq.is_some() || checkpoint.is_some()) {
             return Err(JoinError::NotEmpty { group: config.group, last_seq, checkpoint });
         }
         let id = store.node_id()?.to_string();
@@ -127,7 +128,6 @@ impl Member {
         if !store.attach_journal(Arc::new(GroupJournal { shared: Arc::clone(&shared) })) {
             return Err(JoinError::AlreadyJoined);
         }
-        let applied = store.journal_applied()?;
         report.update(|ha| {
             ha.group = config.group.clone();
             ha.node = node;

@@ -139,9 +139,8 @@ impl<'m> Session<'m> {
             Ok(()) => {
                 warn!(target: LOG_TARGET, "The journal holds writes this store lacks; catching up before leading again");
                 self.member.step_down();
-                let mut follower = self.member.follower(&self.stream).await?;
-                let last = follower::journal_last(&mut self.stream).await?;
-                follower.catch_up(last).await?;
+                let follower = self.member.follower(&self.stream).await?;
+                let last = self.take_over(follower, current.term).await?;
                 self.member.lead(current.term, last, &self.jetstream, &self.lease, generation);
             }
             Err(holder) => self.stand_by(holder).await?,
@@ -228,15 +227,15 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    /// Holding the lease: replays the journal to its end before anything is written; where
-    /// it ended.
+    /// Holding the lease (taken now, or kept while the store caught up): replays the journal
+    /// to its end before anything is written; where it ended.
     async fn take_over(&mut self, mut follower: Follower, term: u64) -> Result<u64, String> {
         self.member.report.update(|ha| {
             ha.role = HaRole::Candidate;
             ha.term = Some(term);
         });
         let last = follower::journal_last(&mut self.stream).await?;
-        info!(target: LOG_TARGET, term, journal_last = last, "Took the lease; catching up with the journal");
+        info!(target: LOG_TARGET, term, journal_last = last, "Holding the lease; catching up with the journal");
         follower.catch_up(last).await?;
         Ok(last)
     }
