@@ -1,13 +1,13 @@
 //! The publisher task: connects, claims the stream (or is fenced out), resumes where the
-//! stream stands, and publishes the log from the store in order, pipelined, until told to
+//! stream stands, and publishes the log from the store in order, in acknowledged batches, until told to
 //! stop; any failure ends the session and a new one starts after a backoff.
 
 use crate::{SinkConfig, SinkReport, config::DUPLICATE_WINDOW, headers};
 use async_nats::{
-    HeaderMap,
+    HeaderMap, HeaderName, header,
     jetstream::{
         self, Context, ErrorCode,
-        context::{GetStreamErrorKind, PublishAckFuture, PublishErrorKind},
+        context::{GetStreamErrorKind, PublishErrorKind},
         message::PublishMessage,
         stream::{Config, DiscardPolicy, RetentionPolicy, StorageType, Stream},
     },
@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 const LOG_TARGET: &str = "ferry::sink";
 
-/// Entries published before their acks are awaited.
+/// Entries published before the stream's ack of the last is awaited.
 const PIPELINE: usize = 256;
 
 /// The longest wait between sessions.
@@ -133,6 +133,9 @@ impl Publisher {
             sink.published_seq = next.0.checked_sub(1).map(Seq);
         });
         let mut written = self.report.written();
+        // Whether the stream's last message was published in this session: resume checked the
+        // one before by its content, so the session's first entry expects a sequence only.
+        let mut chained = false;
         loop {
             let entries = match self.store.entries_within(next, PIPELINE, 4 << 20) {
                 Ok(entries) => entries,
@@ -150,8 +153,11 @@ impl Publisher {
                 continue;
             }
             let entries: Vec<LogEntry> = entries.into_iter().map(|stored| stored.entry).collect();
-            match self.publish(&jetstream, &entries).await {
-                Ok(published) => next = published.next(),
+            match self.publish(&jetstream, &entries, chained).await {
+                Ok(published) => {
+                    next = published.next();
+                    chained = true;
+                }
                 Err(ended) => return ended,
             }
             self.report.update(|sink| sink.published_seq = next.0.checked_sub(1).map(Seq));
@@ -273,56 +279,90 @@ impl Publisher {
         Ok(newest.next())
     }
 
-    /// Publishes `entries` (consecutive, from the one after the stream's last), pipelined;
-    /// the seq of the last one, once every ack came back in order.
-    async fn publish(&self, jetstream: &Context, entries: &[LogEntry]) -> Result<Seq, Ended> {
-        let mut acks: Vec<(Seq, PublishAckFuture)> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let body = serde_json::to_vec(entry).map_err(|error| {
-                Ended::Failed(format!("cannot encode entry {}: {error}", entry.seq))
-            })?;
-            let message = PublishMessage::build()
-                .payload(Bytes::from(body))
-                .headers(entry_headers(entry))
-                .message_id(format!("{}:{}", self.writer(), entry.seq))
-                .expected_last_sequence(entry.seq.0);
-            let subject = format!("{}.{}", self.config.subject_prefix, kind_name(entry));
-            let ack = jetstream
-                .send_publish(subject, message)
+    /// Publishes `entries` (consecutive, from the one after the stream's last); the seq of the
+    /// last one, once its ack came back. Only the last asks for an ack: an ack per entry cost
+    /// an inbox, a reply and a wake-up each, in the node and in nats-server, most of the sink's
+    /// cost (docs/benchmarks.md). What keeps the batch whole without them: each entry expects
+    /// the stream's last sequence and, but for a session's first, the message id of the entry
+    /// before it. A sequence alone would let an entry land after one the stream refused, once
+    /// another writer's messages made up the count; a message id no other writer has stops
+    /// every entry after the first refused. So the stream takes a prefix of the batch, and the
+    /// last's ack at its own sequence says it took all of it.
+    async fn publish(
+        &self,
+        jetstream: &Context,
+        entries: &[LogEntry],
+        chained: bool,
+    ) -> Result<Seq, Ended> {
+        let Some((last, before)) = entries.split_last() else {
+            return Err(Ended::Failed("nothing to publish".to_owned()));
+        };
+        let writer = self.writer();
+        let mut chained = chained;
+        for entry in before {
+            let (subject, headers, payload) = self.message(&writer, entry, chained)?;
+            chained = true;
+            jetstream
+                .client()
+                .publish_with_headers(subject, headers, payload)
                 .await
                 .map_err(|error| Ended::Failed(format!("cannot publish {}: {error}", entry.seq)))?;
-            acks.push((entry.seq, ack));
         }
-        let mut last = None;
-        for (seq, ack) in acks {
-            match ack.await {
-                Ok(ack) if ack.sequence == seq.0 + 1 => {
-                    metrics::counter!("ferry_sink_published_total")
-                        .increment(u64::from(!ack.duplicate));
-                    last = Some(seq);
+        let (subject, headers, payload) = self.message(&writer, last, chained)?;
+        let message = PublishMessage::build().payload(payload).headers(headers);
+        let seq = last.seq;
+        let ack = jetstream
+            .send_publish(subject, message)
+            .await
+            .map_err(|error| Ended::Failed(format!("cannot publish {seq}: {error}")))?;
+        match ack.await {
+            Ok(ack) if ack.sequence == seq.0 + 1 => {
+                // A duplicate ack (another member of the group stored the same ids first) is
+                // told for the last entry only; the batch is in the stream either way.
+                if !ack.duplicate {
+                    metrics::counter!("ferry_sink_published_total").increment(entries.len() as u64);
                 }
-                Ok(ack) => {
-                    return Err(Ended::Fenced(format!(
-                        "entry {seq} was stored as stream sequence {}, not {}",
-                        ack.sequence,
-                        seq.0 + 1
-                    )));
-                }
-                // Another writer, or a retry of what a lost ack already stored: read where
-                // the stream stands again.
-                Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
-                    return Err(Ended::Failed(format!(
-                        "the stream moved under entry {seq}: {error}"
-                    )));
-                }
-                Err(error) => {
-                    return Err(Ended::Failed(format!(
-                        "entry {seq} was not acknowledged: {error}"
-                    )));
-                }
+                Ok(seq)
             }
+            Ok(ack) => Err(Ended::Fenced(format!(
+                "entry {seq} was stored as stream sequence {}, not {}",
+                ack.sequence,
+                seq.0 + 1
+            ))),
+            // Another writer, an entry of the batch the stream refused, a stream leader that
+            // lost the last message id (a restarted server), or a retry of what a lost ack
+            // already stored: read where the stream stands again.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId
+                ) =>
+            {
+                Err(Ended::Failed(format!(
+                    "the stream moved under the entries up to {seq}: {error}"
+                )))
+            }
+            Err(error) => Err(Ended::Failed(format!("entry {seq} was not acknowledged: {error}"))),
         }
-        last.ok_or_else(|| Ended::Failed("nothing was published".to_owned()))
+    }
+
+    /// The subject, headers and JSON body of `entry`'s message; `chained`: it expects the
+    /// entry before it as the stream's last message.
+    fn message(
+        &self,
+        writer: &str,
+        entry: &LogEntry,
+        chained: bool,
+    ) -> Result<(String, HeaderMap, Bytes), Ended> {
+        let body = serde_json::to_vec(entry).map_err(|error| {
+            Ended::Failed(format!("cannot encode entry {}: {error}", entry.seq))
+        })?;
+        let mut headers = entry_headers(entry, writer);
+        if chained && let Some(previous) = entry.seq.0.checked_sub(1) {
+            headers.insert(header::NATS_EXPECTED_LAST_MESSAGE_ID, format!("{writer}:{previous}"));
+        }
+        let subject = format!("{}.{}", self.config.subject_prefix, kind_name(entry));
+        Ok((subject, headers, Bytes::from(body)))
     }
 }
 
@@ -335,16 +375,29 @@ fn kind_name(entry: &LogEntry) -> &'static str {
     }
 }
 
-fn entry_headers(entry: &LogEntry) -> HeaderMap {
-    let mut map = HeaderMap::new();
+/// The entry's headers, with its id for JetStream's duplicate window (`writer:seq`) and the
+/// stream's last sequence it expects. Names are static and values moved in, not copied: the
+/// headers were a third of the publisher's CPU (docs/benchmarks.md).
+fn entry_headers(entry: &LogEntry, writer: &str) -> HeaderMap {
+    const SEQ: HeaderName = HeaderName::from_static(headers::SEQ);
+    const KIND: HeaderName = HeaderName::from_static(headers::KIND);
+    const HASH: HeaderName = HeaderName::from_static(headers::HASH);
+    const MESSAGE_SEQ: HeaderName = HeaderName::from_static(headers::MESSAGE_SEQ);
+    const L1_BLOCK: HeaderName = HeaderName::from_static(headers::L1_BLOCK);
+    const L1_BLOCK_HASH: HeaderName = HeaderName::from_static(headers::L1_BLOCK_HASH);
+    const L1_TRANSACTION: HeaderName = HeaderName::from_static(headers::L1_TRANSACTION);
+    const L1_LOG_INDEX: HeaderName = HeaderName::from_static(headers::L1_LOG_INDEX);
     let origin = &entry.l1.origin;
-    map.insert(headers::SEQ, entry.seq.to_string().as_str());
-    map.insert(headers::KIND, kind_name(entry));
-    map.insert(headers::HASH, entry.hash.to_string().as_str());
-    map.insert(headers::MESSAGE_SEQ, entry.message_seq.to_string().as_str());
-    map.insert(headers::L1_BLOCK, origin.block_number.to_string().as_str());
-    map.insert(headers::L1_BLOCK_HASH, origin.block_hash.to_string().as_str());
-    map.insert(headers::L1_TRANSACTION, origin.transaction_hash.to_string().as_str());
-    map.insert(headers::L1_LOG_INDEX, origin.log_index.to_string().as_str());
+    let mut map = HeaderMap::new();
+    map.insert(SEQ, entry.seq.to_string());
+    map.insert(KIND, kind_name(entry));
+    map.insert(HASH, entry.hash.to_string());
+    map.insert(MESSAGE_SEQ, entry.message_seq.to_string());
+    map.insert(L1_BLOCK, origin.block_number.to_string());
+    map.insert(L1_BLOCK_HASH, origin.block_hash.to_string());
+    map.insert(L1_TRANSACTION, origin.transaction_hash.to_string());
+    map.insert(L1_LOG_INDEX, origin.log_index.to_string());
+    map.insert(header::NATS_MESSAGE_ID, format!("{writer}:{}", entry.seq));
+    map.insert(header::NATS_EXPECTED_LAST_SEQUENCE, entry.seq.0.to_string());
     map
 }

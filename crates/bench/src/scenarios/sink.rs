@@ -109,6 +109,9 @@ async fn catch_up(url: &str, chain: &BenchChain, nats: &NatsServer, messages: u6
     node.wait_cursor(|cursor| cursor == Position::block_start(head + 1)).await;
     let mut rates = Vec::new();
     let jetstream = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    // The node is caught up and idle: this process's CPU meanwhile is the publisher's.
+    let cpu = || [cpu_seconds(std::process::id()), cpu_seconds(nats.pid())];
+    let before = cpu();
     for run in 0..runs {
         let name = format!("CATCHUP{run}");
         let started = Instant::now();
@@ -125,9 +128,13 @@ async fn catch_up(url: &str, chain: &BenchChain, nats: &NatsServer, messages: u6
         rates.push(messages as f64 / started.elapsed().as_secs_f64());
         sink.stop().await;
     }
+    let after = cpu();
+    let per_run = |i: usize| (after[i] - before[i]) / runs as f64;
     println!(
-        "| sink catch-up: a backlog of {messages} entries into a new stream | {} | |",
-        summary(&mut rates)
+        "| sink catch-up: a backlog of {messages} entries into a new stream | {} | - / {:.2} / {:.2} |",
+        summary(&mut rates),
+        per_run(0),
+        per_run(1)
     );
     node.stop().await;
 }
