@@ -417,7 +417,7 @@ async fn a_foreign_writer_mid_batch_stops_the_nodes_entries_there_and_fences_it(
     let reason = status.pipeline.sink.unwrap().last_error.unwrap();
     assert!(reason.contains("not this node's log"), "{reason}");
     caught_up(&mut ferry, &contract).await;
-    let log = log(&mut ferry).await;
+    let log = log(&ferry).await;
     assert_eq!(log.len(), 2_100, "ingestion went on, the sink aside");
 
     let mut stream = jetstream.get_stream("CONTESTED").await.unwrap();
