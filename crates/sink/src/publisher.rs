@@ -1,6 +1,6 @@
 //! The publisher task: connects, claims the stream (or is fenced out), resumes where the
-//! stream stands, and publishes the log from the store in order, in acknowledged batches, until told to
-//! stop; any failure ends the session and a new one starts after a backoff.
+//! stream stands, and publishes the log from the store in order, in batches acknowledged once,
+//! until told to stop; any failure ends the session and a new one starts after a backoff.
 
 use crate::{SinkConfig, SinkReport, config::DUPLICATE_WINDOW, headers};
 use async_nats::{
