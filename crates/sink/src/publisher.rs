@@ -24,8 +24,14 @@ const LOG_TARGET: &str = "ferry::sink";
 /// Entries published before the stream's ack of the last is awaited.
 const PIPELINE: usize = 256;
 
+/// The first wait after a session ends.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The longest wait between sessions.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long a session must have run to count as healthy (see `run`).
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 
 /// Publishes the store's log to a JetStream stream.
 #[derive(Debug)]
@@ -87,8 +93,9 @@ impl Publisher {
     async fn run(self, mut stop: oneshot::Receiver<()>) {
         let stream = self.config.stream.clone();
         self.report.update(|sink| sink.stream = stream);
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         loop {
+            let started = tokio::time::Instant::now();
             let ended = tokio::select! {
                 biased;
                 _ = &mut stop => return,
@@ -98,6 +105,11 @@ impl Publisher {
                 Ended::Fenced(reason) => (true, reason),
                 Ended::Failed(reason) => (false, reason),
             };
+            // A session that ran a while was healthy: its end starts the backoff afresh, so
+            // that failures far apart (a stream leader moving, days later) wait little.
+            if started.elapsed() >= HEALTHY_SESSION {
+                backoff = FIRST_BACKOFF;
+            }
             warn!(target: LOG_TARGET, stream = %self.config.stream, fenced, %reason, ?backoff,
                 "Sink session ended; ingestion goes on, the sink catches up later");
             metrics::counter!("ferry_sink_errors_total").increment(1);
