@@ -6,9 +6,10 @@
 //! only ever lags it, so ingestion never waits for NATS. Exactly once and in order, across
 //! crashes and lost acks: entry `seq` is stream sequence `seq + 1`, published with
 //! `Nats-Expected-Last-Sequence: seq` (the stream must hold exactly the entries before it),
-//! `Nats-Msg-Id: <node id>:<seq>` (a retry inside the duplicate window is recognised) and,
-//! within a connection, `Nats-Expected-Last-Msg-Id` naming the entry before it (so nothing
-//! lands after an entry the stream refused, whatever another writer added). On
+//! `Nats-Msg-Id: <node id>:<seq>` (a retry inside the duplicate window is recognised) and, on
+//! a single-replica stream within a connection, `Nats-Expected-Last-Msg-Id` naming the entry
+//! before it (so nothing lands after an entry the stream refused, whatever another writer
+//! added; a replicated stream acks every entry and a hole fences the node). On
 //! every (re)connection the publisher reads where the stream stands and goes on from there.
 //! The stream's description names the node that owns it: another ferry is fenced out.
 //!

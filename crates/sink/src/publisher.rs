@@ -7,8 +7,9 @@ use async_nats::{
     HeaderMap, HeaderName, header,
     jetstream::{
         self, Context, ErrorCode,
-        context::{GetStreamErrorKind, PublishErrorKind},
+        context::{GetStreamErrorKind, PublishError, PublishErrorKind},
         message::PublishMessage,
+        publish::PublishAck,
         stream::{Config, DiscardPolicy, RetentionPolicy, StorageType, Stream},
     },
 };
@@ -148,6 +149,7 @@ impl Publisher {
         // Whether the stream's last message was published in this session: resume checked the
         // one before by its content, so the session's first entry expects a sequence only.
         let mut chained = false;
+        let ack_each = stream.cached_info().config.num_replicas > 1;
         loop {
             let entries = match self.store.entries_within(next, PIPELINE, 4 << 20) {
                 Ok(entries) => entries,
@@ -165,7 +167,7 @@ impl Publisher {
                 continue;
             }
             let entries: Vec<LogEntry> = entries.into_iter().map(|stored| stored.entry).collect();
-            match self.publish(&jetstream, &entries, chained).await {
+            match self.publish(&jetstream, &entries, chained, ack_each).await {
                 Ok(published) => {
                     next = published.next();
                     chained = true;
@@ -292,69 +294,84 @@ impl Publisher {
     }
 
     /// Publishes `entries` (consecutive, from the one after the stream's last); the seq of the
-    /// last one, once its ack came back. Only the last asks for an ack: an ack per entry cost
-    /// an inbox, a reply and a wake-up each, in the node and in nats-server, most of the sink's
-    /// cost (docs/benchmarks.md). What keeps the batch whole without them: each entry expects
-    /// the stream's last sequence and, but for a session's first, the message id of the entry
-    /// before it. A sequence alone would let an entry land after one the stream refused, once
-    /// another writer's messages made up the count; a message id no other writer has stops
-    /// every entry after the first refused. So the stream takes a prefix of the batch, and the
-    /// last's ack at its own sequence says it took all of it.
+    /// last one, once its ack came back. Each entry expects the stream's last sequence. A
+    /// sequence alone would let an entry land after one the stream refused, once another
+    /// writer's messages made up the count, and leave a hole.
+    ///
+    /// On a single-replica stream only the last entry asks for an ack (an ack per entry cost
+    /// an inbox, a reply and a wake-up each, in the node and in nats-server: most of the
+    /// sink's cost, docs/benchmarks.md), and each entry but a session's first also expects the
+    /// message id of the entry before it, which no other writer has: the stream takes a prefix
+    /// of the batch, and the last's ack at its own sequence says it took all of it.
+    ///
+    /// A replicated stream gets an ack per entry, pipelined, and no message-id expectation: on
+    /// nats-server 2.9 a replica that restarted checks that header against a last message id
+    /// it lost, refuses every entry, and stays behind the others (seen in the HA kill test).
+    /// There a hole is found rather than prevented: an entry acknowledged after a refused one
+    /// fences the publisher.
     async fn publish(
         &self,
         jetstream: &Context,
         entries: &[LogEntry],
         chained: bool,
+        ack_each: bool,
     ) -> Result<Seq, Ended> {
         let Some((last, before)) = entries.split_last() else {
             return Err(Ended::Failed("nothing to publish".to_owned()));
         };
         let writer = self.writer();
         let mut chained = chained;
+        let mut acks = Vec::with_capacity(if ack_each { entries.len() } else { 1 });
         for entry in before {
-            let (subject, headers, payload) = self.message(&writer, entry, chained)?;
+            let (subject, headers, payload) = self.message(&writer, entry, chained && !ack_each)?;
             chained = true;
-            jetstream
-                .client()
-                .publish_with_headers(subject, headers, payload)
-                .await
-                .map_err(|error| Ended::Failed(format!("cannot publish {}: {error}", entry.seq)))?;
+            let failed = |error: &dyn std::fmt::Display| {
+                Ended::Failed(format!("cannot publish {}: {error}", entry.seq))
+            };
+            if ack_each {
+                let message = PublishMessage::build().payload(payload).headers(headers);
+                let ack = jetstream.send_publish(subject, message).await.map_err(|e| failed(&e))?;
+                acks.push((entry.seq, ack));
+            } else {
+                jetstream
+                    .client()
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|e| failed(&e))?;
+            }
         }
-        let (subject, headers, payload) = self.message(&writer, last, chained)?;
+        let (subject, headers, payload) = self.message(&writer, last, chained && !ack_each)?;
         let message = PublishMessage::build().payload(payload).headers(headers);
-        let seq = last.seq;
         let ack = jetstream
             .send_publish(subject, message)
             .await
-            .map_err(|error| Ended::Failed(format!("cannot publish {seq}: {error}")))?;
-        match ack.await {
-            Ok(ack) if ack.sequence == seq.0 + 1 => {
-                // A duplicate ack (another member of the group stored the same ids first) is
-                // told for the last entry only; the batch is in the stream either way.
-                if !ack.duplicate {
-                    metrics::counter!("ferry_sink_published_total").increment(entries.len() as u64);
+            .map_err(|error| Ended::Failed(format!("cannot publish {}: {error}", last.seq)))?;
+        acks.push((last.seq, ack));
+        let entries_per_ack = if ack_each { 1 } else { entries.len() as u64 };
+        let mut refused = None;
+        for (seq, ack) in acks {
+            match (check_ack(seq, ack.await), &refused) {
+                (Ok(stored), None) => {
+                    if stored {
+                        metrics::counter!("ferry_sink_published_total").increment(entries_per_ack);
+                    }
                 }
-                Ok(seq)
+                // An entry stored after one the stream refused: another writer's messages made
+                // up the count in between, and the stream has a hole the node cannot fill.
+                (Ok(_), Some((before, _))) => {
+                    return Err(Ended::Fenced(format!(
+                        "entry {seq} was stored after entry {before} was refused: another writer \
+                         wrote into stream {} between them",
+                        self.config.stream
+                    )));
+                }
+                (Err(ended), None) => refused = Some((seq, ended)),
+                (Err(_), Some(_)) => {}
             }
-            Ok(ack) => Err(Ended::Fenced(format!(
-                "entry {seq} was stored as stream sequence {}, not {}",
-                ack.sequence,
-                seq.0 + 1
-            ))),
-            // Another writer, an entry of the batch the stream refused, a stream leader that
-            // lost the last message id (a restarted server), or a retry of what a lost ack
-            // already stored: read where the stream stands again.
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId
-                ) =>
-            {
-                Err(Ended::Failed(format!(
-                    "the stream moved under the entries up to {seq}: {error}"
-                )))
-            }
-            Err(error) => Err(Ended::Failed(format!("entry {seq} was not acknowledged: {error}"))),
+        }
+        match refused {
+            Some((_, ended)) => Err(ended),
+            None => Ok(last.seq),
         }
     }
 
@@ -375,6 +392,32 @@ impl Publisher {
         }
         let subject = format!("{}.{}", self.config.subject_prefix, kind_name(entry));
         Ok((subject, headers, Bytes::from(body)))
+    }
+}
+
+/// What the stream's ack for the entry at `seq` says: stored where it belongs (`true`, or
+/// `false` for a duplicate of what another member of the group stored first), or why the
+/// session ends.
+fn check_ack(seq: Seq, ack: Result<PublishAck, PublishError>) -> Result<bool, Ended> {
+    match ack {
+        Ok(ack) if ack.sequence == seq.0 + 1 => Ok(!ack.duplicate),
+        Ok(ack) => Err(Ended::Fenced(format!(
+            "entry {seq} was stored as stream sequence {}, not {}",
+            ack.sequence,
+            seq.0 + 1
+        ))),
+        // Another writer, an entry before it the stream refused, a stream leader that lost
+        // the last message id (a restarted server), or a retry of what a lost ack already
+        // stored: read where the stream stands again.
+        Err(error)
+            if matches!(
+                error.kind(),
+                PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId
+            ) =>
+        {
+            Err(Ended::Failed(format!("the stream moved under entry {seq}: {error}")))
+        }
+        Err(error) => Err(Ended::Failed(format!("entry {seq} was not acknowledged: {error}"))),
     }
 }
 
