@@ -348,29 +348,36 @@ impl Publisher {
             .map_err(|error| Ended::Failed(format!("cannot publish {}: {error}", last.seq)))?;
         acks.push((last.seq, ack));
         let entries_per_ack = if ack_each { 1 } else { entries.len() as u64 };
-        let mut refused = None;
+        // The first entry the stream refused outright (not one whose ack was only lost), and
+        // the first failure of any kind, which ends the session.
+        let (mut refused, mut failed) = (None, None);
         for (seq, ack) in acks {
-            match (check_ack(seq, ack.await), &refused) {
-                (Ok(stored), None) => {
-                    if stored {
-                        metrics::counter!("ferry_sink_published_total").increment(entries_per_ack);
-                    }
-                }
+            let ack = ack.await;
+            let refusal = ack.as_ref().is_err_and(stream_refused);
+            match check_ack(seq, ack) {
                 // An entry stored after one the stream refused: another writer's messages made
                 // up the count in between, and the stream has a hole the node cannot fill.
-                (Ok(_), Some((before, _))) => {
+                Ok(_) if let Some(before) = refused => {
                     return Err(Ended::Fenced(format!(
                         "entry {seq} was stored after entry {before} was refused: another writer \
                          wrote into stream {} between them",
                         self.config.stream
                     )));
                 }
-                (Err(ended), None) => refused = Some((seq, ended)),
-                (Err(_), Some(_)) => {}
+                Ok(true) => {
+                    metrics::counter!("ferry_sink_published_total").increment(entries_per_ack);
+                }
+                Ok(_) => {}
+                Err(ended) => {
+                    if refusal && refused.is_none() {
+                        refused = Some(seq);
+                    }
+                    failed.get_or_insert(ended);
+                }
             }
         }
-        match refused {
-            Some((_, ended)) => Err(ended),
+        match failed {
+            Some(ended) => Err(ended),
             None => Ok(last.seq),
         }
     }
@@ -409,16 +416,20 @@ fn check_ack(seq: Seq, ack: Result<PublishAck, PublishError>) -> Result<bool, En
         // Another writer, an entry before it the stream refused, a stream leader that lost
         // the last message id (a restarted server), or a retry of what a lost ack already
         // stored: read where the stream stands again.
-        Err(error)
-            if matches!(
-                error.kind(),
-                PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId
-            ) =>
-        {
+        Err(error) if stream_refused(&error) => {
             Err(Ended::Failed(format!("the stream moved under entry {seq}: {error}")))
         }
         Err(error) => Err(Ended::Failed(format!("entry {seq} was not acknowledged: {error}"))),
     }
+}
+
+/// Whether the stream refused the message for where it stands (its last sequence or message
+/// id), as opposed to an ack lost on the way, whose message may be stored.
+fn stream_refused(error: &PublishError) -> bool {
+    matches!(
+        error.kind(),
+        PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId
+    )
 }
 
 fn kind_name(entry: &LogEntry) -> &'static str {
